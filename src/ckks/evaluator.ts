@@ -1,0 +1,418 @@
+/**
+ * Homomorphic arithmetic that feels like TenSEAL: the caller never relinearizes, rescales or
+ * aligns levels and scales. Every operation returns a new CipherVector (the caller disposes
+ * it); inputs are never modified.
+ *
+ * Scale policy (see docs/ckks.md): SEAL tracks each ciphertext's exact scale. Rescaling divides
+ * by a prime q, not by 2^bits, so scales drift from Δ; instead of forcing them back with
+ * setScale (a systematic error of |1 − Δ/q| per level, ~0.04% at paper-p2), every plaintext
+ * multiplier is encoded at the scale that makes the product land exactly on the scale wanted.
+ * "Canonical" scales Δ_L = Δ, Δ_{l-1} = Δ_l²/q_l keep ciphertext×ciphertext products aligned.
+ */
+import type { Ciphertext, Plaintext } from 'node-seal';
+import type { CkksContext } from './context.ts';
+import { CkksError, type CkksErrorCode, guard } from './errors.ts';
+import type { GaloisKeys, RelinKeys } from './keys.ts';
+import { CipherVector } from './vector.ts';
+
+export type Operand = CipherVector | number | ArrayLike<number>;
+
+export interface PolyvalOptions {
+  /**
+   * A bound on |F(x)| and on each term |c_i·x^i|. With it the result is produced at the
+   * largest scale the last modulus allows, which encodes small coefficients more precisely.
+   */
+  outputBound?: number;
+}
+
+/** Relative scale difference treated as floating-point noise, not a real mismatch. */
+const SCALE_EPSILON = 1e-9;
+const CONSTANT_CACHE_SIZE = 128;
+
+function close(a: number, b: number): boolean {
+  return Math.abs(a - b) <= SCALE_EPSILON * Math.max(Math.abs(a), Math.abs(b));
+}
+
+function ceilLog2(n: number): number {
+  return n <= 1 ? 0 : Math.ceil(Math.log2(n));
+}
+
+/** Multiplicative depth of a polynomial of degree d evaluated depth-optimally: ⌈log2(d+1)⌉. */
+export function polynomialDepth(degree: number): number {
+  return ceilLog2(degree + 1);
+}
+
+export class Evaluator implements Disposable {
+  readonly context: CkksContext;
+  readonly relinKeys: RelinKeys | undefined;
+  readonly galoisKeys: GaloisKeys | undefined;
+  private readonly canonical: number[];
+  private readonly constants = new Map<string, Plaintext>();
+
+  constructor(context: CkksContext, keys: { relinKeys?: RelinKeys; galoisKeys?: GaloisKeys } = {}) {
+    this.context = context;
+    this.relinKeys = keys.relinKeys;
+    this.galoisKeys = keys.galoisKeys;
+    const canonical: number[] = [];
+    canonical[context.topLevel] = context.defaultScale;
+    for (let level = context.topLevel; level > 0; level--) {
+      const scale = canonical[level] as number;
+      canonical[level - 1] = (scale * scale) / context.primeAt(level);
+    }
+    this.canonical = canonical;
+  }
+
+  /** The scale a ciphertext at `level` has when it got there by products of fresh ciphertexts. */
+  canonicalScale(level: number): number {
+    const scale = this.canonical[level];
+    if (scale === undefined) throw new CkksError('LEVEL', `no level ${level} in ${this.context.preset.id}`);
+    return scale;
+  }
+
+  // ---- plumbing -------------------------------------------------------------------------
+
+  private check(vector: CipherVector): Ciphertext {
+    if (vector.context !== this.context) {
+      throw new CkksError(
+        'MISMATCH',
+        `ciphertext of ${vector.context.preset.id} given to a ${this.context.preset.id} evaluator`,
+      );
+    }
+    return vector.handle;
+  }
+
+  /** Runs a SEAL operation into a fresh ciphertext; frees it if anything fails. */
+  private produce(code: CkksErrorCode, what: string, fn: (out: Ciphertext) => void): CipherVector {
+    const out = new this.context.seal.Ciphertext();
+    try {
+      guard(code, what, () => fn(out));
+      return new CipherVector(this.context, out);
+    } catch (error) {
+      out.delete();
+      throw error;
+    }
+  }
+
+  /** A copy of `a` at a lower level (modulus switching keeps the scale). */
+  private atLevel(a: CipherVector, level: number): CipherVector {
+    const ct = this.check(a);
+    if (level > a.level)
+      throw new CkksError('LEVEL', `cannot raise a ciphertext from level ${a.level} to ${level}`);
+    if (level === a.level) return a.copy();
+    return this.produce('LEVEL', `switching to level ${level}`, (out) =>
+      this.context.sealEvaluator.cipherModSwitchTo(ct, this.context.parmsIdAt(level), out),
+    );
+  }
+
+  private constant(value: number, scale: number, level: number): Plaintext {
+    const key = `${value}@${scale}@${level}`;
+    let plain = this.constants.get(key);
+    if (plain) {
+      this.constants.delete(key); // re-insert: most recently used last
+    } else {
+      plain = this.context.encodeConstant(value, scale, level);
+      if (this.constants.size >= CONSTANT_CACHE_SIZE) {
+        const [oldest, evicted] = this.constants.entries().next().value as [string, Plaintext];
+        evicted.delete();
+        this.constants.delete(oldest);
+      }
+    }
+    this.constants.set(key, plain);
+    return plain;
+  }
+
+  /** Sets the scale to `target` when it differs only by floating-point rounding. */
+  private snap(vector: CipherVector, target: number): CipherVector {
+    if (vector.scale === target) return vector;
+    if (!close(vector.scale, target)) {
+      vector.dispose();
+      throw new CkksError('SCALE', `scale drifted to ${vector.scale} from ${target}`);
+    }
+    vector.handle.setScale(target);
+    return vector;
+  }
+
+  private requireLevels(needed: number, available: number, what: string): void {
+    if (needed > available) {
+      throw new CkksError(
+        'DEPTH_EXHAUSTED',
+        `${what} needs ${needed} multiplicative level${needed === 1 ? '' : 's'}; the ciphertext has ${available} left`,
+      );
+    }
+  }
+
+  /**
+   * a · c landing exactly on (level, scale): `a` is switched down to level + 1, `c` encoded at
+   * the scale that makes the product's scale after rescaling equal `scale`.
+   */
+  private multiplyConstantTo(a: CipherVector, c: number | ArrayLike<number>, level: number, scale: number) {
+    this.requireLevels(a.level - level, a.level, 'multiplying by a constant');
+    using lowered = this.atLevel(a, level + 1);
+    const plainScale = (scale * this.context.primeAt(level + 1)) / lowered.scale;
+    if (plainScale < 2 ** 8 || Math.log2(plainScale) > this.context.modulusBitsAt(level + 1) - 2) {
+      throw new CkksError(
+        'SCALE',
+        `a constant would need scale 2^${Math.log2(plainScale).toFixed(1)}: out of range`,
+      );
+    }
+    const isScalar = typeof c === 'number';
+    if (isScalar && Math.abs(c) * plainScale < 0.5) {
+      throw new CkksError(
+        'SCALE',
+        `constant ${c} rounds to zero at scale 2^${Math.log2(plainScale).toFixed(1)} (a transparent result would hide nothing)`,
+      );
+    }
+    const plain = isScalar
+      ? this.constant(c, plainScale, level + 1)
+      : this.context.encode(c, plainScale, level + 1);
+    try {
+      const product = this.produce('SCALE', 'multiplying by a plaintext', (out) => {
+        this.context.sealEvaluator.multiplyPlain(lowered.handle, plain, out);
+        this.context.sealEvaluator.rescaleToNextInplace(out);
+      });
+      return this.snap(product, scale);
+    } finally {
+      if (!isScalar) plain.delete();
+    }
+  }
+
+  /** Two operands at one level and one scale, dropping a level only when scales cannot meet otherwise. */
+  private align(a: CipherVector, b: CipherVector): [CipherVector, CipherVector] {
+    this.check(a);
+    this.check(b);
+    const level = Math.min(a.level, b.level);
+    if (close(a.scale, b.scale)) {
+      const x = this.atLevel(a, level);
+      const y = this.atLevel(b, level);
+      y.handle.setScale(x.scale);
+      return [x, y];
+    }
+    if (a.level > level) return [this.multiplyConstantTo(a, 1, level, b.scale), this.atLevel(b, level)];
+    if (b.level > level) return [this.atLevel(a, level), this.multiplyConstantTo(b, 1, level, a.scale)];
+    this.requireLevels(1, level, 'adding ciphertexts of different scales at one level');
+    const target = this.canonicalScale(level - 1);
+    return [
+      this.multiplyConstantTo(a, 1, level - 1, target),
+      this.multiplyConstantTo(b, 1, level - 1, target),
+    ];
+  }
+
+  private combine(kind: 'add' | 'sub', a: CipherVector, b: Operand): CipherVector {
+    const sealEvaluator = this.context.sealEvaluator;
+    if (b instanceof CipherVector) {
+      const [x, y] = this.align(a, b);
+      try {
+        return this.produce('SEAL_ERROR', kind, (out) =>
+          kind === 'add'
+            ? sealEvaluator.add(x.handle, y.handle, out)
+            : sealEvaluator.sub(x.handle, y.handle, out),
+        );
+      } finally {
+        x.dispose();
+        y.dispose();
+      }
+    }
+    const ct = this.check(a);
+    const plain =
+      typeof b === 'number' ? this.constant(b, a.scale, a.level) : this.context.encode(b, a.scale, a.level);
+    try {
+      return this.produce('SEAL_ERROR', `${kind} plaintext`, (out) =>
+        kind === 'add' ? sealEvaluator.addPlain(ct, plain, out) : sealEvaluator.subPlain(ct, plain, out),
+      );
+    } finally {
+      if (typeof b !== 'number') plain.delete();
+    }
+  }
+
+  // ---- the public operations ------------------------------------------------------------
+
+  add(a: CipherVector, b: Operand): CipherVector {
+    return this.combine('add', a, b);
+  }
+
+  sub(a: CipherVector, b: Operand): CipherVector {
+    return this.combine('sub', a, b);
+  }
+
+  negate(a: CipherVector): CipherVector {
+    const ct = this.check(a);
+    return this.produce('SEAL_ERROR', 'negate', (out) => this.context.sealEvaluator.negate(ct, out));
+  }
+
+  /** Slot-wise product with a ciphertext, a constant, or a vector of constants; uses one level. */
+  multiply(a: CipherVector, b: Operand): CipherVector {
+    this.check(a);
+    if (!(b instanceof CipherVector)) {
+      this.requireLevels(1, a.level, 'multiplication');
+      return this.multiplyConstantTo(a, b, a.level - 1, this.canonicalScale(a.level - 1));
+    }
+    this.check(b);
+    const level = Math.min(a.level, b.level);
+    this.requireLevels(1, level, 'multiplication');
+    using x = this.atLevel(a, level);
+    using y = a === b ? undefined : this.atLevel(b, level);
+    return this.relinearizeRescale('multiplication', (out) =>
+      this.context.sealEvaluator.multiply(x.handle, (y ?? x).handle, out),
+    );
+  }
+
+  square(a: CipherVector): CipherVector {
+    const ct = this.check(a);
+    this.requireLevels(1, a.level, 'squaring');
+    return this.relinearizeRescale('squaring', (out) => this.context.sealEvaluator.square(ct, out));
+  }
+
+  private relinearizeRescale(what: string, product: (out: Ciphertext) => void): CipherVector {
+    const keys = this.relinKeys;
+    if (!keys) throw new CkksError('MISSING_KEY', `${what} of two ciphertexts needs relinearization keys`);
+    return this.produce('SCALE', what, (out) => {
+      product(out);
+      this.context.sealEvaluator.relinearizeInplace(out, keys.handle);
+      this.context.sealEvaluator.rescaleToNextInplace(out);
+    });
+  }
+
+  /** Rotates slots left by `steps` (right when negative). */
+  rotate(a: CipherVector, steps: number): CipherVector {
+    const ct = this.check(a);
+    const keys = this.galoisKeys;
+    if (!keys) throw new CkksError('MISSING_KEY', `rotation by ${steps} needs Galois keys`);
+    return this.produce('MISSING_KEY', `rotation by ${steps} (Galois keys present for it?)`, (out) =>
+      this.context.sealEvaluator.rotateVector(ct, steps, keys.handle, out),
+    );
+  }
+
+  /**
+   * Sums slots [0, count) into slot 0 by rotate-and-add (steps 1, 2, 4, …); slots from count up
+   * to the next power of two must be zero, as they are when fewer values than slots were encrypted.
+   */
+  sum(a: CipherVector, count: number = this.context.preset.slots): CipherVector {
+    let acc = a.copy();
+    try {
+      for (let step = 1; step < count; step *= 2) {
+        using rotated = this.rotate(acc, step);
+        const next = this.add(acc, rotated);
+        acc.dispose();
+        acc = next;
+      }
+      return acc;
+    } catch (error) {
+      acc.dispose();
+      throw error;
+    }
+  }
+
+  /** Σ a_i·w_i over the first weights.length slots, in slot 0. */
+  dot(a: CipherVector, weights: ArrayLike<number>): CipherVector {
+    using product = this.multiply(a, weights);
+    return this.sum(product, weights.length);
+  }
+
+  /** A copy at a lower level (default the last): fewer primes, so fewer bytes to send. */
+  dropToLevel(a: CipherVector, level = 0): CipherVector {
+    return this.atLevel(a, level);
+  }
+
+  /**
+   * F(x) = Σ c_i x^i with depth ⌈log2(d+1)⌉, the least possible: each term c_i·x^i is built as
+   * (c_i·x^a)·x^(2^k)·… so the constant rides on the shallowest factor, and every term lands on
+   * the same level and exact scale before the sum. Powers are shared between terms.
+   */
+  polyval(x: CipherVector, coefficients: readonly number[], options: PolyvalOptions = {}): CipherVector {
+    this.check(x);
+    let degree = coefficients.length - 1;
+    while (degree > 0 && coefficients[degree] === 0) degree--;
+    if (degree < 1) throw new CkksError('INPUT_TYPE', 'polyval needs a polynomial of degree at least 1');
+    if (coefficients.some((c) => !Number.isFinite(c))) {
+      throw new CkksError('INPUT_TYPE', 'polyval coefficients must be finite numbers');
+    }
+    const depth = polynomialDepth(degree);
+    this.requireLevels(depth, x.level, `a polynomial of degree ${degree}`);
+    const level = x.level - depth;
+    const scale = this.outputScale(level, options.outputBound);
+
+    const powers = new Map<number, CipherVector>([[1, x]]);
+    const power = (i: number): CipherVector => {
+      let p = powers.get(i);
+      if (!p) {
+        const high = 2 ** (ceilLog2(i) - 1); // largest power of two below i
+        p = i === 2 * high ? this.square(power(high)) : this.multiply(power(high), power(i - high));
+        powers.set(i, p);
+      }
+      return p;
+    };
+    // c·x^i on exactly (targetLevel, targetScale).
+    const term = (c: number, i: number, targetLevel: number, targetScale: number): CipherVector => {
+      if (x.level - ceilLog2(i) >= targetLevel + 1)
+        return this.multiplyConstantTo(power(i), c, targetLevel, targetScale);
+      const high = 2 ** (ceilLog2(i) - 1);
+      using factor = this.atLevel(power(high), targetLevel + 1);
+      const innerScale = (targetScale * this.context.primeAt(targetLevel + 1)) / factor.scale;
+      using inner = term(c, i - high, targetLevel + 1, innerScale);
+      return this.snap(
+        this.relinearizeRescale('a polynomial term', (out) =>
+          this.context.sealEvaluator.multiply(inner.handle, factor.handle, out),
+        ),
+        targetScale,
+      );
+    };
+
+    let acc: CipherVector | undefined;
+    try {
+      for (let i = 1; i <= degree; i++) {
+        const c = coefficients[i] as number;
+        if (c === 0) continue;
+        const t = term(c, i, level, scale);
+        if (acc) {
+          const sum = this.produce('SEAL_ERROR', 'summing polynomial terms', (out) =>
+            this.context.sealEvaluator.add((acc as CipherVector).handle, t.handle, out),
+          );
+          acc.dispose();
+          t.dispose();
+          acc = sum;
+        } else {
+          acc = t;
+        }
+      }
+      const c0 = coefficients[0] ?? 0;
+      if (c0 !== 0 && acc) {
+        const withConstant = this.add(acc, c0);
+        acc.dispose();
+        acc = withConstant;
+      }
+      if (!acc) throw new CkksError('INPUT_TYPE', 'polyval needs a non-zero coefficient');
+      return acc;
+    } catch (error) {
+      acc?.dispose();
+      throw error;
+    } finally {
+      for (const [i, p] of powers) if (i !== 1) p.dispose();
+    }
+  }
+
+  /** The scale a polynomial's result is produced at: canonical, or as large as `outputBound` allows. */
+  private outputScale(level: number, outputBound: number | undefined): number {
+    const canonical = this.canonicalScale(level);
+    if (outputBound === undefined) return canonical;
+    if (!(outputBound > 0) || !Number.isFinite(outputBound)) {
+      throw new CkksError('INPUT_TYPE', `outputBound must be a positive finite number, got ${outputBound}`);
+    }
+    // Against q0: the result must stay decryptable after being dropped to the last level.
+    const headroom = Math.floor(this.context.modulusBitsAt(0) - Math.log2(outputBound) - 2);
+    // Past 2^8·Δ the constants gain nothing and the products before rescaling lose headroom.
+    const bits = Math.min(headroom, Math.floor(Math.log2(canonical)) + 8);
+    if (bits < 10) {
+      throw new CkksError('SCALE', `outputBound ${outputBound} leaves no precision at level ${level}`);
+    }
+    return 2 ** bits;
+  }
+
+  dispose(): void {
+    for (const plain of this.constants.values()) plain.delete();
+    this.constants.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
