@@ -6,7 +6,7 @@
 import type { CKKSEncoder, Evaluator, ParmsIdType, Plaintext, SEALContext } from 'node-seal';
 import { CkksError, guard } from './errors.ts';
 import { getPreset, type Preset, type PresetId } from './presets.ts';
-import { loadSeal, type Seal } from './seal.ts';
+import { isLive, loadSeal, type Seal } from './seal.ts';
 
 export class CkksContext {
   readonly preset: Preset;
@@ -68,6 +68,7 @@ export class CkksContext {
     const resolved = typeof preset === 'string' ? getPreset(preset) : preset;
     const { seal, generation } = await loadSeal();
     const key = `${generation}:${resolved.id}`;
+    for (const [k, c] of cache) if (!c.alive) cache.delete(k); // contexts of an aborted module
     let context = cache.get(key);
     if (!context) {
       context = guard(
@@ -82,7 +83,7 @@ export class CkksContext {
 
   /** True while the WebAssembly module this context lives in is the current one. */
   get alive(): boolean {
-    return cache.get(`${this.generation}:${this.preset.id}`) === this;
+    return isLive(this.generation);
   }
 
   parmsIdAt(level: number): ParmsIdType {

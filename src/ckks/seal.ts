@@ -16,6 +16,8 @@ interface Loaded {
 
 let current: Promise<Loaded> | undefined;
 let generation = 0;
+/** Generation of the module in use; 0 once an abort has poisoned it. */
+let live = 0;
 
 function findMemory(instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
   return Object.values(instance.exports).find((value) => value instanceof WebAssembly.Memory);
@@ -51,6 +53,7 @@ async function load(): Promise<Loaded> {
   try {
     const seal = await initialize();
     generation += 1;
+    live = generation;
     return { seal, memory, generation };
   } finally {
     wasm.instantiate = originals.instantiate;
@@ -60,7 +63,13 @@ async function load(): Promise<Loaded> {
 
 setAbortHandler(() => {
   current = undefined;
+  live = 0;
 });
+
+/** Whether objects made by module `g` are still usable. */
+export function isLive(g: number): boolean {
+  return g === live;
+}
 
 /** The shared SEAL module; a fresh one after an abort poisoned the last. */
 export async function loadSeal(): Promise<{ seal: Seal; generation: number }> {
