@@ -1,2 +1,3 @@
-/** `npm run bench`: every benchmark in turn (for now the paper's experiments). */
+/** `npm run bench`: every benchmark in turn. */
 await import('./paper.ts');
+await import('./presets.ts');
