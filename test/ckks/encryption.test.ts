@@ -92,7 +92,10 @@ test('a fresh encryption keeps the precision its preset promises', async () => {
   for (const id of ['paper-p1', 'paper-p2', 'secure-4096'] as const) {
     const kk = await kit(id, [1]);
     try {
-      const inputs = Array.from({ length: 4096 }, (_, i) => Math.sin(i * 0.37)).slice(0, kk.context.preset.slots);
+      const inputs = Array.from({ length: 4096 }, (_, i) => Math.sin(i * 0.37)).slice(
+        0,
+        kk.context.preset.slots,
+      );
       using ct = kk.encryptor.encrypt(inputs);
       const bits = -Math.log2(maxAbsError(kk.decryptor.decrypt(ct, inputs.length), inputs));
       assert.ok(bits >= kk.context.preset.expectedPrecisionBits, `${id}: ${bits.toFixed(1)} bits`);
