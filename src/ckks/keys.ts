@@ -13,8 +13,9 @@ import type {
 } from 'node-seal';
 import type { CkksContext } from './context.ts';
 import { CkksError, guard } from './errors.ts';
-import { type Kind, MAX_GALOIS_KEYS, unwrap, wrap } from './format.ts';
+import { type Kind, MAX_GALOIS_KEYS, maxPayloadBytes, unwrap, wrap } from './format.ts';
 import { Held } from './held.ts';
+import { checkSealPayload } from './seal-payload.ts';
 
 export class PublicKey extends Held<SealPublicKey> {
   readonly kind = 'publicKey' as const;
@@ -174,6 +175,7 @@ export function loadKey<K extends keyof typeof KEY_CLASSES>(
   bytes: Uint8Array,
 ): KeyOf<K> {
   const { payload } = unwrap(bytes, { kind, preset: context.preset });
+  checkSealPayload(payload, maxPayloadBytes(kind, context.preset), kind);
   const seal = context.seal;
   const handles = {
     publicKey: () => new seal.PublicKey(),

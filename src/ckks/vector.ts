@@ -5,8 +5,9 @@
 import type { Ciphertext } from 'node-seal';
 import type { CkksContext } from './context.ts';
 import { CkksError, guard } from './errors.ts';
-import { unwrap } from './format.ts';
+import { maxPayloadBytes, unwrap } from './format.ts';
 import { Held } from './held.ts';
+import { checkSealPayload } from './seal-payload.ts';
 
 export class CipherVector extends Held<Ciphertext> {
   readonly kind = 'ciphertext' as const;
@@ -41,6 +42,7 @@ export interface LoadCiphertextOptions {
  */
 export function loadCiphertext(context: CkksContext, bytes: Uint8Array, options: LoadCiphertextOptions = {}) {
   const { payload } = unwrap(bytes, { kind: 'ciphertext', preset: context.preset });
+  checkSealPayload(payload, maxPayloadBytes('ciphertext', context.preset), 'a ciphertext');
   const handle = new context.seal.Ciphertext();
   const vector = new CipherVector(context, handle);
   try {

@@ -5,15 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import zlib from 'node:zlib';
 import CRC32 from 'crc-32';
 import {
-  CipherVector,
+  type CipherVector,
   CkksError,
   type CkksErrorCode,
   HEADER_BYTES,
   loadCiphertext,
   loadKey,
   maxPayloadBytes,
+  wasmHeapBytes,
 } from '../../src/ckks/index.ts';
 import { type Kit, kit, maxAbsError } from './fixtures.ts';
 
@@ -54,6 +56,29 @@ function withPayload(bytes: Uint8Array, payload: Uint8Array): Uint8Array {
   out.set(payload, HEADER_BYTES);
   return reseal(out);
 }
+/** A valid ciphertext's SEAL members followed by `extra` zero bytes, zstd-compressed: a small file that inflates hugely. */
+function zstdBomb(extra: number): Uint8Array {
+  const payload = valid.subarray(HEADER_BYTES);
+  const members = zlib.zstdDecompressSync(payload.subarray(16));
+  const compressed = zlib.zstdCompressSync(Buffer.concat([members, Buffer.alloc(extra)]));
+  const seal = new Uint8Array(16 + compressed.length);
+  seal.set(payload.subarray(0, 16));
+  seal.set(compressed, 16);
+  new DataView(seal.buffer).setBigUint64(8, BigInt(seal.length), true);
+  return withPayload(valid, seal);
+}
+
+function threePolynomials(mode: Parameters<CipherVector['handle']['saveToArray']>[0]): Uint8Array {
+  using x = k.encryptor.encrypt([3]);
+  const out = new k.context.seal.Ciphertext();
+  try {
+    k.context.sealEvaluator.multiply(x.handle, x.handle, out);
+    return withPayload(valid, out.saveToArray(mode) as Uint8Array);
+  } finally {
+    out.delete();
+  }
+}
+
 function ciphertextBytes(make: () => CipherVector): Uint8Array {
   using ct = make();
   return ct.save();
@@ -228,14 +253,37 @@ const cases: Case[] = [
     message: /loading a ciphertext/,
   },
   {
-    name: 'an unrelinearized three-polynomial ciphertext',
+    name: 'a zstd bomb: ~350 KB that inflates to 256 MiB',
+    input: () => zstdBomb(2 ** 28),
+    code: 'OVERSIZED',
+    message: /may inflate to \d+ bytes, past the/,
+  },
+  {
+    name: 'valid members followed by 1 MiB of padding inside the compressed data',
+    input: () => zstdBomb(2 ** 20),
+    code: 'OVERSIZED',
+    message: /loading a ciphertext: may inflate/,
+  },
+  {
+    name: "SEAL's zlib compression mode (never produced here)",
     input: () =>
-      ciphertextBytes(() => {
-        using x = k.encryptor.encrypt([3]);
-        const out = new k.context.seal.Ciphertext();
-        k.context.sealEvaluator.multiply(x.handle, x.handle, out);
-        return new CipherVector(k.context, out);
-      }),
+      reseal(
+        edit(valid, (b) => {
+          b[HEADER_BYTES + SEAL_COMPRESSION_OFFSET] = 1;
+        }),
+      ),
+    code: 'SEAL_REJECTED',
+    message: /compression mode 1 is not accepted/,
+  },
+  {
+    name: 'an unrelinearized three-polynomial ciphertext (compressed: its size alone refuses it)',
+    input: () => threePolynomials(k.context.seal.ComprModeType.zstd),
+    code: 'OVERSIZED',
+    message: /may inflate to \d+ bytes/,
+  },
+  {
+    name: 'an unrelinearized three-polynomial ciphertext (uncompressed: refused by shape)',
+    input: () => threePolynomials(k.context.seal.ComprModeType.none),
     code: 'INVALID_CIPHERTEXT',
     message: /3 polynomials; expected 2/,
   },
@@ -334,6 +382,24 @@ for (const c of cases) {
     assert.ok(maxAbsError(k.decryptor.decrypt(ok, 4), [72, 80, 120, 16]) < 1e-4);
   });
 }
+
+test('a zstd bomb neither loads nor grows the WebAssembly heap', async () => {
+  const before = await wasmHeapBytes();
+  const bomb = zstdBomb(2 ** 28);
+  assert.ok(bomb.length < 1 << 20, `bomb is ${bomb.length} bytes`);
+  assert.throws(
+    () => loadCiphertext(k.context, bomb),
+    (e: unknown) => e instanceof CkksError && e.code === 'OVERSIZED',
+  );
+  assert.ok((await wasmHeapBytes()) - before < 8 * 2 ** 20, 'heap grew by less than 8 MiB');
+});
+
+test('an uncompressed SEAL payload is accepted too', () => {
+  using ct = loadCiphertext(k.context, valid);
+  const raw = ct.handle.saveToArray(k.context.seal.ComprModeType.none) as Uint8Array;
+  using back = loadCiphertext(k.context, withPayload(valid, raw));
+  assert.ok(maxAbsError(k.decryptor.decrypt(back, 4), [72, 80, 120, 16]) < 1e-4);
+});
 
 test('300 random byte mutations reaching SEAL: each loads or is a CkksError, never anything raw', () => {
   let seed = 0x2545f491;
