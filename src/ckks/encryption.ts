@@ -8,6 +8,7 @@ import type { Plaintext, Decryptor as SealDecryptor, Encryptor as SealEncryptor 
 import type { CkksContext } from './context.ts';
 import { CkksError, guard } from './errors.ts';
 import { FLAG_SEEDED, wrap } from './format.ts';
+import { Owned } from './held.ts';
 import type { PublicKey, SecretKey } from './keys.ts';
 import { CipherVector } from './vector.ts';
 
@@ -16,15 +17,13 @@ export interface EncryptOptions {
   scale?: number;
 }
 
-export class Encryptor implements Disposable {
-  readonly context: CkksContext;
+export class Encryptor extends Owned<SealEncryptor> {
+  protected readonly what = 'encryptor';
   readonly mode: 'public' | 'symmetric';
-  #encryptor: SealEncryptor | undefined;
 
   private constructor(context: CkksContext, mode: 'public' | 'symmetric', encryptor: SealEncryptor) {
-    this.context = context;
+    super(context, encryptor);
     this.mode = mode;
-    this.#encryptor = encryptor;
   }
 
   static withPublicKey(key: PublicKey): Encryptor {
@@ -55,11 +54,6 @@ export class Encryptor implements Disposable {
     );
   }
 
-  private get encryptor(): SealEncryptor {
-    if (!this.#encryptor) throw new CkksError('DISPOSED', 'this encryptor was disposed');
-    return this.#encryptor;
-  }
-
   private encode(values: ArrayLike<number>, options: EncryptOptions): Plaintext {
     const context = this.context;
     const scale = options.scale ?? context.defaultScale;
@@ -83,8 +77,8 @@ export class Encryptor implements Disposable {
     try {
       guard('SEAL_ERROR', 'encrypting', () =>
         this.mode === 'public'
-          ? this.encryptor.encrypt(plain, cipher)
-          : this.encryptor.encryptSymmetric(plain, cipher),
+          ? this.handle.encrypt(plain, cipher)
+          : this.handle.encryptSymmetric(plain, cipher),
       );
       return new CipherVector(this.context, cipher);
     } catch (error) {
@@ -102,8 +96,8 @@ export class Encryptor implements Disposable {
       return guard('SEAL_ERROR', 'encrypting', () => {
         const serializable =
           this.mode === 'public'
-            ? this.encryptor.encryptSerializable(plain)
-            : this.encryptor.encryptSymmetricSerializable(plain);
+            ? this.handle.encryptSerializable(plain)
+            : this.handle.encryptSymmetricSerializable(plain);
         try {
           const payload = serializable.saveToArray(this.context.seal.ComprModeType.zstd) as Uint8Array;
           return wrap(
@@ -120,34 +114,25 @@ export class Encryptor implements Disposable {
       plain.delete();
     }
   }
-
-  dispose(): void {
-    this.#encryptor?.delete();
-    this.#encryptor = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
 }
 
-export class Decryptor implements Disposable {
-  readonly context: CkksContext;
-  #decryptor: SealDecryptor | undefined;
+export class Decryptor extends Owned<SealDecryptor> {
+  protected readonly what = 'decryptor';
 
   constructor(key: SecretKey) {
-    this.context = key.context;
-    this.#decryptor = guard(
-      'SEAL_ERROR',
-      'creating a decryptor',
-      () => new key.context.seal.Decryptor(key.context.context, key.handle),
+    super(
+      key.context,
+      guard(
+        'SEAL_ERROR',
+        'creating a decryptor',
+        () => new key.context.seal.Decryptor(key.context.context, key.handle),
+      ),
     );
   }
 
   /** Decrypts and decodes; `length` keeps only the first values (default: every slot). */
   decrypt(vector: CipherVector, length: number = this.context.preset.slots): Float64Array {
-    const decryptor = this.#decryptor;
-    if (!decryptor) throw new CkksError('DISPOSED', 'this decryptor was disposed');
+    const decryptor = this.handle;
     if (vector.context.preset.id !== this.context.preset.id) {
       throw new CkksError(
         'MISMATCH',
@@ -161,14 +146,5 @@ export class Decryptor implements Disposable {
     } finally {
       plain.delete();
     }
-  }
-
-  dispose(): void {
-    this.#decryptor?.delete();
-    this.#decryptor = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }

@@ -8,9 +8,11 @@ import type { CkksContext } from './context.ts';
 import { CkksError } from './errors.ts';
 import { type Kind, wrap } from './format.ts';
 
-export abstract class Held<T extends ClassHandle> implements Disposable {
+/** Owns one SEAL object and frees it exactly once. */
+export abstract class Owned<T extends ClassHandle> implements Disposable {
   readonly context: CkksContext;
-  abstract readonly kind: Kind;
+  /** What this is, for the "used after dispose" message. */
+  protected abstract readonly what: string;
   #handle: T | undefined;
 
   constructor(context: CkksContext, handle: T) {
@@ -20,7 +22,7 @@ export abstract class Held<T extends ClassHandle> implements Disposable {
 
   /** The SEAL object; for code inside `ckks/` only. */
   get handle(): T {
-    if (!this.#handle) throw new CkksError('DISPOSED', `this ${this.kind} was disposed`);
+    if (!this.#handle) throw new CkksError('DISPOSED', `this ${this.what} was disposed`);
     return this.#handle;
   }
 
@@ -35,6 +37,14 @@ export abstract class Held<T extends ClassHandle> implements Disposable {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+}
+
+/** A key or ciphertext: an owned SEAL object that serializes into our checked file format. */
+export abstract class Held<T extends ClassHandle> extends Owned<T> {
+  abstract readonly kind: Kind;
+  protected get what(): string {
+    return this.kind;
   }
 
   /** Serializes with SEAL's zstd compression inside our header. */
