@@ -96,15 +96,16 @@ test('operands at different levels and scales are aligned without the caller ask
 test('rotate, sum of slots and dot product with Galois keys for the steps asked', () => {
   using x = k.encryptor.encrypt(xs);
   using left = k.evaluator.rotate(x, 1);
-  // Key switching adds noise: rotations are good to about 1e-3 at Δ = 2^30.
-  check(left, k.decryptor.decrypt(left, 7), xs.slice(1), 1e-3);
+  // Key switching adds noise that depends on the Galois keys drawn: up to ~1.5e-3 over a sum of
+  // three rotations, across 12 fresh key sets at Δ = 2^30. A broken rotation is off by tens.
+  check(left, k.decryptor.decrypt(left, 7), xs.slice(1), 1e-2);
   using right = k.evaluator.rotate(x, -1);
-  check(right, k.decryptor.decrypt(right, 8).slice(1), xs.slice(0, 7), 1e-3);
+  check(right, k.decryptor.decrypt(right, 8).slice(1), xs.slice(0, 7), 1e-2);
   using total = k.evaluator.sum(x, 8);
-  check(total, k.decryptor.decrypt(total, 1), [xs.reduce((a, b) => a + b, 0)], 1e-3);
+  check(total, k.decryptor.decrypt(total, 1), [xs.reduce((a, b) => a + b, 0)], 1e-2);
   const w = [0.5, 0.25, 2, 1, -1, 0.1, 0.01, 3];
   using d = k.evaluator.dot(x, w);
-  check(d, k.decryptor.decrypt(d, 1), [xs.reduce((a, v, i) => a + v * (w[i] as number), 0)], 1e-2);
+  check(d, k.decryptor.decrypt(d, 1), [xs.reduce((a, v, i) => a + v * (w[i] as number), 0)], 5e-2);
   assert.throws(() => k.evaluator.rotate(x, 16), fails('MISSING_KEY', /rotation by 16/));
 });
 
