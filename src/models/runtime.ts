@@ -1,0 +1,94 @@
+/**
+ * Running a plan end to end: the client encrypts a tuple in the plan's layout, the contract
+ * evaluates it into Z, the client decrypts Z into Q. Also the clear and simulated runs on the
+ * same tuple vectors, for measuring accuracy before encrypting.
+ */
+import {
+  type CipherVector,
+  type CkksContext,
+  type Decryptor,
+  type Encryptor,
+  type Evaluator,
+  loadCiphertext,
+} from '../ckks/index.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { Profile } from '../protocol/meta-functions.ts';
+import { layoutVectors } from '../protocol/tuple.ts';
+import type { VitalReading } from '../protocol/vitals.ts';
+import { clearArithmetic, encryptedArithmetic, type Plan, simulatedArithmetic, walk } from './compiler.ts';
+
+/** Q: each output's values (one per reading for per-reading batch outputs, else one). */
+export type Outputs = Record<string, number[]>;
+
+export function tupleVectors(plan: Plan, readings: readonly VitalReading[], profile: Profile): number[][] {
+  return layoutVectors(plan.template, readings, profile, plan.preset.slots);
+}
+
+function collect(plan: Plan, values: number[][], readings: number): Outputs {
+  return Object.fromEntries(
+    plan.outputs.map((o, i) => [o.name, (values[i] ?? []).slice(0, o.perReading ? readings : 1)]),
+  );
+}
+
+const readingsOf = (plan: Plan, vectors: readonly number[][]) =>
+  plan.layout === 'batch' ? (vectors[0]?.length ?? 0) : 1;
+
+export function runClear(plan: Plan, vectors: readonly number[][]): Outputs {
+  return collect(plan, walk(plan, clearArithmetic(plan, vectors)), readingsOf(plan, vectors));
+}
+
+export function runSimulated(plan: Plan, vectors: readonly number[][]): Outputs {
+  return collect(plan, walk(plan, simulatedArithmetic(plan, vectors)), readingsOf(plan, vectors));
+}
+
+/** Client: encrypts the tuple vectors, each element at its own input scale where the model says. */
+export function encryptTuple(plan: Plan, encryptor: Encryptor, vectors: readonly number[][]): Uint8Array[] {
+  return vectors.map((vector, i) => {
+    const bits =
+      plan.layout === 'packed' ? undefined : plan.model.inputScaleBits?.[plan.model.elements[i]?.name ?? ''];
+    return encryptor.encryptToBytes(vector, bits === undefined ? {} : { scale: 2 ** bits });
+  });
+}
+
+/** Contract: loads an uploaded tuple, refusing a wrong count or a ciphertext too low for the plan. */
+export function loadTuple(plan: Plan, context: CkksContext, uploads: readonly Uint8Array[]): CipherVector[] {
+  if (uploads.length !== plan.ciphertextsPerUpload) {
+    throw new ProtocolError(
+      'LAYOUT',
+      `${plan.template.id} takes ${plan.ciphertextsPerUpload} ciphertexts per upload, got ${uploads.length}`,
+    );
+  }
+  const loaded: CipherVector[] = [];
+  try {
+    for (const bytes of uploads) loaded.push(loadCiphertext(context, bytes, { minLevel: plan.depth }));
+    return loaded;
+  } catch (error) {
+    for (const v of loaded) v.dispose();
+    throw error;
+  }
+}
+
+/** Contract: Z = F(M), each output dropped to the last level (fewest bytes to return). */
+export function evaluate(plan: Plan, evaluator: Evaluator, inputs: readonly CipherVector[]): CipherVector[] {
+  const arithmetic = encryptedArithmetic(plan, evaluator, inputs);
+  const results = walk(plan, arithmetic);
+  try {
+    return results.map((z) => evaluator.dropToLevel(z, 0));
+  } finally {
+    for (const z of results) arithmetic.release(z);
+  }
+}
+
+/** Client: Q ≈ D(Dec(Z)). */
+export function decryptOutputs(
+  plan: Plan,
+  decryptor: Decryptor,
+  z: readonly CipherVector[],
+  readings: number,
+): Outputs {
+  return collect(
+    plan,
+    z.map((c) => Array.from(decryptor.decrypt(c, Math.max(1, readings)))),
+    readings,
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * Measuring a compiled model on a cohort: every upload is evaluated clear, simulated and
+ * encrypted; the finished values are compared and the diagnoses too. A reading whose encrypted
+ * diagnosis differs from the clear one must have been flagged borderline (its value within the
+ * error bound of a threshold); anything else is a mismatch.
+ */
+import {
+  CkksContext,
+  Decryptor,
+  Encryptor,
+  Evaluator,
+  type GaloisKeys,
+  type RelinKeys,
+  SecretKey,
+} from '../ckks/index.ts';
+import type { Profile } from '../protocol/meta-functions.ts';
+import type { VitalReading } from '../protocol/vitals.ts';
+import type { Plan } from './compiler.ts';
+import type { Diagnosis } from './diagnosis.ts';
+import {
+  decryptOutputs,
+  encryptTuple,
+  evaluate,
+  loadTuple,
+  type Outputs,
+  runClear,
+  runSimulated,
+  tupleVectors,
+} from './runtime.ts';
+
+export interface Upload {
+  readings: VitalReading[];
+  profile: Profile;
+}
+
+export interface ValidationReport {
+  uploads: number;
+  readings: number;
+  /** Largest |encrypted − clear| and |simulated − clear| per finished value. */
+  maxAbsError: Record<string, number>;
+  maxAbsErrorSimulated: Record<string, number>;
+  maxRelError: number;
+  /** Readings whose encrypted diagnosis is borderline, and those that differ without being so. */
+  borderline: number;
+  mismatches: { upload: number; reading: number; clear: string; encrypted: string }[];
+  bytesPerUpload: number;
+  resultBytes: number;
+  msPerEvaluation: number;
+}
+
+/** One value per reading: per-reading outputs as they are, window outputs repeated. */
+function finishedRows(plan: Plan, q: Outputs, readings: number): Record<string, number>[] {
+  return Array.from({ length: plan.outputs.some((o) => o.perReading) ? readings : 1 }, (_, r) => {
+    const row: Record<string, number> = {};
+    for (const o of plan.outputs) row[o.name] = (q[o.name]?.[o.perReading ? r : 0] ?? Number.NaN) as number;
+    return plan.model.finish(row);
+  });
+}
+
+export interface ValidateOptions {
+  /** Error bounds per finished value used for the encrypted diagnosis (default: none, exact). */
+  errorBounds?: Record<string, number>;
+  /** Called after each upload with the count done (for progress bars). */
+  progress?: (done: number, total: number) => void;
+}
+
+export async function validate(plan: Plan, uploads: readonly Upload[], options: ValidateOptions = {}) {
+  const context = await CkksContext.create(plan.preset.id);
+  using secret = SecretKey.generate(context);
+  using relinKeys: RelinKeys = secret.relinKeys();
+  using galoisKeys: GaloisKeys | undefined = plan.galoisSteps.length
+    ? secret.galoisKeys(plan.galoisSteps)
+    : undefined;
+  using encryptor = Encryptor.withSecretKey(secret);
+  using decryptor = new Decryptor(secret);
+  using evaluator = new Evaluator(context, galoisKeys ? { relinKeys, galoisKeys } : { relinKeys });
+  const bounds = options.errorBounds ?? {};
+
+  const report: ValidationReport = {
+    uploads: uploads.length,
+    readings: 0,
+    maxAbsError: {},
+    maxAbsErrorSimulated: {},
+    maxRelError: 0,
+    borderline: 0,
+    mismatches: [],
+    bytesPerUpload: 0,
+    resultBytes: 0,
+    msPerEvaluation: 0,
+  };
+  let evaluationMs = 0;
+  uploads.forEach((upload, u) => {
+    const vectors = tupleVectors(plan, upload.readings, upload.profile);
+    const clear = finishedRows(plan, runClear(plan, vectors), upload.readings.length);
+    const simulated = finishedRows(plan, runSimulated(plan, vectors), upload.readings.length);
+    const bytes = encryptTuple(plan, encryptor, vectors);
+    report.bytesPerUpload = Math.max(
+      report.bytesPerUpload,
+      bytes.reduce((s, b) => s + b.length, 0),
+    );
+    const start = performance.now();
+    const inputs = loadTuple(plan, context, bytes);
+    let z: ReturnType<typeof evaluate> = [];
+    try {
+      z = evaluate(plan, evaluator, inputs);
+      evaluationMs += performance.now() - start;
+      report.resultBytes = Math.max(
+        report.resultBytes,
+        z.reduce((s, c) => s + c.save().length, 0),
+      );
+      const encrypted = finishedRows(
+        plan,
+        decryptOutputs(plan, decryptor, z, upload.readings.length),
+        upload.readings.length,
+      );
+      report.readings += upload.readings.length;
+      clear.forEach((want, r) => {
+        const got = encrypted[r] as Record<string, number>;
+        const sim = simulated[r] as Record<string, number>;
+        for (const [name, value] of Object.entries(want)) {
+          const err = Math.abs((got[name] as number) - value);
+          report.maxAbsError[name] = Math.max(report.maxAbsError[name] ?? 0, err);
+          report.maxAbsErrorSimulated[name] = Math.max(
+            report.maxAbsErrorSimulated[name] ?? 0,
+            Math.abs((sim[name] as number) - value),
+          );
+          if (Math.abs(value) > 1e-6)
+            report.maxRelError = Math.max(report.maxRelError, err / Math.abs(value));
+        }
+        const exact: Diagnosis = plan.model.diagnose(want, {});
+        const approximate: Diagnosis = plan.model.diagnose(got, bounds);
+        if (approximate.borderline) report.borderline += 1;
+        else if (approximate.label !== exact.label) {
+          report.mismatches.push({ upload: u, reading: r, clear: exact.label, encrypted: approximate.label });
+        }
+      });
+    } finally {
+      for (const c of [...inputs, ...z]) c.dispose();
+    }
+    options.progress?.(u + 1, uploads.length);
+  });
+  report.msPerEvaluation = evaluationMs / Math.max(1, uploads.length);
+  return report;
+}

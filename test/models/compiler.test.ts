@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CkksError } from '../../src/ckks/index.ts';
+import { bloodPressure } from '../../src/models/catalogue/blood-pressure.ts';
+import { earlyWarning } from '../../src/models/catalogue/early-warning.ts';
+import { compile } from '../../src/models/compiler.ts';
+import type { Model } from '../../src/models/model.ts';
+import { news2Score } from '../../src/models/news2.ts';
+import { runClear, runSimulated, tupleVectors } from '../../src/models/runtime.ts';
+import { validate } from '../../src/models/validation.ts';
+import { ProtocolError } from '../../src/protocol/errors.ts';
+
+const readings = [
+  { time: 0, x: 72, y: 80, z: 120, w: 14 },
+  { time: 1, x: 135, y: 60, z: 88, w: 27 },
+  { time: 2, x: 41, y: 70, z: 101, w: 9 },
+  { time: 3, x: 110, y: 95, z: 220, w: 21 },
+  { time: 4, x: 50, y: 62, z: 110, w: 8 },
+];
+
+test('early-warning compiles to the cheapest preset with depth 1 in every layout', () => {
+  for (const layout of ['paper', 'packed', 'batch'] as const) {
+    const plan = compile(earlyWarning, { layout });
+    assert.equal(plan.preset.id, 'secure-4096', layout);
+    assert.equal(plan.depth, 1);
+    assert.equal(plan.template.layout, layout);
+    assert.equal(plan.ciphertextsPerUpload, layout === 'packed' ? 1 : earlyWarning.elements.length);
+    assert.equal(plan.multiplications.ciphertext, 0);
+  }
+  const packed = compile(earlyWarning, { layout: 'packed' });
+  assert.deepEqual(packed.galoisSteps, [1, 2, 4, 8]);
+  assert.equal(packed.rotations, 4 * 4, 'a 16-slot sum per output');
+  assert.deepEqual(compile(earlyWarning, { layout: 'paper' }).galoisSteps, []);
+});
+
+test('clear and simulated early-warning scores equal the published NEWS2 table', () => {
+  for (const layout of ['paper', 'packed'] as const) {
+    const plan = compile(earlyWarning, { layout });
+    for (const r of readings) {
+      const want = news2Score(r.w, r.z, r.x);
+      const clear = runClear(plan, tupleVectors(plan, [r], {}));
+      assert.deepEqual(
+        [clear.rrScore?.[0], clear.sbpScore?.[0], clear.hrScore?.[0], clear.total?.[0]],
+        [want.respiratoryRate, want.systolic, want.heartRate, want.total],
+        `${layout} ${JSON.stringify(r)}`,
+      );
+      const simulated = runSimulated(plan, tupleVectors(plan, [r], {}));
+      assert.ok(Math.abs((simulated.total?.[0] as number) - want.total) < 1e-6);
+    }
+  }
+  const batch = compile(earlyWarning, { layout: 'batch' });
+  const clear = runClear(batch, tupleVectors(batch, readings, {}));
+  assert.deepEqual(
+    clear.total,
+    readings.map((r) => news2Score(r.w, r.z, r.x).total),
+  );
+});
+
+test('encrypted early-warning equals clear in every layout, diagnoses included', async () => {
+  for (const layout of ['paper', 'packed', 'batch'] as const) {
+    const plan = compile(earlyWarning, { layout });
+    const uploads =
+      layout === 'batch'
+        ? [{ readings, profile: {} }]
+        : readings.map((r) => ({ readings: [r], profile: {} }));
+    const report = await validate(plan, uploads);
+    assert.equal(report.readings, readings.length);
+    assert.deepEqual(report.mismatches, [], layout);
+    for (const [name, err] of Object.entries(report.maxAbsError))
+      assert.ok(err < 1e-3, `${layout} ${name}: ${err}`);
+  }
+});
+
+test('blood-pressure is batch-only, and the compiler says why other layouts fail', () => {
+  assert.throws(
+    () => compile(bloodPressure, { layout: 'packed' }),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'LAYOUT',
+  );
+  const plan = compile(bloodPressure, { layout: 'batch' });
+  assert.equal(plan.preset.id, 'secure-4096');
+  assert.equal(plan.readingsPerUpload, 672);
+  assert.deepEqual(plan.galoisSteps, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+});
+
+test('a model deeper than any pinned preset is refused with the depth it needs', () => {
+  const deep: Model = {
+    ...earlyWarning,
+    id: 'deep',
+    outputs: [
+      {
+        name: 'p',
+        unit: '',
+        description: '',
+        range: [0, 1],
+        expr: {
+          op: 'poly',
+          arg: { op: 'element', name: 'xBand0' },
+          coefficients: [0, 0, 0, 1],
+          domain: [0, 1],
+        },
+      },
+    ],
+  };
+  assert.throws(
+    () => compile(deep, { layout: 'paper', preset: 'secure-4096' }),
+    (e: unknown) => e instanceof CkksError && e.code === 'DEPTH_EXHAUSTED' && /depth 1 < 2/.test(e.message),
+  );
+  assert.equal(compile(deep, { layout: 'paper' }).preset.id, 'paper-p1');
+});
