@@ -51,6 +51,12 @@ export interface Model {
   windows?: Record<string, WindowMask>;
   /** Scale each input is encrypted at (log2), when its magnitude calls for another than Δ. */
   inputScaleBits?: Partial<Record<string, number>>;
+  /**
+   * Client-side check of one reading's tuple values before encryption (element name → value):
+   * returns why the values are outside what the model was validated on, or undefined. The
+   * contract cannot check a range it cannot see, so the client must.
+   */
+  checkDomain?(values: Readonly<Record<string, number>>): string | undefined;
   /** Client-side step after decryption: Q (outputs by name) → the values criteria read. */
   finish(q: Readonly<Record<string, number>>): Record<string, number>;
   /** Reference criteria: finished values and their error bounds → a diagnosis. */

@@ -21,7 +21,24 @@ import { clearArithmetic, encryptedArithmetic, type Plan, simulatedArithmetic, w
 export type Outputs = Record<string, number[]>;
 
 export function tupleVectors(plan: Plan, readings: readonly VitalReading[], profile: Profile): number[][] {
-  return layoutVectors(plan.template, readings, profile, plan.preset.slots);
+  const vectors = layoutVectors(plan.template, readings, profile, plan.preset.slots);
+  const check = plan.model.checkDomain;
+  if (check) {
+    const names = plan.model.elements.map((e) => e.name);
+    readings.forEach((_, r) => {
+      const values = Object.fromEntries(
+        names.map((name, e) => [
+          name,
+          (plan.layout === 'packed'
+            ? vectors[0]?.[e]
+            : vectors[e]?.[plan.layout === 'batch' ? r : 0]) as number,
+        ]),
+      );
+      const problem = check(values);
+      if (problem) throw new ProtocolError('OUT_OF_RANGE', `reading ${r}: ${plan.model.id}: ${problem}`);
+    });
+  }
+  return vectors;
 }
 
 function collect(plan: Plan, values: number[][], readings: number): Outputs {

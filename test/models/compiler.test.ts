@@ -107,3 +107,29 @@ test('a model deeper than any pinned preset is refused with the depth it needs',
   );
   assert.equal(compile(deep, { layout: 'paper' }).preset.id, 'paper-p1');
 });
+
+test('chd-risk needs three levels: paper-p2, and the encrypted risk equals the clear one', async () => {
+  const { chdRisk } = await import('../../src/models/catalogue/chd-risk.ts');
+  const profile = { age: 50, bmi: 25, cholesterol: 230, smoker: 1 };
+  for (const layout of ['paper', 'packed'] as const) {
+    const plan = compile(chdRisk, { layout });
+    assert.equal(plan.preset.id, 'paper-p2');
+    assert.equal(plan.depth, 3);
+    const uploads = readings.slice(0, 2).map((r) => ({ readings: [r], profile }));
+    const report = await validate(plan, uploads);
+    assert.deepEqual(report.mismatches, []);
+    assert.ok((report.maxAbsError.risk as number) < 1e-3, `${layout}: ${report.maxAbsError.risk}`);
+  }
+  const plan = compile(chdRisk, { layout: 'paper' });
+  assert.throws(
+    () =>
+      tupleVectors(plan, [readings[0] as (typeof readings)[number]], {
+        age: 59,
+        bmi: 39,
+        cholesterol: 414,
+        smoker: 1,
+      }),
+    (e: unknown) =>
+      e instanceof ProtocolError && e.code === 'OUT_OF_RANGE' && /linear score .* is outside/.test(e.message),
+  );
+});
