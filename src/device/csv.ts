@@ -1,0 +1,198 @@
+/**
+ * CSV replay of recorded readings. The format, one reading a row after a header:
+ *
+ *   time,heart_rate,diastolic,systolic,respiratory_rate
+ *   2024-01-01T08:00:00.000Z,72,78,121,15
+ *
+ * - time: ISO-8601 with an explicit zone (`Z` or `±hh:mm`; a zone-less time would silently mean
+ *   local time), or integer milliseconds since the Unix epoch; strictly increasing row to row.
+ * - heart_rate beats/min, diastolic and systolic mmHg, respiratory_rate breaths/min: decimal
+ *   numbers within READING_LIMITS, diastolic below systolic.
+ * Columns may come in any order; extra columns are ignored; blank lines and lines starting with
+ * `#` are skipped. Every refusal is a CsvReadingError naming the line (1-based) and the column.
+ */
+import { CsvError, parse } from 'csv-parse/sync';
+import { READING_LIMITS, type Reading, VITAL_UNITS, type Vital } from './reading.ts';
+
+export const CSV_COLUMNS = Object.freeze([
+  'time',
+  'heart_rate',
+  'diastolic',
+  'systolic',
+  'respiratory_rate',
+] as const);
+export type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+const VITAL_OF: Readonly<Record<Exclude<CsvColumn, 'time'>, Vital>> = Object.freeze({
+  heart_rate: 'x',
+  diastolic: 'y',
+  systolic: 'z',
+  respiratory_rate: 'w',
+});
+
+export class CsvReadingError extends Error {
+  override readonly name = 'CsvReadingError';
+  /** 1-based line of the input (for a quoted field spanning lines: where its record ends). */
+  readonly line: number;
+  /** The column at fault, when the fault is in one field. */
+  readonly column: string | undefined;
+  constructor(line: number, column: string | undefined, problem: string) {
+    super(column === undefined ? `line ${line}: ${problem}` : `line ${line}, column ${column}: ${problem}`);
+    this.line = line;
+    this.column = column;
+  }
+}
+
+interface Row {
+  fields: string[];
+  line: number;
+}
+
+function records(text: string): Row[] {
+  try {
+    const parsed: unknown = parse(text, {
+      bom: true,
+      comment: '#',
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true, // column-count faults are reported below, with the column's name
+      info: true, // each record comes as { record, info } (csv-parse's overloads do not type this)
+    });
+    return (parsed as { record: string[]; info: { lines: number } }[]).map((r) => ({
+      fields: r.record,
+      line: r.info.lines,
+    }));
+  } catch (e) {
+    if (e instanceof CsvError) {
+      const line = typeof e.lines === 'number' ? e.lines : 1;
+      throw new CsvReadingError(line, undefined, `malformed CSV: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const EPOCH_MS = /^\d+$/;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-](\d{2}):?(\d{2}))$/;
+
+/** ms since the epoch, or a description of what is wrong. */
+function parseTime(s: string): number | string {
+  if (EPOCH_MS.test(s)) {
+    const v = Number(s);
+    return Number.isSafeInteger(v) ? v : `epoch milliseconds ${s} out of range`;
+  }
+  const m = ISO.exec(s);
+  if (m === null) {
+    return `"${s}" is neither ISO-8601 with a zone (2024-01-01T08:00:00Z) nor epoch milliseconds`;
+  }
+  const [, ys, mos, ds, hs, mis, ss, fs, zone, zh, zm] = m;
+  const [y, mo, d, h, mi] = [ys, mos, ds, hs, mis].map(Number) as [number, number, number, number, number];
+  const sec = ss === undefined ? 0 : Number(ss);
+  const ms = fs === undefined ? 0 : Number(fs.padEnd(3, '0'));
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || sec > 59) {
+    return `"${s}" is not a valid date and time`;
+  }
+  let offset = 0;
+  if (zone !== 'Z') {
+    const oh = Number(zh);
+    const om = Number(zm);
+    if (oh > 14 || om > 59) return `"${s}" has an invalid zone offset`;
+    offset = (zone?.startsWith('-') ? -1 : 1) * (oh * 60 + om);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(y, mo - 1, d); // setUTCFullYear keeps years 0–99 literal, unlike Date.UTC
+  utc.setUTCHours(h, mi, sec, ms);
+  return utc.getTime() - offset * 60_000;
+}
+
+/** Parse a CSV of readings; throws CsvReadingError on the first bad row. */
+export function parseCsv(text: string): Reading[] {
+  const rows = records(text);
+  const header = rows[0];
+  if (header === undefined)
+    throw new CsvReadingError(1, undefined, `no header row: expected ${CSV_COLUMNS.join(',')}`);
+  const index = new Map<string, number>();
+  header.fields.forEach((name, i) => {
+    if (index.has(name)) throw new CsvReadingError(header.line, name, 'appears twice in the header');
+    index.set(name, i);
+  });
+  for (const c of CSV_COLUMNS) {
+    if (!index.has(c)) {
+      throw new CsvReadingError(
+        header.line,
+        c,
+        `missing from the header (expected ${CSV_COLUMNS.join(',')})`,
+      );
+    }
+  }
+  const at = (c: CsvColumn) => index.get(c) as number;
+
+  const out: Reading[] = [];
+  let previous: { time: number; line: number } | undefined;
+  for (const { fields, line } of rows.slice(1)) {
+    if (fields.length > header.fields.length) {
+      throw new CsvReadingError(
+        line,
+        undefined,
+        `${fields.length} fields but the header has ${header.fields.length}`,
+      );
+    }
+    const field = (c: CsvColumn): string => {
+      const v = fields[at(c)];
+      if (v === undefined || v === '') throw new CsvReadingError(line, c, 'missing value');
+      return v;
+    };
+    const time = parseTime(field('time'));
+    if (typeof time === 'string') throw new CsvReadingError(line, 'time', time);
+    if (previous !== undefined && time <= previous.time) {
+      throw new CsvReadingError(
+        line,
+        'time',
+        `${new Date(time).toISOString()} is not after the previous reading (line ${previous.line})`,
+      );
+    }
+    const reading: Reading = { time, x: 0, y: 0, z: 0, w: 0 };
+    for (const [column, vital] of Object.entries(VITAL_OF) as [Exclude<CsvColumn, 'time'>, Vital][]) {
+      const s = field(column);
+      if (!NUMBER.test(s)) throw new CsvReadingError(line, column, `not a number: "${s}"`);
+      const v = Number(s);
+      const { min, max } = READING_LIMITS[vital];
+      if (!(v >= min && v <= max)) {
+        throw new CsvReadingError(line, column, `${v} ${VITAL_UNITS[vital]} is outside ${min}–${max}`);
+      }
+      reading[vital] = v;
+    }
+    if (reading.y >= reading.z) {
+      throw new CsvReadingError(
+        line,
+        'diastolic',
+        `diastolic ${reading.y} is not below systolic ${reading.z}`,
+      );
+    }
+    out.push(reading);
+    previous = { time, line };
+  }
+  return out;
+}
+
+export interface ToCsvOptions {
+  /** How to write time: ISO-8601 UTC with milliseconds (default) or epoch milliseconds. */
+  time?: 'iso' | 'epoch';
+}
+
+/** Write readings in the format parseCsv reads (extra fields such as `truth` are left out). */
+export function toCsv(readings: readonly Reading[], options: ToCsvOptions = {}): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  readings.forEach((r, i) => {
+    if (!Number.isSafeInteger(r.time))
+      throw new RangeError(`reading ${i}: time must be integer ms, got ${r.time}`);
+    for (const v of ['x', 'y', 'z', 'w'] as const) {
+      if (!Number.isFinite(r[v]))
+        throw new RangeError(`reading ${i}: ${v} must be a finite number, got ${r[v]}`);
+    }
+    const time = options.time === 'epoch' ? String(r.time) : new Date(r.time).toISOString();
+    lines.push(`${time},${r.x},${r.y},${r.z},${r.w}`);
+  });
+  return `${lines.join('\n')}\n`;
+}
