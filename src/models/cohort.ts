@@ -52,7 +52,8 @@ export function cohortUploads(plan: Plan, options: CohortOptions): Upload[] {
   const perUpload = plan.readingsPerUpload;
   const days = batch ? Math.ceil((perUpload * interval) / (24 * 60)) : 7;
   const perPerson = batch ? perUpload : Math.floor((days * 24 * 60) / interval);
-  const people = Math.max(PERSONA_NAMES.length, Math.ceil(options.readings / perPerson));
+  // A tenth more people than needed: the client filter drops artifacts and out-of-range readings.
+  const people = Math.max(PERSONA_NAMES.length, Math.ceil((1.1 * options.readings) / perPerson));
   const cohort = simulateCohort({
     seed: options.seed,
     people,
