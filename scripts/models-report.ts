@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { header, table } from '../bench/report.ts';
 import { CATALOGUE } from '../src/models/catalogue/index.ts';
+import chdWeights from '../src/models/chd-risk/weights.json' with { type: 'json' };
 import { cohortUploads } from '../src/models/cohort.ts';
 import { compile } from '../src/models/compiler.ts';
 import { ERROR_BOUND_MARGIN, roundUpBound } from '../src/models/error-bounds.ts';
@@ -83,6 +84,10 @@ for (const model of CATALOGUE) {
       Math.round(report.bytesPerUpload / plan.readingsPerUpload).toLocaleString('en-US'),
       report.resultBytes.toLocaleString('en-US'),
       report.msPerEvaluation.toFixed(1),
+      report.maxRelError.toExponential(1),
+      model.id === 'chd-risk'
+        ? `${chdWeights.discrimination.crossValidated.pooledAuc.toFixed(3)} (10-fold CV)`
+        : '–',
       report.readings.toLocaleString('en-US'),
       report.borderline,
       report.mismatches.length,
@@ -116,6 +121,8 @@ ${table(
     'bytes per reading',
     'result bytes',
     'ms per evaluation',
+    'max rel. error',
+    'AUC',
     'readings',
     'borderline',
     'mismatches',

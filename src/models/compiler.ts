@@ -220,6 +220,7 @@ export function compile(model: Model, options: CompileOptions): Plan {
       unit: o.unit,
       output: i,
       slot: 0,
+      criteria: o.criteria,
       description: `${o.description}${analysis.outputs[i]?.perReading ? ' (one per reading: slot i is reading i)' : ''}`,
     })),
   });

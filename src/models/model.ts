@@ -27,6 +27,8 @@ export interface ModelOutput {
   name: string;
   unit: string;
   description: string;
+  /** The reference criteria applied to it (named in the template's result schema). */
+  criteria: string;
   expr: Expr;
   /** Bounds on the output's value, used to choose its scale and to check it fits. */
   range: readonly [number, number];

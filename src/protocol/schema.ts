@@ -38,6 +38,8 @@ export const ResultSlotSchema = Type.Object(
     output: Type.Integer({ minimum: 0 }),
     slot: Type.Integer({ minimum: 0 }),
     description: Type.String({ maxLength: 300 }),
+    /** The reference criteria the client applies to this value. */
+    criteria: Type.String({ maxLength: 200 }),
   },
   { additionalProperties: false },
 );

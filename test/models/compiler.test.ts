@@ -91,6 +91,7 @@ test('a model deeper than any pinned preset is refused with the depth it needs',
         name: 'p',
         unit: '',
         description: '',
+        criteria: 'none',
         range: [0, 1],
         expr: {
           op: 'poly',

@@ -84,7 +84,7 @@ const template: Template = {
     { name: 'map', fn: 'meanArterialPressure' },
     { name: 'age', fn: 'profile', field: 'age' },
   ],
-  result: [{ name: 'score', unit: '', output: 0, slot: 0, description: 'a score' }],
+  result: [{ name: 'score', unit: '', output: 0, slot: 0, description: 'a score', criteria: 'none' }],
 };
 
 test('a valid template passes; each kind of invalid one is refused with its reason', () => {

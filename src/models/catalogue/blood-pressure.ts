@@ -23,12 +23,15 @@ const WINDOWS: Record<string, WindowMask> = {
   all: () => true,
 };
 const CENTER = { z: 120, y: 80 } as const;
+const BP_CRITERIA =
+  "ACC/AHA 2017 ambulatory thresholds (day 130/80, night 110/65, 24 h 125/75); dipping per O'Brien et al. 2013";
 const SPREAD = 10;
 
 const moments = (window: string): ModelOutput[] => [
   {
     name: `${window}Sbp`,
     unit: 'mmHg',
+    criteria: BP_CRITERIA,
     description: `mean systolic pressure (${window})`,
     range: [0, 300],
     expr: { op: 'windowMean', element: 'z', window },
@@ -36,6 +39,7 @@ const moments = (window: string): ModelOutput[] => [
   {
     name: `${window}Dbp`,
     unit: 'mmHg',
+    criteria: BP_CRITERIA,
     description: `mean diastolic pressure (${window})`,
     range: [0, 200],
     expr: { op: 'windowMean', element: 'y', window },
@@ -43,6 +47,7 @@ const moments = (window: string): ModelOutput[] => [
   {
     name: `${window}Sbp2`,
     unit: '(mmHg/10)²',
+    criteria: BP_CRITERIA,
     description: `mean of ((SBP − 120)/10)² (${window})`,
     range: [0, 400],
     expr: { op: 'windowMean', element: 'zDev2', window },
@@ -50,6 +55,7 @@ const moments = (window: string): ModelOutput[] => [
   {
     name: `${window}Dbp2`,
     unit: '(mmHg/10)²',
+    criteria: BP_CRITERIA,
     description: `mean of ((DBP − 80)/10)² (${window})`,
     range: [0, 400],
     expr: { op: 'windowMean', element: 'yDev2', window },

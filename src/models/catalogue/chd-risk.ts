@@ -44,6 +44,7 @@ export const chdRisk: Model = {
       name: 'risk',
       unit: 'probability',
       description: 'predicted CHD risk σ(score), by the cubic approximation of the sigmoid',
+      criteria: 'NCEP ATP III (2002) risk categories: < 10% low, 10–20% intermediate, ≥ 20% high',
       range: [0, 1],
       expr: {
         op: 'poly',

@@ -21,6 +21,8 @@ const PARAMETERS = [
   label: string;
 }[];
 
+const NEWS2_CRITERIA =
+  'NEWS2 (Royal College of Physicians 2017): aggregate 0–4 low, 5–6 medium, ≥7 high; any 3 → low-medium';
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
 
 const bands = PARAMETERS.flatMap((p) =>
@@ -43,6 +45,7 @@ const parameterScore = (p: (typeof PARAMETERS)[number]): ModelOutput => ({
   name: p.output,
   unit: 'points',
   description: `NEWS2 ${p.label} score (0–3)`,
+  criteria: NEWS2_CRITERIA,
   range: [0, 3],
   expr: {
     op: 'linear',
@@ -67,6 +70,7 @@ export const earlyWarning: Model = {
       name: 'total',
       unit: 'points',
       description: 'sum of the three NEWS2 parameter scores (0–9)',
+      criteria: NEWS2_CRITERIA,
       range: [0, 9],
       expr: {
         op: 'linear',
