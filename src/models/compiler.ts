@@ -4,7 +4,7 @@
  * inputs, so accuracy loss is measured before anything is encrypted (as Concrete ML does):
  * - clear:     float64 arithmetic;
  * - simulate:  plaintext arithmetic that quantizes inputs and constants as CKKS encodes them
- *              and tracks the levels the plan spends;
+ *              (the levels it spends were checked against the preset when the plan was made);
  * - encrypted: real CKKS through src/ckks.
  * One generic walk over the model's expressions drives all three.
  */

@@ -134,3 +134,50 @@ test('chd-risk needs three levels: paper-p2, and the encrypted risk equals the c
       e instanceof ProtocolError && e.code === 'OUT_OF_RANGE' && /linear score .* is outside/.test(e.message),
   );
 });
+
+test("a plan's multiplication and rotation counts are what the encrypted run performs", async () => {
+  const { chdRisk } = await import('../../src/models/catalogue/chd-risk.ts');
+  const { CkksContext, Encryptor, Evaluator, SecretKey } = await import('../../src/ckks/index.ts');
+  const { encryptTuple, evaluate, loadTuple } = await import('../../src/models/runtime.ts');
+  const profile = { age: 50, bmi: 25, cholesterol: 230, smoker: 1 };
+  for (const [model, layout, upload] of [
+    [chdRisk, 'paper', readings.slice(0, 1)],
+    [chdRisk, 'packed', readings.slice(0, 1)],
+    [earlyWarning, 'packed', readings.slice(1, 2)],
+  ] as const) {
+    const plan = compile(model, { layout });
+    const context = await CkksContext.create(plan.preset.id);
+    using secret = SecretKey.generate(context);
+    using relinKeys = secret.relinKeys();
+    using galoisKeys = secret.galoisKeys(plan.galoisSteps.length ? plan.galoisSteps : [1]);
+    using encryptor = Encryptor.withSecretKey(secret);
+    using evaluator = new Evaluator(context, { relinKeys, galoisKeys });
+    const bytes = encryptTuple(plan, encryptor, tupleVectors(plan, [...upload], profile));
+    const inputs = loadTuple(plan, context, bytes);
+    const seal = context.sealEvaluator;
+    const counts = { ciphertext: 0, plaintext: 0, rotations: 0 };
+    const originals = {
+      multiply: seal.multiply,
+      square: seal.square,
+      multiplyPlain: seal.multiplyPlain,
+      rotateVector: seal.rotateVector,
+    };
+    const counting =
+      <A extends unknown[]>(kind: keyof typeof counts, f: (...a: A) => void) =>
+      (...a: A) => {
+        counts[kind] += 1;
+        f.apply(seal, a);
+      };
+    seal.multiply = counting('ciphertext', originals.multiply);
+    seal.square = counting('ciphertext', originals.square);
+    seal.multiplyPlain = counting('plaintext', originals.multiplyPlain);
+    seal.rotateVector = counting('rotations', originals.rotateVector);
+    try {
+      for (const z of evaluate(plan, evaluator, inputs)) z.dispose();
+    } finally {
+      Object.assign(seal, originals);
+      for (const c of inputs) c.dispose();
+    }
+    assert.deepEqual(counts, { ...plan.multiplications, rotations: plan.rotations }, `${model.id} ${layout}`);
+  }
+});
