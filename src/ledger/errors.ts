@@ -1,17 +1,38 @@
 /**
- * Errors of the embedded ledger. `code` tells callers what to do: CORRUPT (stop, the files were
- * altered: restore or investigate), TORN (an unfinished write at the tail; open() repairs it),
- * IO (the operating system failed), BAD_ARGUMENT (the caller's mistake).
+ * Errors of the ledgers. `code` tells callers what to do: CORRUPT (stop, the files were
+ * altered: restore or investigate), IO (the operating system failed), BAD_ARGUMENT (the
+ * caller's mistake), ENDORSEMENT (the contract refused the transaction: `message` says why;
+ * do not retry unchanged), INVALID (ordered but invalidated at commit, e.g. an MVCC read
+ * conflict: `validationCode` says which; retrying may succeed), NOT_FOUND (no such block or
+ * transaction), UNAVAILABLE (the ledger is closed or unreachable: retry later), LOCKED (another
+ * process has the ledger folder open).
  */
-export type LedgerErrorCode = 'CORRUPT' | 'TORN' | 'IO' | 'BAD_ARGUMENT';
+export type LedgerErrorCode =
+  | 'CORRUPT'
+  | 'IO'
+  | 'BAD_ARGUMENT'
+  | 'ENDORSEMENT'
+  | 'INVALID'
+  | 'NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'LOCKED';
 
 export class LedgerError extends Error {
   readonly code: LedgerErrorCode;
+  /** For INVALID: Fabric's TxValidationCode; for ENDORSEMENT: the transaction id, when known. */
+  readonly validationCode: number | undefined;
+  readonly txId: string | undefined;
 
-  constructor(code: LedgerErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: LedgerErrorCode,
+    message: string,
+    options?: { cause?: unknown; validationCode?: number; txId?: string },
+  ) {
     super(message, options);
     this.name = 'LedgerError';
     this.code = code;
+    this.validationCode = options?.validationCode;
+    this.txId = options?.txId;
   }
 }
 

@@ -17,16 +17,25 @@
  * The submission travels as a byte string so the verifier checks the signature over exactly the
  * bytes that were signed, and only then believes what they say.
  */
-import { type CborMap, type CborValue, decodeStrict, encodeCanonical, equalBytes } from './canonical-cbor.ts';
+import { decodeStrict, encodeCanonical, equalBytes } from './canonical-cbor.ts';
 import { ProtocolError } from './errors.ts';
+import {
+  asBytes,
+  asMap,
+  asText,
+  asUint,
+  checkId,
+  checkKeys,
+  checkVersion,
+  describe,
+  FORMAT_VERSION,
+} from './fields.ts';
 import { SIGNATURE_BYTES, sign, verify } from './identity.ts';
 
 export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
+export { FORMAT_VERSION, MAX_ID_LENGTH } from './fields.ts';
 
-export const FORMAT_VERSION = 1;
 export const NONCE_BYTES = 16;
-/** Longest id (userId, modelId, presetId, template.id) in UTF-16 code units. */
-export const MAX_ID_LENGTH = 256;
 
 export interface TemplateRef {
   id: string;
@@ -262,40 +271,6 @@ function checkSubmission(s: Submission): void {
   });
 }
 
-/** A lone surrogate has no UTF-8 form: it would be signed as U+FFFD, not as what the caller holds. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function checkId(value: unknown, path: string): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
-    throw new ProtocolError(
-      'BAD_FIELD',
-      `${path}: expected text of 1 to ${MAX_ID_LENGTH} characters, got ${describe(value)}`,
-    );
-  }
-  if (LONE_SURROGATE.test(value)) throw new ProtocolError('BAD_FIELD', `${path}: text has a lone surrogate`);
-}
-
-/** The version is read before anything else so that a newer format is named as such. */
-function checkVersion(map: CborMap, what: string, path: string): void {
-  const v = map.get('v');
-  if (v === undefined) throw new ProtocolError('BAD_FIELD', `${path}: missing`);
-  if (v !== FORMAT_VERSION) {
-    throw new ProtocolError(
-      'UNSUPPORTED_VERSION',
-      `${what}: format version ${describe(v)} is not supported (expected ${FORMAT_VERSION})`,
-    );
-  }
-}
-
-function checkKeys(map: CborMap, keys: readonly string[], what: string, prefix: string): void {
-  for (const key of map.keys()) {
-    if (!keys.includes(key)) throw new ProtocolError('BAD_FIELD', `${what}: unknown field "${key}"`);
-  }
-  for (const key of keys) {
-    if (!map.has(key)) throw new ProtocolError('BAD_FIELD', `${prefix}${key}: missing`);
-  }
-}
-
 async function resolveKey(source: VerifyOptions['publicKey'], userId: string): Promise<PublicKeyInput> {
   if (typeof source !== 'function') return source;
   const key = await source(userId);
@@ -357,36 +332,4 @@ function checkSizes(ciphertexts: Uint8Array[], limits: SizeLimits): void {
       );
     }
   });
-}
-
-function asMap(value: CborValue | undefined, path: string): CborMap {
-  if (value instanceof Map) return value;
-  throw new ProtocolError('BAD_FIELD', `${path}: expected a map, got ${describe(value)}`);
-}
-
-function asBytes(value: CborValue | undefined, path: string): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  throw new ProtocolError('BAD_FIELD', `${path}: expected a byte string, got ${describe(value)}`);
-}
-
-function asText(value: CborValue | undefined, path: string): string {
-  if (typeof value === 'string') return value;
-  throw new ProtocolError('BAD_FIELD', `${path}: expected text, got ${describe(value)}`);
-}
-
-function asUint(value: CborValue | undefined, path: string): number {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new ProtocolError('BAD_FIELD', `${path}: expected an unsigned integer, got ${describe(value)}`);
-}
-
-/** A short, safe description of a value for error messages (never dumps large payloads). */
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'number') return `${value}`;
-  if (typeof value === 'string')
-    return value.length > 40 ? `text of ${value.length} characters` : `"${value}"`;
-  if (value instanceof Uint8Array) return `a byte string of ${value.length} bytes`;
-  if (Array.isArray(value)) return `an array of ${value.length} items`;
-  if (value instanceof Map) return 'a map';
-  return typeof value;
 }

@@ -1,0 +1,151 @@
+/**
+ * A user's keys in memory and what they do with them: set up a model, encrypt and sign tuples,
+ * sign requests, decrypt Z. The keys never leave this object except as the public and
+ * evaluation keys setup sends. (Keeping them in an encrypted vault is the client's job.)
+ */
+import {
+  CkksContext,
+  Decryptor,
+  Encryptor,
+  loadCiphertext,
+  type PresetId,
+  SecretKey,
+} from '../ckks/index.ts';
+import {
+  type IssuedResult,
+  outputBytes,
+  receiveProposal,
+  requestProposal,
+  type Signer,
+  setupProposal,
+} from '../contract/proposals.ts';
+import type { Proposal } from '../ledger/ledger.ts';
+import { getModel } from '../models/catalogue/index.ts';
+import { compile, type Plan } from '../models/compiler.ts';
+import { decryptOutputs, encryptTuple, type Outputs, tupleVectors } from '../models/runtime.ts';
+import { NONCE_BYTES, signSubmission } from '../protocol/envelope.ts';
+import { exportPublicKey, generateIdentity } from '../protocol/identity.ts';
+import type { Profile } from '../protocol/meta-functions.ts';
+import type { Params, RequestOp } from '../protocol/request.ts';
+import type { Layout } from '../protocol/schema.ts';
+import type { VitalReading } from '../protocol/vitals.ts';
+
+export interface UserOptions {
+  userId: string;
+  modelId: string;
+  layout: Layout;
+  /** Pin a preset; by default the compiler's choice for the model and layout. */
+  presetId?: PresetId;
+}
+
+export class LocalUser implements Disposable {
+  readonly userId: string;
+  readonly plan: Plan;
+  readonly context: CkksContext;
+  readonly #signer: Signer;
+  readonly #publicKey: Uint8Array;
+  readonly #secret: SecretKey;
+  readonly #encryptor: Encryptor;
+  readonly #decryptor: Decryptor;
+
+  private constructor(
+    userId: string,
+    plan: Plan,
+    context: CkksContext,
+    identity: { signer: Signer; publicKey: Uint8Array },
+    secret: SecretKey,
+  ) {
+    this.userId = userId;
+    this.plan = plan;
+    this.context = context;
+    this.#signer = identity.signer;
+    this.#publicKey = identity.publicKey;
+    this.#secret = secret;
+    this.#encryptor = Encryptor.withSecretKey(secret);
+    this.#decryptor = new Decryptor(secret);
+  }
+
+  static async create(options: UserOptions): Promise<LocalUser> {
+    const plan = compile(getModel(options.modelId), {
+      layout: options.layout,
+      ...(options.presetId ? { preset: options.presetId } : {}),
+    });
+    const context = await CkksContext.create(plan.preset.id);
+    const identity = await generateIdentity();
+    const publicKey = await exportPublicKey(identity.publicKey);
+    const signer = { userId: options.userId, privateKey: identity.privateKey };
+    return new LocalUser(options.userId, plan, context, { signer, publicKey }, SecretKey.generate(context));
+  }
+
+  /** setup(m): the public Ed25519 key and the evaluation keys this plan needs. */
+  setup(now = Date.now()): Promise<Proposal> {
+    const { plan } = this;
+    return setupProposal(
+      this.#signer,
+      {
+        modelId: plan.model.id,
+        layout: plan.layout,
+        presetId: plan.preset.id,
+        publicKey: this.#publicKey,
+        ...(plan.multiplications.ciphertext > 0 ? { relinKeys: this.#secret.saveRelinKeys() } : {}),
+        ...(plan.galoisSteps.length > 0 ? { galoisKeys: this.#secret.saveGaloisKeys(plan.galoisSteps) } : {}),
+      },
+      now,
+    );
+  }
+
+  /** One signed envelope holding the tuple of these readings. */
+  async envelope(
+    readings: readonly VitalReading[],
+    profile: Profile = {},
+    now = Date.now(),
+  ): Promise<Uint8Array> {
+    const { plan } = this;
+    const ciphertexts = encryptTuple(plan, this.#encryptor, tupleVectors(plan, readings, profile));
+    return signSubmission(
+      {
+        userId: this.userId,
+        modelId: plan.model.id,
+        presetId: plan.preset.id,
+        template: { id: plan.template.id, version: plan.template.version },
+        nonce: crypto.getRandomValues(new Uint8Array(NONCE_BYTES)),
+        timestamp: now,
+        ciphertexts,
+      },
+      this.#signer.privateKey,
+    );
+  }
+
+  receive(envelopes: readonly Uint8Array[]): Proposal {
+    return receiveProposal(envelopes);
+  }
+
+  request(op: Exclude<RequestOp, 'setup'>, params: Params = {}, now = Date.now()): Promise<Proposal> {
+    return requestProposal(this.#signer, op, params, now);
+  }
+
+  /** Q for one submission of an issued result (outputs of that submission, in plan order). */
+  decrypt(issued: IssuedResult, submission = 0, readings = this.plan.readingsPerUpload): Outputs {
+    const indices = issued.result.outputs.flatMap((o, i) => (o.submission === submission ? [i] : []));
+    const z = indices.map((i) => loadCiphertext(this.context, outputBytes(issued, i)));
+    try {
+      return decryptOutputs(this.plan, this.#decryptor, z, readings);
+    } finally {
+      for (const c of z) c.dispose();
+    }
+  }
+
+  /** Decrypts one ciphertext (e.g. the output of add or mult): its first `slots` values. */
+  decryptBytes(bytes: Uint8Array, slots = 1): number[] {
+    const c = loadCiphertext(this.context, bytes);
+    try {
+      return Array.from(this.#decryptor.decrypt(c, slots));
+    } finally {
+      c.dispose();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    for (const o of [this.#encryptor, this.#decryptor, this.#secret]) o.dispose();
+  }
+}

@@ -1,0 +1,577 @@
+/**
+ * The FHE-Contract (paper §4.3): setup(m), receive(List(tuple)), issue(result), and the generic
+ * homomorphic add and mult, plus queries of a user's own data. It runs unchanged on Hyperledger
+ * Fabric (chaincode/) and on the embedded peer (src/ledger/).
+ *
+ * Deterministic by construction: no randomness, no clock but the transaction timestamp, no I/O
+ * but the stub; CKKS evaluation and SEAL's serialization are deterministic. Binary inputs arrive
+ * in the transient map (Fabric delivers arguments as UTF-8 strings); small signed requests are
+ * base64 arguments; results are returned as JSON strings with ciphertexts in base64.
+ */
+import './logging.ts';
+import 'reflect-metadata';
+import { decode } from 'cborg';
+import api, { Context, Contract } from 'fabric-contract-api';
+import type { ChaincodeStub } from 'fabric-shim-api';
+import {
+  type CipherVector,
+  CkksContext,
+  CkksError,
+  loadCiphertext,
+  loadKey,
+  type PresetId,
+} from '../ckks/index.ts';
+import { evaluate, loadTuple } from '../models/runtime.ts';
+import { verifySubmission } from '../protocol/envelope.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import {
+  bytesParam,
+  listParam,
+  peekRequest,
+  type Request,
+  type RequestOp,
+  textParam,
+  verifyRequest,
+} from '../protocol/request.ts';
+import type { Layout } from '../protocol/schema.ts';
+import { ContractError } from './errors.ts';
+import { evaluatorFor, planFor } from './plans.ts';
+import {
+  getBlob,
+  getJson,
+  getUser,
+  keys,
+  listJson,
+  type OperationRecord,
+  putBlob,
+  putJson,
+  type ResultOutput,
+  type ResultRecord,
+  type SubmissionRecord,
+  sha256Hex,
+  txTime,
+  type UserRecord,
+} from './state.ts';
+
+const { Info, Returns, Transaction } = api;
+
+/** Parameter types as TypeScript's emitDecoratorMetadata would record them (esbuild does not). */
+const Params = (...types: unknown[]) => Reflect.metadata('design:paramtypes', [Context, ...types]);
+
+/** Limits that keep a transaction inside Fabric's (docs/deploy-fabric.md). */
+export const LIMITS = Object.freeze({
+  envelopesPerReceive: 64,
+  submissionsPerIssue: 16,
+  /** Evaluation keys per setup: Fabric's sample AbsoluteMaxBytes is 10 MiB per block. */
+  setupBytes: 9.5 * 1024 * 1024,
+});
+
+const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
+
+@Info({ title: 'FheContract', description: 'PMHE: models evaluated on CKKS ciphertexts' })
+export class FheContract extends Contract {
+  constructor() {
+    super('FheContract');
+  }
+
+  override async unknownTransaction(ctx: Context): Promise<void> {
+    const { fcn } = ctx.stub.getFunctionAndParameters();
+    throw new ContractError('BAD_REQUEST', `no transaction "${fcn}" in FheContract`);
+  }
+
+  /** setup(m): the user chooses model m; their public key and evaluation keys are recorded. */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async setup(ctx: Context, request: string): Promise<string> {
+    const stub = ctx.stub;
+    const bytes = decodeBase64(request, 'request');
+    const claimed = guardProtocol(() => peekRequest(bytes));
+    const publicKey = guardProtocol(() => bytesParam(claimed, 'publicKey'));
+    const existing = await getJson<UserRecord>(stub, keys.user(claimed.userId));
+    if (existing && existing.publicKey !== Buffer.from(publicKey).toString('base64')) {
+      throw new ContractError('FORBIDDEN', `user "${claimed.userId}" is registered with another key`);
+    }
+    const r = await verified(stub, bytes, 'setup', publicKey);
+    await useNonce(stub, r);
+    const modelId = guardProtocol(() => textParam(r, 'modelId'));
+    const layout = guardProtocol(() => textParam(r, 'layout')) as Layout;
+    if (!LAYOUTS.includes(layout))
+      throw new ContractError('BAD_REQUEST', `params.layout: unknown "${layout}"`);
+    const presetId = guardProtocol(() => textParam(r, 'presetId'));
+    const plan = planFor(modelId, layout, presetId);
+
+    const transient = stub.getTransient();
+    let total = 0;
+    for (const value of transient.values()) total += value.length;
+    if (total > LIMITS.setupBytes) {
+      throw new ContractError('OVERSIZED', `evaluation keys: ${total} bytes, more than ${LIMITS.setupBytes}`);
+    }
+    const context = await CkksContext.create(presetId as PresetId);
+    const keyHash = async (kind: 'relinKeys' | 'galoisKeys', needed: boolean): Promise<string | null> => {
+      if (!needed) return null;
+      const bytes = transient.get(kind);
+      if (!bytes || bytes.length === 0) {
+        throw new ContractError(
+          'BAD_REQUEST',
+          `transient ${kind}: required by ${plan.template.id} on ${presetId}`,
+        );
+      }
+      const signed = guardProtocol(() => textParam(r, kind));
+      if (sha256Hex(bytes) !== signed) {
+        throw new ContractError(
+          'BAD_REQUEST',
+          `transient ${kind}: its hash differs from the signed params.${kind}`,
+        );
+      }
+      const key = guardCkks('BAD_CIPHERTEXT', kind, () => loadKey(context, kind, bytes));
+      try {
+        if (kind === 'galoisKeys' && 'hasStep' in key) {
+          const missing = plan.galoisSteps.filter((s) => !key.hasStep(s));
+          if (missing.length > 0) {
+            throw new ContractError(
+              'BAD_CIPHERTEXT',
+              `galoisKeys: no key for rotation steps ${missing.join(', ')}`,
+            );
+          }
+        }
+      } finally {
+        key.dispose();
+      }
+      return putBlob(stub, bytes);
+    };
+    const user: UserRecord = {
+      userId: r.userId,
+      publicKey: Buffer.from(publicKey).toString('base64'),
+      modelId,
+      layout,
+      presetId,
+      template: { id: plan.template.id, version: plan.template.version },
+      relinKeys: await keyHash('relinKeys', plan.multiplications.ciphertext > 0),
+      galoisKeys: await keyHash('galoisKeys', plan.galoisSteps.length > 0),
+      txId: stub.getTxID(),
+      timestamp: txTime(stub),
+    };
+    await putJson(stub, keys.user(r.userId), user);
+    stub.setEvent('setup', utf8(JSON.stringify({ userId: r.userId, modelId, layout, presetId })));
+    return JSON.stringify({ user, template: plan.template });
+  }
+
+  /** receive(List(tuple)): signed envelopes from the transient map, checked and stored. */
+  @Transaction()
+  @Returns('string')
+  async receive(ctx: Context): Promise<string> {
+    const stub = ctx.stub;
+    const envelopes = readEnvelopes(stub.getTransient().get('envelopes'));
+    const now = txTime(stub);
+    const users = new Map<string, UserRecord>();
+    const nonces = new Set<string>();
+    const stored: SubmissionRecord[] = [];
+    for (const [i, envelope] of envelopes.entries()) {
+      const where = `envelopes[${i}]`;
+      const submission = await guardProtocolAsync(where, () =>
+        verifySubmission(envelope, {
+          publicKey: async (userId) => {
+            const user = users.get(userId) ?? (await getUser(stub, userId));
+            users.set(userId, user);
+            return Buffer.from(user.publicKey, 'base64');
+          },
+          template: (id) => {
+            const user = [...users.values()].find((u) => u.template.id === id);
+            return user?.template.version;
+          },
+          now,
+          nonceSeen: async (userId, nonce) => {
+            const hex = Buffer.from(nonce).toString('hex');
+            if (nonces.has(`${userId}/${hex}`)) return true;
+            nonces.add(`${userId}/${hex}`);
+            return (await stub.getState(keys.nonce(userId, hex))).length > 0;
+          },
+        }),
+      );
+      const user = users.get(submission.userId) as UserRecord;
+      if (submission.modelId !== user.modelId || submission.presetId !== user.presetId) {
+        throw new ContractError(
+          'WRONG_TEMPLATE',
+          `${where}: for ${submission.modelId} on ${submission.presetId}, but user "${user.userId}" chose ${user.modelId} on ${user.presetId}`,
+        );
+      }
+      const plan = planFor(user.modelId, user.layout, user.presetId);
+      const context = await CkksContext.create(plan.preset.id);
+      const loaded = guardCkks('BAD_CIPHERTEXT', where, () =>
+        loadTuple(plan, context, submission.ciphertexts),
+      );
+      for (const v of loaded) v.dispose();
+      const nonce = Buffer.from(submission.nonce).toString('hex');
+      await stub.putState(keys.nonce(user.userId, nonce), utf8(stub.getTxID()));
+      const record: SubmissionRecord = {
+        id: sha256Hex(envelope),
+        userId: user.userId,
+        modelId: submission.modelId,
+        presetId: submission.presetId,
+        template: submission.template,
+        nonce,
+        timestamp: submission.timestamp,
+        receivedAt: now,
+        signature: signatureOf(envelope),
+        ciphertexts: [],
+        bytes: envelope.length,
+        txId: stub.getTxID(),
+      };
+      for (const c of submission.ciphertexts) record.ciphertexts.push(await putBlob(stub, c));
+      await putJson(stub, keys.submission(user.userId, record.id), record);
+      stored.push(record);
+    }
+    const summary = stored.map(({ id, userId, ciphertexts, bytes }) => ({ id, userId, ciphertexts, bytes }));
+    stub.setEvent(
+      'received',
+      utf8(JSON.stringify({ submissions: summary.map(({ id, userId }) => ({ id, userId })) })),
+    );
+    return JSON.stringify({ submissions: summary });
+  }
+
+  /** issue(result): Z = F(M) on the user's stored tuples, stored with its result schema. */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async issue(ctx: Context, request: string): Promise<string> {
+    const stub = ctx.stub;
+    const { r, user } = await ownerRequest(stub, request, 'issue');
+    await useNonce(stub, r);
+    const ids = guardProtocol(() => listParam(r, 'submissions'));
+    if (ids.length === 0 || ids.length > LIMITS.submissionsPerIssue) {
+      throw new ContractError(
+        'BAD_REQUEST',
+        `params.submissions: 1 to ${LIMITS.submissionsPerIssue} ids, got ${ids.length}`,
+      );
+    }
+    const plan = planFor(user.modelId, user.layout, user.presetId);
+    const evaluator = await guardCkksAsync('EVALUATION_FAILED', 'loading evaluation keys', () =>
+      evaluatorFor(user.presetId, { ...user, load: (h) => getBlob(stub, h, 'evaluation key') }),
+    );
+    const outputs: ResultOutput[] = [];
+    const z: Record<string, string> = {};
+    for (const [s, id] of ids.entries()) {
+      const submission = await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id));
+      if (!submission)
+        throw new ContractError('NOT_FOUND', `params.submissions[${s}]: no submission ${id} of this user`);
+      const uploads = await Promise.all(
+        submission.ciphertexts.map((h) => getBlob(stub, h, `submission ${id}`)),
+      );
+      const inputs = guardCkks('BAD_CIPHERTEXT', `submission ${id}`, () =>
+        loadTuple(plan, evaluator.context, uploads),
+      );
+      let results: CipherVector[] = [];
+      try {
+        results = guardCkks('EVALUATION_FAILED', `evaluating ${plan.template.id}`, () =>
+          evaluate(plan, evaluator, inputs),
+        );
+        for (const [o, zo] of results.entries()) {
+          const bytes = zo.save();
+          const blob = await putBlob(stub, bytes);
+          z[blob] = Buffer.from(bytes).toString('base64');
+          outputs.push({
+            submission: s,
+            name: plan.outputs[o]?.name ?? `${o}`,
+            perReading: plan.outputs[o]?.perReading ?? false,
+            blob,
+          });
+        }
+      } finally {
+        for (const v of [...inputs, ...results]) v.dispose();
+      }
+    }
+    const result: ResultRecord = {
+      id: stub.getTxID(),
+      userId: user.userId,
+      modelId: user.modelId,
+      layout: user.layout,
+      presetId: user.presetId,
+      template: user.template,
+      submissions: ids,
+      outputs,
+      results: plan.template.result,
+      readingsPerSubmission: plan.readingsPerUpload,
+      txId: stub.getTxID(),
+      timestamp: txTime(stub),
+    };
+    await putJson(stub, keys.result(user.userId, result.id), result);
+    stub.setEvent('issued', utf8(JSON.stringify({ userId: user.userId, resultId: result.id })));
+    return JSON.stringify({ result, z });
+  }
+
+  /** add(a, b): the paper's generic homomorphic addition over stored ciphertexts. */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async add(ctx: Context, request: string): Promise<string> {
+    return this.#binary(ctx, request, 'add');
+  }
+
+  /** mult(a, b): homomorphic multiplication (relinearized with the user's keys, then rescaled). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async mult(ctx: Context, request: string): Promise<string> {
+    return this.#binary(ctx, request, 'mult');
+  }
+
+  /** The user's submissions, oldest first by their signed timestamp. */
+  @Transaction(false)
+  @Returns('string')
+  @Params(String)
+  async submissions(ctx: Context, request: string): Promise<string> {
+    const { user } = await ownerRequest(ctx.stub, request, 'submissions');
+    const list = await listJson<SubmissionRecord>(ctx.stub, keys.range('sub', user.userId));
+    list.sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
+    return JSON.stringify({ submissions: list });
+  }
+
+  /** The user's results, oldest first. */
+  @Transaction(false)
+  @Returns('string')
+  @Params(String)
+  async results(ctx: Context, request: string): Promise<string> {
+    const { user } = await ownerRequest(ctx.stub, request, 'results');
+    const list = await listJson<ResultRecord>(ctx.stub, keys.range('result', user.userId));
+    list.sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
+    return JSON.stringify({ results: list });
+  }
+
+  /** One result with Z: to its owner only. */
+  @Transaction(false)
+  @Returns('string')
+  @Params(String)
+  async result(ctx: Context, request: string): Promise<string> {
+    const stub = ctx.stub;
+    const { r, user } = await ownerRequest(stub, request, 'result');
+    const id = guardProtocol(() => textParam(r, 'resultId'));
+    const result = await getJson<ResultRecord>(stub, keys.result(user.userId, id));
+    if (!result) throw new ContractError('NOT_FOUND', `params.resultId: no result ${id} of this user`);
+    const z: Record<string, string> = {};
+    for (const o of result.outputs) {
+      z[o.blob] = Buffer.from(await getBlob(stub, o.blob, `result ${id}`)).toString('base64');
+    }
+    return JSON.stringify({ result, z });
+  }
+
+  /** The user's setups over time (model changes) from the ledger's history. */
+  @Transaction(false)
+  @Returns('string')
+  @Params(String)
+  async history(ctx: Context, request: string): Promise<string> {
+    const stub = ctx.stub;
+    const { user } = await ownerRequest(stub, request, 'history');
+    const setups: { txId: string; timestamp: number; isDelete: boolean; user: UserRecord | null }[] = [];
+    for await (const m of stub.getHistoryForKey(keys.user(user.userId))) {
+      setups.push({
+        txId: m.txId,
+        timestamp: millis(m.timestamp),
+        isDelete: m.isDelete,
+        user: m.isDelete ? null : (JSON.parse(Buffer.from(m.value).toString('utf8')) as UserRecord),
+      });
+    }
+    return JSON.stringify({ setups });
+  }
+
+  async #binary(ctx: Context, request: string, op: 'add' | 'mult'): Promise<string> {
+    const stub = ctx.stub;
+    const { r, user } = await ownerRequest(stub, request, op);
+    await useNonce(stub, r);
+    const refs = [guardProtocol(() => textParam(r, 'a')), guardProtocol(() => textParam(r, 'b'))] as const;
+    const hashes = await Promise.all(refs.map((ref, i) => resolveRef(stub, user, ref, i === 0 ? 'a' : 'b')));
+    const evaluator = await guardCkksAsync('EVALUATION_FAILED', 'loading evaluation keys', () =>
+      evaluatorFor(user.presetId, { ...user, load: (h) => getBlob(stub, h, 'evaluation key') }),
+    );
+    if (op === 'mult' && !evaluator.relinKeys) {
+      throw new ContractError(
+        'BAD_REQUEST',
+        `mult: user "${user.userId}" registered no relinearization keys`,
+      );
+    }
+    const operands: CipherVector[] = [];
+    let out: CipherVector | undefined;
+    try {
+      for (const [i, hash] of hashes.entries()) {
+        const bytes = await getBlob(stub, hash, refs[i] as string);
+        operands.push(
+          guardCkks('BAD_CIPHERTEXT', refs[i] as string, () => loadCiphertext(evaluator.context, bytes)),
+        );
+      }
+      const [a, b] = operands as [CipherVector, CipherVector];
+      out = guardCkks('EVALUATION_FAILED', op, () =>
+        op === 'add' ? evaluator.add(a, b) : evaluator.multiply(a, b),
+      );
+      const bytes = out.save();
+      const record: OperationRecord = {
+        op,
+        userId: user.userId,
+        a: refs[0],
+        b: refs[1],
+        blob: await putBlob(stub, bytes),
+        txId: stub.getTxID(),
+        timestamp: txTime(stub),
+      };
+      await putJson(stub, keys.operation(user.userId, record.txId), record);
+      return JSON.stringify({ operation: record, z: Buffer.from(bytes).toString('base64') });
+    } finally {
+      for (const v of [...operands, ...(out ? [out] : [])]) v.dispose();
+    }
+  }
+}
+
+/** A signed request from a registered user, for this op, within the timestamp window. */
+async function ownerRequest(stub: ChaincodeStub, request: string, op: RequestOp) {
+  const bytes = decodeBase64(request, 'request');
+  const claimed = guardProtocol(() => peekRequest(bytes));
+  const user = await getUser(stub, claimed.userId);
+  const r = await verified(stub, bytes, op, Buffer.from(user.publicKey, 'base64'));
+  return { r, user };
+}
+
+async function verified(
+  stub: ChaincodeStub,
+  bytes: Uint8Array,
+  op: RequestOp,
+  key: Uint8Array,
+): Promise<Request> {
+  return guardProtocolAsync('request', () => verifyRequest(bytes, { op, publicKey: key, now: txTime(stub) }));
+}
+
+/** Records a request's nonce; a second use is a replay. */
+async function useNonce(stub: ChaincodeStub, r: Request): Promise<void> {
+  const hex = Buffer.from(r.nonce).toString('hex');
+  const key = keys.nonce(r.userId, hex);
+  if ((await stub.getState(key)).length > 0) {
+    throw new ContractError('REPLAY', `nonce: already used by user "${r.userId}"`);
+  }
+  await stub.putState(key, utf8(stub.getTxID()));
+}
+
+/** "sub:<id>:<i>", "result:<id>:<i>" or "op:<txId>", under the user's own key space. */
+async function resolveRef(stub: ChaincodeStub, user: UserRecord, ref: string, name: string): Promise<string> {
+  const [kind, id = '', index = '0'] = ref.split(':');
+  const i = Number(index);
+  const pick = (list: string[] | undefined) => {
+    const hash = Number.isSafeInteger(i) && i >= 0 ? list?.[i] : undefined;
+    if (hash === undefined)
+      throw new ContractError('NOT_FOUND', `params.${name}: no ciphertext "${ref}" of this user`);
+    return hash;
+  };
+  if (kind === 'sub') {
+    return pick((await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id)))?.ciphertexts);
+  }
+  if (kind === 'result') {
+    return pick(
+      (await getJson<ResultRecord>(stub, keys.result(user.userId, id)))?.outputs.map((o) => o.blob),
+    );
+  }
+  if (kind === 'op') {
+    const record = await getJson<OperationRecord>(stub, keys.operation(user.userId, id));
+    return pick(record ? [record.blob] : undefined);
+  }
+  throw new ContractError(
+    'BAD_REQUEST',
+    `params.${name}: "${ref}" is not sub:<id>:<i>, result:<id>:<i> or op:<txId>`,
+  );
+}
+
+function readEnvelopes(bytes: Uint8Array | undefined): Uint8Array[] {
+  if (!bytes || bytes.length === 0) throw new ContractError('BAD_REQUEST', 'transient envelopes: missing');
+  let list: unknown;
+  try {
+    list = decode(bytes);
+  } catch (error) {
+    throw new ContractError('BAD_REQUEST', `transient envelopes: not CBOR (${(error as Error).message})`);
+  }
+  if (!Array.isArray(list) || list.length === 0 || !list.every((e) => e instanceof Uint8Array)) {
+    throw new ContractError('BAD_REQUEST', 'transient envelopes: expected a CBOR array of byte strings');
+  }
+  if (list.length > LIMITS.envelopesPerReceive) {
+    throw new ContractError(
+      'OVERSIZED',
+      `transient envelopes: ${list.length}, more than ${LIMITS.envelopesPerReceive}`,
+    );
+  }
+  return list as Uint8Array[];
+}
+
+function signatureOf(envelope: Uint8Array): string {
+  const map = decode(envelope, { useMaps: true }) as Map<string, unknown>;
+  return Buffer.from(map.get('signature') as Uint8Array).toString('base64');
+}
+
+function decodeBase64(text: string, what: string): Uint8Array {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new ContractError('BAD_REQUEST', `${what}: expected base64`);
+  }
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/** A protobuf Timestamp's seconds may be a number, a string, a bigint or a Long. */
+function millis(t: { seconds: unknown; nanos: number }): number {
+  const s = t.seconds as { toNumber?: () => number };
+  const seconds = typeof s?.toNumber === 'function' ? s.toNumber() : Number(t.seconds);
+  return seconds * 1000 + Math.floor(t.nanos / 1e6);
+}
+
+const PROTOCOL_TO_CONTRACT: Partial<Record<ProtocolError['code'], ContractError['code']>> = {
+  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  REPLAY: 'REPLAY',
+  STALE: 'STALE',
+  FUTURE: 'STALE',
+  UNKNOWN_TEMPLATE: 'WRONG_TEMPLATE',
+  WRONG_TEMPLATE_VERSION: 'WRONG_TEMPLATE',
+  OVERSIZED: 'OVERSIZED',
+  LAYOUT: 'BAD_CIPHERTEXT',
+};
+
+function toContractError(error: unknown, where?: string): unknown {
+  if (error instanceof ProtocolError) {
+    const code = PROTOCOL_TO_CONTRACT[error.code] ?? 'BAD_REQUEST';
+    return new ContractError(code, where ? `${where}: ${error.message}` : error.message, { cause: error });
+  }
+  if (error instanceof ContractError || !where) return error;
+  if (error instanceof Error)
+    return new ContractError('BAD_REQUEST', `${where}: ${error.message}`, { cause: error });
+  return error;
+}
+
+function guardProtocol<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw toContractError(error);
+  }
+}
+
+async function guardProtocolAsync<T>(where: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toContractError(error, where);
+  }
+}
+
+/** A CKKS failure (including a WebAssembly abort) fails this transaction only. */
+function guardCkks<T>(code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED', where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof CkksError)
+      throw new ContractError(code, `${where}: ${error.message}`, { cause: error });
+    throw toContractError(error, where);
+  }
+}
+
+async function guardCkksAsync<T>(code: 'EVALUATION_FAILED', where: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof CkksError)
+      throw new ContractError(code, `${where}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What the contract derives from stored bytes, cached across transactions: plans by
+ * (model, layout, preset), evaluators by the content hashes of their keys. Caching cannot change
+ * a result: a content hash names exactly one key, and a plan is a pure function of its inputs.
+ */
+import {
+  CkksContext,
+  Evaluator,
+  type GaloisKeys,
+  loadKey,
+  type PresetId,
+  type RelinKeys,
+} from '../ckks/index.ts';
+import { getModel } from '../models/catalogue/index.ts';
+import { compile, type Plan } from '../models/compiler.ts';
+import type { Layout } from '../protocol/schema.ts';
+import { ContractError } from './errors.ts';
+
+const plans = new Map<string, Plan>();
+
+export function planFor(modelId: string, layout: Layout, presetId: string): Plan {
+  const key = `${modelId}|${layout}|${presetId}`;
+  let plan = plans.get(key);
+  if (!plan) {
+    let model: ReturnType<typeof getModel>;
+    try {
+      model = getModel(modelId);
+    } catch (error) {
+      throw new ContractError('UNKNOWN_MODEL', (error as Error).message);
+    }
+    try {
+      plan = compile(model, { layout, preset: presetId as PresetId });
+    } catch (error) {
+      throw new ContractError(
+        'BAD_REQUEST',
+        `model ${modelId} (${layout}, ${presetId}): ${(error as Error).message}`,
+      );
+    }
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+interface CachedEvaluator {
+  context: CkksContext;
+  evaluator: Evaluator;
+  keys: (RelinKeys | GaloisKeys)[];
+}
+
+/** Evaluation keys are megabytes: loading them costs more than most evaluations. */
+const MAX_EVALUATORS = 16;
+const evaluators = new Map<string, CachedEvaluator>();
+
+export interface KeySource {
+  relinKeys: string | null;
+  galoisKeys: string | null;
+  load(hash: string): Promise<Uint8Array>;
+}
+
+export async function evaluatorFor(presetId: string, source: KeySource): Promise<Evaluator> {
+  const context = await CkksContext.create(presetId as PresetId);
+  const key = `${presetId}|${source.relinKeys}|${source.galoisKeys}`;
+  const cached = evaluators.get(key);
+  if (cached && cached.context === context) {
+    evaluators.delete(key); // re-insert: most recently used last
+    evaluators.set(key, cached);
+    return cached.evaluator;
+  }
+  if (cached) evict(key);
+  const loaded: (RelinKeys | GaloisKeys)[] = [];
+  try {
+    const relinKeys = source.relinKeys
+      ? loadKey(context, 'relinKeys', await source.load(source.relinKeys))
+      : undefined;
+    if (relinKeys) loaded.push(relinKeys);
+    const galoisKeys = source.galoisKeys
+      ? loadKey(context, 'galoisKeys', await source.load(source.galoisKeys))
+      : undefined;
+    if (galoisKeys) loaded.push(galoisKeys);
+    const evaluator = new Evaluator(context, {
+      ...(relinKeys ? { relinKeys } : {}),
+      ...(galoisKeys ? { galoisKeys } : {}),
+    });
+    evaluators.set(key, { context, evaluator, keys: loaded });
+    while (evaluators.size > MAX_EVALUATORS) evict(evaluators.keys().next().value as string);
+    return evaluator;
+  } catch (error) {
+    for (const k of loaded) k.dispose();
+    throw error;
+  }
+}
+
+function evict(key: string): void {
+  const entry = evaluators.get(key);
+  evaluators.delete(key);
+  if (!entry) return;
+  entry.evaluator.dispose();
+  for (const k of entry.keys) k.dispose();
+}

@@ -1,0 +1,153 @@
+/**
+ * The contract's key space and records. Per-user data lives under the user's own prefix so that
+ * two users' transactions never read or write the same key (no MVCC conflicts between users);
+ * ciphertexts and keys are stored once under their content hash.
+ *
+ *   user/<u>                 UserRecord: model, template, preset, Ed25519 key, evaluation keys
+ *   blob/<sha256>            bytes: a ciphertext or an evaluation key, content-addressed
+ *   nonce/<u>/<nonce hex>    the transaction that used this nonce (replays are refused)
+ *   sub/<u>/<submission id>  SubmissionRecord: one received tuple
+ *   result/<u>/<result id>   ResultRecord: Z and its result schema
+ *   op/<u>/<tx id>           OperationRecord: the output of add or mult
+ */
+import { createHash } from 'node:crypto';
+import type { ChaincodeStub } from 'fabric-shim-api';
+import type { TemplateRef } from '../protocol/envelope.ts';
+import type { Layout, ResultSlot } from '../protocol/schema.ts';
+import { ContractError } from './errors.ts';
+
+const part = (s: string) => encodeURIComponent(s);
+
+export const keys = {
+  user: (u: string) => `user/${part(u)}`,
+  blob: (hash: string) => `blob/${hash}`,
+  nonce: (u: string, nonceHex: string) => `nonce/${part(u)}/${nonceHex}`,
+  submission: (u: string, id: string) => `sub/${part(u)}/${id}`,
+  result: (u: string, id: string) => `result/${part(u)}/${id}`,
+  operation: (u: string, txId: string) => `op/${part(u)}/${part(txId)}`,
+  /** [start, end) of every key with this prefix ('/' + 1 is '0'). */
+  range: (prefix: 'sub' | 'result' | 'op', u: string): [string, string] => [
+    `${prefix}/${part(u)}/`,
+    `${prefix}/${part(u)}0`,
+  ],
+};
+
+export interface UserRecord {
+  userId: string;
+  /** Ed25519 public key, base64. */
+  publicKey: string;
+  modelId: string;
+  layout: Layout;
+  presetId: string;
+  template: TemplateRef;
+  /** Content hashes of the evaluation keys the plan needs. */
+  relinKeys: string | null;
+  galoisKeys: string | null;
+  txId: string;
+  timestamp: number;
+}
+
+export interface SubmissionRecord {
+  id: string;
+  userId: string;
+  modelId: string;
+  presetId: string;
+  template: TemplateRef;
+  nonce: string;
+  /** The client's timestamp (signed) and the transaction's. */
+  timestamp: number;
+  receivedAt: number;
+  /** Ed25519 signature over the canonical submission, base64: with the blobs, anyone can re-verify. */
+  signature: string;
+  ciphertexts: string[];
+  bytes: number;
+  txId: string;
+}
+
+export interface ResultOutput {
+  /** Index into ResultRecord.submissions. */
+  submission: number;
+  name: string;
+  perReading: boolean;
+  /** Content hash of Z for this output. */
+  blob: string;
+}
+
+export interface ResultRecord {
+  id: string;
+  userId: string;
+  modelId: string;
+  layout: Layout;
+  presetId: string;
+  template: TemplateRef;
+  submissions: string[];
+  outputs: ResultOutput[];
+  /** The result schema: what each output means and its reference criteria. */
+  results: ResultSlot[];
+  readingsPerSubmission: number;
+  txId: string;
+  timestamp: number;
+}
+
+export interface OperationRecord {
+  op: 'add' | 'mult';
+  userId: string;
+  a: string;
+  b: string;
+  blob: string;
+  txId: string;
+  timestamp: number;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Fabric returns an empty value for a missing key. */
+export async function getJson<T>(stub: ChaincodeStub, key: string): Promise<T | undefined> {
+  const bytes = await stub.getState(key);
+  if (bytes.length === 0) return undefined;
+  return JSON.parse(fromUtf8.decode(bytes)) as T;
+}
+
+export async function putJson(stub: ChaincodeStub, key: string, value: object): Promise<void> {
+  await stub.putState(key, utf8.encode(JSON.stringify(value)));
+}
+
+/** Stores bytes under their hash unless already there; returns the hash. */
+export async function putBlob(stub: ChaincodeStub, bytes: Uint8Array): Promise<string> {
+  const hash = sha256Hex(bytes);
+  const existing = await stub.getState(keys.blob(hash));
+  if (existing.length === 0) await stub.putState(keys.blob(hash), bytes);
+  return hash;
+}
+
+export async function getBlob(stub: ChaincodeStub, hash: string, what: string): Promise<Uint8Array> {
+  if (!/^[0-9a-f]{64}$/.test(hash))
+    throw new ContractError('BAD_REQUEST', `${what}: "${hash}" is not a hash`);
+  const bytes = await stub.getState(keys.blob(hash));
+  if (bytes.length === 0) throw new ContractError('NOT_FOUND', `${what}: no stored blob ${hash}`);
+  return bytes;
+}
+
+export async function getUser(stub: ChaincodeStub, userId: string): Promise<UserRecord> {
+  const user = await getJson<UserRecord>(stub, keys.user(userId));
+  if (!user) throw new ContractError('UNKNOWN_USER', `user "${userId}" has not run setup`);
+  return user;
+}
+
+export async function listJson<T>(stub: ChaincodeStub, [start, end]: [string, string]): Promise<T[]> {
+  const out: T[] = [];
+  for await (const kv of stub.getStateByRange(start, end)) {
+    out.push(JSON.parse(fromUtf8.decode(kv.value)) as T);
+  }
+  return out;
+}
+
+/** The transaction's timestamp in ms: the contract's only clock. */
+export function txTime(stub: ChaincodeStub): number {
+  return stub.getDateTimestamp().getTime();
+}

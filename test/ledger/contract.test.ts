@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { LocalUser } from '../../src/client/user.ts';
+import { FheContract } from '../../src/contract/index.ts';
+import { parse, submissionId } from '../../src/contract/proposals.ts';
+import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
+import { LedgerError } from '../../src/ledger/errors.ts';
+import { cohortUploads } from '../../src/models/cohort.ts';
+import { runClear, tupleVectors } from '../../src/models/runtime.ts';
+import { CounterContract, refused, tempDir } from './fixtures.ts';
+
+let ledger: EmbeddedLedger;
+let alice: LocalUser;
+let bob: LocalUser;
+
+before(async () => {
+  ledger = await EmbeddedLedger.open(await tempDir(), { contracts: [FheContract, CounterContract] });
+  alice = await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' });
+  bob = await LocalUser.create({ userId: 'bob', modelId: 'chd-risk', layout: 'paper', presetId: 'paper-p2' });
+  for (const user of [alice, bob]) await ledger.submit('setup', await user.setup());
+});
+
+after(() => ledger.close());
+
+const close = (a: readonly number[] | undefined, b: readonly number[] | undefined, tolerance: number) =>
+  a !== undefined &&
+  b !== undefined &&
+  a.length === b.length &&
+  a.every((v, i) => Math.abs(v - (b[i] ?? NaN)) < tolerance);
+
+test('setup, receive, issue: the contract evaluates the model on ciphertexts; Q matches the clear model', async () => {
+  for (const user of [alice, bob]) {
+    const uploads = cohortUploads(user.plan, { readings: 2, seed: 7 });
+    const envelopes = await Promise.all(uploads.map((u) => user.envelope(u.readings, u.profile)));
+    const received = await ledger.submit('receive', user.receive(envelopes));
+    const ids = parse.receive(received.payload).submissions.map((s) => s.id);
+    assert.deepEqual(ids, envelopes.map(submissionId), 'submission ids are the envelope hashes');
+    const issuedTx = await ledger.submit('issue', await user.request('issue', { submissions: ids }));
+    assert.ok(issuedTx.blockNumber > received.blockNumber);
+    const issued = parse.issue(issuedTx.payload);
+    assert.equal(issued.result.id, issuedTx.txId);
+    assert.deepEqual(issued.result.results, user.plan.template.result, 'Z travels with its result schema');
+    for (const [s, upload] of uploads.entries()) {
+      const q = user.decrypt(issued, s);
+      const clear = runClear(user.plan, tupleVectors(user.plan, upload.readings, upload.profile));
+      for (const name of Object.keys(clear)) {
+        assert.ok(close(q[name], clear[name], 0.05), `${user.userId} ${name}: ${q[name]} vs ${clear[name]}`);
+      }
+    }
+    // The owner can read it back later, with its history.
+    const again = parse.result(
+      await ledger.evaluate('result', await user.request('result', { resultId: issued.result.id })),
+    );
+    assert.deepEqual(again, issued);
+    const listed = parse.submissions(await ledger.evaluate('submissions', await user.request('submissions')));
+    assert.ok(ids.every((id) => listed.submissions.some((s) => s.id === id)));
+    const results = parse.results(await ledger.evaluate('results', await user.request('results')));
+    assert.ok(results.results.some((r) => r.id === issued.result.id));
+    const history = parse.history(await ledger.evaluate('history', await user.request('history')));
+    assert.equal(history.setups.length, 1);
+    assert.equal(history.setups[0]?.user?.modelId, user.plan.model.id);
+    const tx = await ledger.getTransaction(issuedTx.txId);
+    assert.deepEqual([tx.function, tx.validationCode, tx.blockNumber], ['issue', 0, issuedTx.blockNumber]);
+  }
+});
+
+test('add and mult: the generic homomorphic functions over stored ciphertexts', async () => {
+  const [upload] = cohortUploads(bob.plan, { readings: 1, seed: 3 });
+  assert.ok(upload);
+  const envelope = await bob.envelope(upload.readings, upload.profile);
+  const id = parse.receive((await ledger.submit('receive', bob.receive([envelope]))).payload).submissions[0]
+    ?.id;
+  const values = tupleVectors(bob.plan, upload.readings, upload.profile).map((v) => v[0] as number);
+  const sum = parse.operation(
+    (await ledger.submit('add', await bob.request('add', { a: `sub:${id}:0`, b: `sub:${id}:1` }))).payload,
+  );
+  const [s] = bob.decryptBytes(new Uint8Array(Buffer.from(sum.z, 'base64')));
+  assert.ok(
+    Math.abs((s as number) - ((values[0] as number) + (values[1] as number))) < 1e-3,
+    `${s} vs ${values}`,
+  );
+  const product = parse.operation(
+    (
+      await ledger.submit(
+        'mult',
+        await bob.request('mult', { a: `op:${sum.operation.txId}`, b: `sub:${id}:2` }),
+      )
+    ).payload,
+  );
+  const [p] = bob.decryptBytes(new Uint8Array(Buffer.from(product.z, 'base64')));
+  const want = ((values[0] as number) + (values[1] as number)) * (values[2] as number);
+  assert.ok(Math.abs((p as number) - want) < 1e-2 * Math.max(1, Math.abs(want)), `${p} vs ${want}`);
+  // alice cannot compute on bob's ciphertexts: references resolve in her own key space only.
+  await refused(
+    ledger.submit('mult', await alice.request('mult', { a: `sub:${id}:0`, b: `sub:${id}:0` })),
+    'NOT_FOUND',
+  );
+});
+
+test('refusals: replays, strangers, tampering, other users\u2019 data, bad arguments; nothing accepted is lost', async () => {
+  const [upload] = cohortUploads(alice.plan, { readings: 1, seed: 11 });
+  assert.ok(upload);
+  const envelope = await alice.envelope(upload.readings, upload.profile);
+  const first = await ledger.submit('receive', alice.receive([envelope]));
+  await refused(ledger.submit('receive', alice.receive([envelope])), 'REPLAY');
+  const second = await alice.envelope(upload.readings, upload.profile);
+  await refused(ledger.submit('receive', alice.receive([second, second])), 'REPLAY', /envelopes\[1\]/);
+
+  const tampered = new Uint8Array(second);
+  tampered[tampered.length - 40] = (tampered[tampered.length - 40] as number) ^ 1;
+  await refused(ledger.submit('receive', alice.receive([tampered])), 'BAD_SIGNATURE');
+  using stranger = await LocalUser.create({ userId: 'mallory', modelId: 'early-warning', layout: 'packed' });
+  await refused(
+    ledger.submit('receive', stranger.receive([await stranger.envelope(upload.readings)])),
+    'UNKNOWN_USER',
+  );
+  // mallory cannot register as alice: the key differs.
+  const fake = await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' });
+  await refused(ledger.submit('setup', await fake.setup()), 'FORBIDDEN');
+  fake[Symbol.dispose]();
+  // bob's ciphertexts under alice's name: refused before evaluation (signature, then preset).
+  const id = parse.receive(first.payload).submissions[0]?.id as string;
+  await refused(ledger.submit('issue', await bob.request('issue', { submissions: [id] })), 'NOT_FOUND');
+  await refused(
+    ledger.evaluate('result', await bob.request('result', { resultId: first.txId })),
+    'NOT_FOUND',
+  );
+  const replayedIssue = await alice.request('issue', { submissions: [id] });
+  await ledger.submit('issue', replayedIssue);
+  await refused(ledger.submit('issue', replayedIssue), 'REPLAY');
+  await refused(
+    ledger.submit('issue', await alice.request('issue', { submissions: [id] }, Date.now() - 3_600_000)),
+    'STALE',
+  );
+  await refused(
+    ledger.submit('receive', { transient: { envelopes: new Uint8Array([1, 2, 3]) } }),
+    'BAD_REQUEST',
+  );
+  await refused(ledger.submit('receive', {}), 'BAD_REQUEST', /missing/);
+  await refused(ledger.submit('issue', { args: ['not base64!'] }), 'BAD_REQUEST');
+  await refused(ledger.submit('nosuch'), 'BAD_REQUEST', /no transaction "nosuch"/);
+  // fabric-contract-api's own routing checks the argument count.
+  await assert.rejects(
+    ledger.submit('issue', { args: ['a', 'b'] }),
+    /Expected 1 parameters, but 2 have been supplied/,
+  );
+  await assert.rejects(
+    ledger.submit('issue', { args: [42 as unknown as string] }),
+    (e: unknown) => e instanceof LedgerError && e.code === 'BAD_ARGUMENT',
+  );
+  // A transaction larger than a Fabric block may hold is refused before ordering.
+  const small = await EmbeddedLedger.open(await tempDir(), { maxTransactionBytes: 64 * 1024 });
+  await small.submit('setup', await alice.setup()).then(
+    () => assert.fail('a 500 KB setup fits no 64 KiB block'),
+    (e: unknown) =>
+      assert.ok(e instanceof LedgerError && e.code === 'BAD_ARGUMENT' && /AbsoluteMaxBytes/.test(e.message)),
+  );
+  await small.close();
+  // Everything accepted is still there.
+  const listed = parse.submissions(await ledger.evaluate('submissions', await alice.request('submissions')));
+  assert.ok(listed.submissions.some((s) => s.id === id));
+  const verdict = await ledger.verify();
+  assert.ok(verdict.ok, verdict.problems.join('\n'));
+});
+
+test('a WebAssembly abort inside a transaction fails that transaction only', async () => {
+  await assert.rejects(
+    ledger.submit('CounterContract:abort'),
+    (e: unknown) =>
+      e instanceof LedgerError && e.code === 'ENDORSEMENT' && /WebAssembly|module reloaded/i.test(e.message),
+  );
+  // SEAL was reloaded (so the keys of alice's client, in this same process, are gone with it); the
+  // contract carries on with contexts and evaluators from the new module.
+  using carol = await LocalUser.create({ userId: 'carol', modelId: 'early-warning', layout: 'packed' });
+  await ledger.submit('setup', await carol.setup());
+  const [upload] = cohortUploads(carol.plan, { readings: 1, seed: 5 });
+  assert.ok(upload);
+  const envelope = await carol.envelope(upload.readings, upload.profile);
+  const id = parse.receive((await ledger.submit('receive', carol.receive([envelope]))).payload).submissions[0]
+    ?.id;
+  const issued = parse.issue(
+    (await ledger.submit('issue', await carol.request('issue', { submissions: [id as string] }))).payload,
+  );
+  const want = runClear(carol.plan, tupleVectors(carol.plan, upload.readings, upload.profile)).total;
+  assert.ok(close(carol.decrypt(issued).total, want, 0.05));
+});
+
+test('events: setup, received and issued, in block order, from any start block', async () => {
+  const seen: string[] = [];
+  for await (const event of ledger.events({ startBlock: 0, signal: AbortSignal.timeout(2000) })) {
+    seen.push(event.name);
+    if (seen.length === 5) break;
+  }
+  assert.deepEqual(seen, ['setup', 'setup', 'received', 'issued', 'received']);
+});

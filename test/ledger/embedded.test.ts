@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { decode, encode } from 'cborg';
+import { ClassicLevel } from 'classic-level';
+import { LocalUser } from '../../src/client/user.ts';
+import { parse } from '../../src/contract/proposals.ts';
+import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
+import { LedgerError } from '../../src/ledger/errors.ts';
+import { loadOrCreateCreator } from '../../src/ledger/identity.ts';
+import { TX_MVCC_READ_CONFLICT, TX_PHANTOM_READ_CONFLICT } from '../../src/ledger/ledger.ts';
+import { decodeTx } from '../../src/ledger/transaction.ts';
+import { verifyLedger } from '../../src/ledger/verify.ts';
+import { cohortUploads } from '../../src/models/cohort.ts';
+import { CounterContract, tempDir } from './fixtures.ts';
+
+/** Every block's transactions and validation codes, as bytes. */
+async function blockBytes(ledger: EmbeddedLedger): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (let n = 0; n < (await ledger.height()); n++) {
+    const block = await ledger.block(n);
+    out.push(
+      encode({ transactions: block.transactions, validation: block.metadata.validation, hash: block.hash }),
+    );
+  }
+  return out;
+}
+
+test('DETERMINISM: two independent ledgers given the same proposals write byte-identical blocks', async () => {
+  const creator = await loadOrCreateCreator(await tempDir('identity'));
+  const start = Date.now();
+  const pinned = () => {
+    let clock = start;
+    let nonce = 0;
+    return {
+      creator,
+      now: () => clock++,
+      txNonce: () => new Uint8Array(24).fill(nonce++ % 256),
+      batch: { maxTransactions: 1 },
+    };
+  };
+  const ledgers = [
+    await EmbeddedLedger.open(await tempDir(), pinned()),
+    await EmbeddedLedger.open(await tempDir(), pinned()),
+  ];
+  using user = await LocalUser.create({
+    userId: 'dana',
+    modelId: 'chd-risk',
+    layout: 'packed',
+    presetId: 'paper-p2',
+  });
+  const both = async (name: string, proposal: Parameters<EmbeddedLedger['submit']>[1]) => {
+    const [a, b] = await Promise.all(ledgers.map((l) => l.submit(name, proposal)));
+    assert.deepEqual(a, b, `${name}: same transaction id, block and payload`);
+    return a as NonNullable<typeof a>;
+  };
+  await both('setup', await user.setup());
+  const uploads = cohortUploads(user.plan, { readings: 2, seed: 1 });
+  const received = await both(
+    'receive',
+    user.receive(await Promise.all(uploads.map((u) => user.envelope(u.readings, u.profile)))),
+  );
+  const ids = parse.receive(received.payload).submissions.map((s) => s.id);
+  const issued = await both('issue', await user.request('issue', { submissions: ids }));
+  await both(
+    'add',
+    await user.request('add', { a: `result:${issued.txId}:0`, b: `result:${issued.txId}:1` }),
+  );
+  await both('mult', await user.request('mult', { a: `sub:${ids[0]}:0`, b: `sub:${ids[1]}:0` }));
+  const [a, b] = await Promise.all(ledgers.map(blockBytes));
+  assert.equal(a?.length, 5);
+  assert.deepEqual(a, b);
+  // Write sets are what Fabric compares between organisations: check they hold the ciphertexts.
+  const issueTx = decodeTx((await ledgers[0]?.block(2))?.transactions[0] as Uint8Array);
+  assert.ok(issueTx.rwset.writes.some((w) => w.key.startsWith('blob/') && (w.value?.length ?? 0) > 10_000));
+  for (const l of ledgers) await l.close();
+});
+
+test('DETERMINISM: a contract that uses randomness is caught by comparing two executions', async () => {
+  const ledgers = [
+    await EmbeddedLedger.open(await tempDir(), { contracts: [CounterContract] }),
+    await EmbeddedLedger.open(await tempDir(), { contracts: [CounterContract] }),
+  ];
+  const [a, b] = await Promise.all(ledgers.map((l) => l.submit('random').then(() => l.block(0))));
+  const writes = [a, b].map((block) => decodeTx(block?.transactions[0] as Uint8Array).rwset.writes);
+  assert.notDeepEqual(writes[0], writes[1]);
+  for (const l of ledgers) await l.close();
+});
+
+test('MVCC: concurrent read-modify-writes of one key: one commits, the rest are invalid (code 11)', async () => {
+  const ledger = await EmbeddedLedger.open(await tempDir(), {
+    contracts: [CounterContract],
+    batch: { timeoutMs: 50 },
+  });
+  const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => ledger.submit('increment')));
+  const valid = outcomes.filter((o) => o.status === 'fulfilled');
+  const invalid = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as LedgerError] : []));
+  assert.equal(valid.length, 1);
+  assert.equal(invalid.length, 4);
+  for (const e of invalid) assert.deepEqual([e.code, e.validationCode], ['INVALID', TX_MVCC_READ_CONFLICT]);
+  assert.equal(
+    new TextDecoder().decode(await ledger.evaluate('increment')),
+    '2',
+    'the invalid writes were not applied',
+  );
+  // A range read that an earlier transaction of the same block changed is a phantom (code 12).
+  await ledger.submit('insert', { args: ['a'] });
+  const [insert, tally] = await Promise.allSettled([
+    ledger.submit('insert', { args: ['b'] }),
+    ledger.submit('tally'),
+  ]);
+  assert.equal(insert.status, 'fulfilled');
+  assert.equal(tally.status, 'rejected');
+  assert.equal((tally as PromiseRejectedResult).reason.validationCode, TX_PHANTOM_READ_CONFLICT);
+  // Invalid transactions are on the ledger, marked, and verify agrees with the state.
+  const block = await ledger.getBlock((await ledger.height()) - 1);
+  assert.deepEqual(
+    block.transactions.map((t) => t.validationCode),
+    [0, TX_PHANTOM_READ_CONFLICT],
+  );
+  assert.ok((await ledger.verify()).ok);
+  await ledger.close();
+});
+
+test('RECOVERY: a deleted state database is rebuilt from the blocks; a lagging one is caught up', async () => {
+  const dir = await tempDir();
+  let ledger = await EmbeddedLedger.open(dir, {
+    contracts: [CounterContract],
+    batch: { maxTransactions: 1 },
+  });
+  for (let i = 0; i < 6; i++) await ledger.submit('increment');
+  await ledger.close();
+  await rm(join(dir, 'state'), { recursive: true });
+  ledger = await EmbeddedLedger.open(dir, { contracts: [CounterContract] });
+  assert.deepEqual([ledger.opened.rebuilt, ledger.opened.replayed], [true, 6]);
+  assert.equal(new TextDecoder().decode(await ledger.evaluate('increment')), '7');
+  await ledger.close();
+  // Move the savepoint back by two blocks, as a crash between block append and state update would.
+  const db = new ClassicLevel<string, Uint8Array>(join(dir, 'state'), {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+  });
+  await db.put('m!savepoint', encode(3));
+  await db.close();
+  ledger = await EmbeddedLedger.open(dir, { contracts: [CounterContract] });
+  assert.deepEqual([ledger.opened.rebuilt, ledger.opened.replayed], [false, 2]);
+  assert.ok((await ledger.verify()).ok);
+  await ledger.close();
+  assert.ok((await verifyLedger(dir)).ok);
+});
+
+test('LOCK: a second process (or instance) cannot open a ledger in use', async () => {
+  const dir = await tempDir();
+  const ledger = await EmbeddedLedger.open(dir, { contracts: [CounterContract] });
+  await assert.rejects(
+    EmbeddedLedger.open(dir, { contracts: [CounterContract] }),
+    (e: unknown) => e instanceof LedgerError && e.code === 'LOCKED',
+  );
+  await assert.rejects(verifyLedger(dir), (e: unknown) => e instanceof LedgerError && e.code === 'LOCKED');
+  await ledger.close();
+});
+
+test('TAMPER: verify names the block whose bytes or state were altered', async () => {
+  const dir = await tempDir();
+  const ledger = await EmbeddedLedger.open(dir, {
+    contracts: [CounterContract],
+    batch: { maxTransactions: 1 },
+  });
+  for (let i = 0; i < 4; i++) await ledger.submit('insert', { args: [`k${i}`] });
+  await ledger.close();
+  assert.deepEqual(await verifyLedger(dir).then((v) => [v.ok, v.height, v.keys]), [true, 4, 4]);
+
+  // State altered behind the ledger's back: the value of k2 (written by block 2).
+  const db = new ClassicLevel<string, Uint8Array>(join(dir, 'state'), {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+  });
+  const entry = decode((await db.get('s!item/k2')) as Uint8Array) as { value: Uint8Array };
+  await db.put('s!item/k2', encode({ ...entry, value: new TextEncoder().encode('forged') }));
+  await db.close();
+  const forged = await verifyLedger(dir);
+  assert.deepEqual([forged.ok, forged.firstBadBlock], [false, 2], forged.problems.join('\n'));
+
+  // A flipped byte inside block 1's record.
+  const [file] = (await readdir(join(dir, 'blocks'))).filter((f) => f.endsWith('.dat'));
+  const path = join(dir, 'blocks', file as string);
+  const bytes = await readFile(path);
+  const second = (await blockOffsets(dir))[1] as number;
+  bytes[second + 40] = (bytes[second + 40] as number) ^ 0xff;
+  await writeFile(path, bytes);
+  const flipped = await verifyLedger(dir);
+  assert.deepEqual([flipped.ok, flipped.firstBadBlock], [false, 1], flipped.problems.join('\n'));
+  await assert.rejects(
+    EmbeddedLedger.open(dir, { contracts: [CounterContract] }),
+    (e: unknown) => e instanceof LedgerError && e.code === 'CORRUPT' && /block 1/.test(e.message),
+  );
+});
+
+/** Byte offsets of each block record in the first block file (frame: magic, length, crc). */
+async function blockOffsets(dir: string): Promise<number[]> {
+  const [file] = (await readdir(join(dir, 'blocks'))).filter((f) => f.endsWith('.dat'));
+  const bytes = await readFile(join(dir, 'blocks', file as string));
+  const offsets: number[] = [];
+  for (let at = 0; at < bytes.length; at += 12 + bytes.readUInt32LE(at + 4)) offsets.push(at);
+  return offsets;
+}
