@@ -38,6 +38,11 @@ export interface Block extends BlockBody {
 export interface BlockStoreOptions {
   /** A file is closed for appends once the next record would take it past this size. */
   maxFileSize?: number;
+  /**
+   * Blocks below this number are known to have been durable (e.g. the state database applied
+   * them): damage to one of them is never a torn write, even at the tail, and is refused.
+   */
+  durableHeight?: number;
 }
 
 /** What open() cut away from the tail of the last file. */
@@ -269,6 +274,12 @@ export class BlockStore {
     const { problem } = scanned;
     if (problem !== null) {
       if (!problem.torn) throw new LedgerError('CORRUPT', `${describe(dir, problem)}; refusing to open`);
+      if (problem.block < (options.durableHeight ?? 0)) {
+        throw new LedgerError(
+          'CORRUPT',
+          `${describe(dir, problem)}; the block was committed before, so this is damage, not a torn write; refusing to open`,
+        );
+      }
       const path = join(dir, blockFileName(problem.file));
       try {
         const handle = await openFile(path, 'r+');

@@ -144,7 +144,10 @@ export class EmbeddedLedger implements Ledger {
     // The state database's lock keeps a second process out before the block files are touched.
     const state = await WorldState.open(join(dir, 'state'));
     try {
-      const store = await BlockStore.open(join(dir, 'blocks'));
+      // Blocks up to the savepoint were fsynced before the state applied them: never torn.
+      const store = await BlockStore.open(join(dir, 'blocks'), {
+        durableHeight: (await state.savepoint()) + 1,
+      });
       const creator = options.creator ?? (await loadOrCreateCreator(dir, options.mspid));
       const opened = await catchUp(store, state);
       return new EmbeddedLedger(dir, { store, state, creator, opened }, options);
@@ -448,13 +451,14 @@ function applied(txs: readonly TxRecord[], codes: readonly number[]) {
 
 /** Replays the blocks the state database has not seen (all of them when it was lost). */
 async function catchUp(store: BlockStore, state: WorldState): Promise<OpenReport> {
-  let savepoint = await state.savepoint();
-  let rebuilt = savepoint < 0 && store.height > 0;
+  const savepoint = await state.savepoint();
+  const rebuilt = savepoint < 0 && store.height > 0;
   if (savepoint >= store.height) {
-    // The state is ahead of the blocks (block files replaced or cut): trust the blocks.
-    await state.clear();
-    savepoint = -1;
-    rebuilt = true;
+    // Blocks are fsynced before the state applies them: committed blocks have gone missing.
+    throw new LedgerError(
+      'CORRUPT',
+      `the state database has applied block ${savepoint}, but the block files end at block ${store.height - 1}: committed blocks were removed; restore them (deleting state/ rebuilds from the blocks that remain, losing the rest)`,
+    );
   }
   let replayed = 0;
   for await (const block of store.blocks(savepoint + 1)) {

@@ -205,3 +205,31 @@ async function blockOffsets(dir: string): Promise<number[]> {
   for (let at = 0; at < bytes.length; at += 12 + bytes.readUInt32LE(at + 4)) offsets.push(at);
   return offsets;
 }
+
+test('TAMPER: a damaged last block that the state already applied is refused, not truncated as torn', async () => {
+  const dir = await tempDir();
+  const ledger = await EmbeddedLedger.open(dir, {
+    contracts: [CounterContract],
+    batch: { maxTransactions: 1 },
+  });
+  for (let i = 0; i < 3; i++) await ledger.submit('insert', { args: [`k${i}`] });
+  await ledger.close();
+  const [file] = (await readdir(join(dir, 'blocks'))).filter((f) => f.endsWith('.dat'));
+  const path = join(dir, 'blocks', file as string);
+  const bytes = await readFile(path);
+  bytes[bytes.length - 20] = (bytes[bytes.length - 20] as number) ^ 1;
+  await writeFile(path, bytes);
+  await assert.rejects(
+    EmbeddedLedger.open(dir, { contracts: [CounterContract] }),
+    (e: unknown) =>
+      e instanceof LedgerError && e.code === 'CORRUPT' && /block 2: .*not a torn write/.test(e.message),
+  );
+  assert.equal((await readFile(path)).length, bytes.length, 'nothing was cut');
+  // Whole block files gone while the state remembers them: refused as well.
+  await writeFile(path, bytes.subarray(0, (await blockOffsets(dir))[1]));
+  await assert.rejects(
+    EmbeddedLedger.open(dir, { contracts: [CounterContract] }),
+    (e: unknown) =>
+      e instanceof LedgerError && e.code === 'CORRUPT' && /committed blocks were removed/.test(e.message),
+  );
+});

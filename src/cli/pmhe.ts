@@ -1,0 +1,9 @@
+/** The `pmhe` command (run it with `npm run pmhe -- <command>`). */
+import { Command } from 'commander';
+import { ledgerCommands } from './ledger.ts';
+
+const program = new Command('pmhe').description(
+  'PMHE: privacy-preserving health monitoring on CKKS and a ledger',
+);
+ledgerCommands(program);
+await program.parseAsync(process.argv);
