@@ -34,6 +34,7 @@ import {
   TX_VALID,
   VALIDATION_CODE_NAMES,
 } from './ledger.ts';
+import { SimulationPool } from './simulation-pool.ts';
 import { type ContractClass, Simulator } from './simulator.ts';
 import type { KeyModification, SimulationReader, StubInput } from './stub.ts';
 import { type Creator, decodeTx, encodeTx, makeTxId, type TxRecord } from './transaction.ts';
@@ -68,6 +69,12 @@ export interface EmbeddedLedgerOptions {
   txNonce?: () => Uint8Array;
   /** The submitting identity; by default a self-signed certificate kept in the ledger folder. */
   creator?: Creator;
+  /**
+   * Simulation threads: 0 simulates on the calling thread. Workers load the contracts from
+   * `contractsModule` (a module exporting `contracts`; FheContract's by default).
+   */
+  workers?: number;
+  contractsModule?: string;
 }
 
 export interface OpenReport {
@@ -83,6 +90,7 @@ export const DEFAULT_BATCH: Readonly<BatchOptions> = Object.freeze({
   preferredMaxBytes: 2 * 1024 * 1024,
   timeoutMs: 10,
 });
+const DEFAULT_CONTRACTS = new URL('../contract/index.ts', import.meta.url).href;
 export const DEFAULT_MAX_TRANSACTION_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_MAX_PROPOSAL_BYTES = 48 * 1024 * 1024;
 
@@ -98,7 +106,8 @@ export class EmbeddedLedger implements Ledger {
   readonly opened: OpenReport;
   readonly #store: BlockStore;
   readonly #state: WorldState;
-  readonly #simulator: Simulator;
+  readonly #simulator: Simulator | null;
+  readonly #pool: SimulationPool | null;
   readonly #creator: Creator;
   readonly #channel: string;
   readonly #batch: BatchOptions;
@@ -125,7 +134,23 @@ export class EmbeddedLedger implements Ledger {
     this.#creator = parts.creator;
     this.opened = parts.opened;
     this.#channel = options.channel ?? 'pmhe';
-    this.#simulator = new Simulator(options.contracts ?? defaultContracts, options.chaincode ?? 'pmhe');
+    const chaincode = options.chaincode ?? 'pmhe';
+    const workers = options.workers ?? 0;
+    if (workers > 0 && options.contracts && !options.contractsModule) {
+      throw new LedgerError(
+        'BAD_ARGUMENT',
+        'workers need contractsModule: a module worker threads can import',
+      );
+    }
+    this.#pool =
+      workers > 0
+        ? new SimulationPool(
+            workers,
+            { contractsModule: options.contractsModule ?? DEFAULT_CONTRACTS, chaincode },
+            this.#reader,
+          )
+        : null;
+    this.#simulator = this.#pool ? null : new Simulator(options.contracts ?? defaultContracts, chaincode);
     this.#batch = { ...DEFAULT_BATCH, ...options.batch };
     this.#maxTransactionBytes = options.maxTransactionBytes ?? DEFAULT_MAX_TRANSACTION_BYTES;
     this.#maxProposalBytes = options.maxProposalBytes ?? DEFAULT_MAX_PROPOSAL_BYTES;
@@ -261,6 +286,7 @@ export class EmbeddedLedger implements Ledger {
     this.#cut();
     this.#closed = true;
     await this.#commits;
+    await this.#pool?.close();
     this.#emitter.emit('change');
     await this.#store.close();
     await this.#state.close();
@@ -301,7 +327,9 @@ export class EmbeddedLedger implements Ledger {
       args,
       transient,
     };
-    const tx = await this.#simulator.simulate(input, this.#reader);
+    const tx = this.#pool
+      ? await this.#pool.simulate(input)
+      : await (this.#simulator as Simulator).simulate(input, this.#reader);
     if (tx.response.status >= 400) {
       throw new LedgerError('ENDORSEMENT', tx.response.message || `${name} failed`, { txId: tx.txId });
     }
