@@ -64,6 +64,8 @@ export const LIMITS = Object.freeze({
   submissionsPerIssue: 16,
   /** Evaluation keys per setup: Fabric's sample AbsoluteMaxBytes is 10 MiB per block. */
   setupBytes: 9.5 * 1024 * 1024,
+  /** Envelopes per receive, in bytes: they are stored, so they make the transaction's size. */
+  receiveBytes: 9 * 1024 * 1024,
 });
 
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
@@ -491,6 +493,13 @@ function readEnvelopes(bytes: Uint8Array | undefined): Uint8Array[] {
     throw new ContractError(
       'OVERSIZED',
       `transient envelopes: ${list.length}, more than ${LIMITS.envelopesPerReceive}`,
+    );
+  }
+  const total = (list as Uint8Array[]).reduce((n, e) => n + e.length, 0);
+  if (total > LIMITS.receiveBytes) {
+    throw new ContractError(
+      'OVERSIZED',
+      `transient envelopes: ${total} bytes, more than the ${LIMITS.receiveBytes} one transaction may store; split them`,
     );
   }
   return list as Uint8Array[];

@@ -156,6 +156,12 @@ test('refusals: replays, strangers, tampering, other users\u2019 data, bad argum
       assert.ok(e instanceof LedgerError && e.code === 'BAD_ARGUMENT' && /AbsoluteMaxBytes/.test(e.message)),
   );
   await small.close();
+  // More envelopes than one Fabric block may store: refused by the contract, naming the fix.
+  const [big] = cohortUploads(bob.plan, { readings: 1, seed: 2 });
+  const many = await Promise.all(
+    Array.from({ length: 15 }, () => bob.envelope(big?.readings ?? [], big?.profile)),
+  );
+  await refused(ledger.submit('receive', bob.receive(many)), 'OVERSIZED', /split them/);
   // Everything accepted is still there.
   const listed = parse.submissions(await ledger.evaluate('submissions', await alice.request('submissions')));
   assert.ok(listed.submissions.some((s) => s.id === id));
