@@ -27,6 +27,7 @@ import {
   type Committed,
   type EventOptions,
   type Ledger,
+  type Prepared,
   type Proposal,
   type TransactionInfo,
   TX_MVCC_READ_CONFLICT,
@@ -183,7 +184,26 @@ export class EmbeddedLedger implements Ledger {
   }
 
   async submit(name: string, proposal: Proposal = {}): Promise<Committed> {
-    const tx = await this.#endorse(name, proposal);
+    return (await this.prepare(name, proposal)).submit();
+  }
+
+  async prepare(name: string, proposal: Proposal = {}): Promise<Prepared> {
+    this.#checkUsable();
+    const txId = makeTxId(this.#txNonce(), this.#creator);
+    let sent = false;
+    return {
+      txId,
+      submit: () => {
+        if (sent)
+          return Promise.reject(new LedgerError('BAD_ARGUMENT', `transaction ${txId} was already submitted`));
+        sent = true;
+        return this.#submit(txId, name, proposal);
+      },
+    };
+  }
+
+  async #submit(txId: string, name: string, proposal: Proposal): Promise<Committed> {
+    const tx = await this.#endorse(name, proposal, txId);
     const bytes = encodeTx(tx);
     if (bytes.length > this.#maxTransactionBytes) {
       throw new LedgerError(
@@ -206,7 +226,7 @@ export class EmbeddedLedger implements Ledger {
   }
 
   async evaluate(name: string, proposal: Proposal = {}): Promise<Uint8Array> {
-    return (await this.#endorse(name, proposal)).response.payload;
+    return (await this.#endorse(name, proposal, makeTxId(this.#txNonce(), this.#creator))).response.payload;
   }
 
   async *events(options: EventOptions = {}): AsyncGenerator<ChaincodeEvent> {
@@ -292,7 +312,7 @@ export class EmbeddedLedger implements Ledger {
     await this.#state.close();
   }
 
-  async #endorse(name: string, proposal: Proposal): Promise<TxRecord> {
+  async #endorse(name: string, proposal: Proposal, txId: string): Promise<TxRecord> {
     this.#checkUsable();
     if (typeof name !== 'string' || name.length === 0) {
       throw new LedgerError('BAD_ARGUMENT', 'transaction name must be a non-empty string');
@@ -319,7 +339,7 @@ export class EmbeddedLedger implements Ledger {
       );
     }
     const input: StubInput = {
-      txId: makeTxId(this.#txNonce(), this.#creator),
+      txId,
       channel: this.#channel,
       creator: this.#creator,
       timestamp: this.#now(),
@@ -512,6 +532,7 @@ export function blockInfo(block: Block): BlockInfo {
         validationCode: block.metadata.validation[i] as number,
         function: tx.function,
         timestamp: tx.timestamp,
+        payload: tx.response.payload,
       };
     }),
   };

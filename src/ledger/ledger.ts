@@ -57,6 +57,18 @@ export interface TransactionInfo {
   /** Transaction function name, e.g. "receive". */
   function: string;
   timestamp: number;
+  /** What the transaction function returned (kept in the block by both ledgers). */
+  payload: Uint8Array;
+}
+
+/**
+ * A transaction whose id is known before it is sent: a caller that records the id first can
+ * find out after a crash whether it committed (getTransaction) instead of sending it twice.
+ */
+export interface Prepared {
+  readonly txId: string;
+  /** Endorses, orders and waits for the commit, as Ledger.submit. Call at most once. */
+  submit(): Promise<Committed>;
 }
 
 export interface BlockInfo {
@@ -71,6 +83,8 @@ export interface BlockInfo {
 export interface Ledger {
   /** Endorses, orders and waits for the commit; throws LedgerError unless the transaction is VALID. */
   submit(name: string, proposal?: Proposal): Promise<Committed>;
+  /** Fixes the transaction id of a submit without sending anything yet. */
+  prepare(name: string, proposal?: Proposal): Promise<Prepared>;
   /** Runs a query transaction against committed state; nothing is ordered or written. */
   evaluate(name: string, proposal?: Proposal): Promise<Uint8Array>;
   /** Chaincode events of committed, valid transactions, in block order. */

@@ -233,3 +233,21 @@ test('TAMPER: a damaged last block that the state already applied is refused, no
       e instanceof LedgerError && e.code === 'CORRUPT' && /committed blocks were removed/.test(e.message),
   );
 });
+
+test('prepare: the transaction id is known before sending; after the commit the ledger returns its payload', async () => {
+  const ledger = await EmbeddedLedger.open(await tempDir(), { contracts: [CounterContract] });
+  const prepared = await ledger.prepare('increment');
+  await assert.rejects(
+    ledger.getTransaction(prepared.txId),
+    (e: unknown) => e instanceof LedgerError && e.code === 'NOT_FOUND',
+  );
+  const committed = await prepared.submit();
+  assert.equal(committed.txId, prepared.txId);
+  const info = await ledger.getTransaction(prepared.txId);
+  assert.deepEqual(
+    [info.function, info.validationCode, new TextDecoder().decode(info.payload)],
+    ['increment', 0, '1'],
+  );
+  await assert.rejects(prepared.submit(), /already submitted/);
+  await ledger.close();
+});

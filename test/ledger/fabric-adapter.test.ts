@@ -215,7 +215,17 @@ function txEnvelope(txId: string, type: number, fn: string, seconds: number): Ui
   invocation.setChaincodeSpec(spec);
   const proposalPayload = new peer.ChaincodeProposalPayload();
   proposalPayload.setInput(invocation.serializeBinary());
+  const response = new peer.Response();
+  response.setStatus(200);
+  response.setPayload(text(`returned by ${txId}`));
+  const chaincodeAction = new peer.ChaincodeAction();
+  chaincodeAction.setResponse(response);
+  const responsePayload = new peer.ProposalResponsePayload();
+  responsePayload.setExtension$(chaincodeAction.serializeBinary());
+  const endorsed = new peer.ChaincodeEndorsedAction();
+  endorsed.setProposalResponsePayload(responsePayload.serializeBinary());
   const actionPayload = new peer.ChaincodeActionPayload();
+  actionPayload.setAction(endorsed);
   actionPayload.setChaincodeProposalPayload(proposalPayload.serializeBinary());
   const action = new peer.TransactionAction();
   action.setPayload(actionPayload.serializeBinary());
@@ -722,9 +732,30 @@ describe('FabricLedger against a loopback Gateway service', { skip }, () => {
     assert.equal(block.previousHash, '11'.repeat(32));
     assert.equal(block.dataHash, '22'.repeat(32));
     assert.deepEqual(block.transactions, [
-      { txId: 'tx-a', blockNumber: 5, validationCode: 0, function: 'receive', timestamp: 1_700_000_000_250 },
-      { txId: 'tx-b', blockNumber: 5, validationCode: 11, function: 'issue', timestamp: 1_700_000_001_250 },
-      { txId: 'tx-c', blockNumber: 5, validationCode: 0, function: '', timestamp: 1_700_000_002_250 },
+      {
+        txId: 'tx-a',
+        blockNumber: 5,
+        validationCode: 0,
+        function: 'receive',
+        timestamp: 1_700_000_000_250,
+        payload: text('returned by tx-a'),
+      },
+      {
+        txId: 'tx-b',
+        blockNumber: 5,
+        validationCode: 11,
+        function: 'issue',
+        timestamp: 1_700_000_001_250,
+        payload: text('returned by tx-b'),
+      },
+      {
+        txId: 'tx-c',
+        blockNumber: 5,
+        validationCode: 0,
+        function: '',
+        timestamp: 1_700_000_002_250,
+        payload: new Uint8Array(0),
+      },
     ]);
     assert.deepEqual(await ledger.getTransaction('tx-b'), block.transactions[1]);
     assert.equal(await ledger.height(), 8);

@@ -28,6 +28,7 @@ import type {
   Committed,
   EventOptions,
   Ledger,
+  Prepared,
   Proposal,
   TransactionInfo,
 } from '../ledger.ts';
@@ -232,10 +233,19 @@ export class FabricLedger implements Ledger {
   }
 
   async submit(name: string, proposal: Proposal = {}): Promise<Committed> {
+    return (await this.prepare(name, proposal)).submit();
+  }
+
+  async prepare(name: string, proposal: Proposal = {}): Promise<Prepared> {
     this.#assertOpen();
     const options = proposalOptions(checkName(name), proposal, this.#config.endorsingOrganizations);
     const prepared = this.#contract.newProposal(name, options);
     const txId = prepared.getTransactionId();
+    return { txId, submit: () => this.#send(name, prepared, txId) };
+  }
+
+  async #send(name: string, prepared: ReturnType<Contract['newProposal']>, txId: string): Promise<Committed> {
+    this.#assertOpen();
     const step = async <T>(phase: FabricPhase, run: () => Promise<T>): Promise<T> => {
       try {
         return await run();

@@ -58,18 +58,26 @@ export function blockHeaderHash(number: bigint, previousHash: Uint8Array, dataHa
     .digest('hex');
 }
 
-/** The function name of an endorser transaction: the first chaincode argument. */
-function functionName(payload: common.Payload): string {
+/** An endorser transaction's function name (its first chaincode argument) and returned payload. */
+function chaincodeCall(payload: common.Payload): { function: string; payload: Uint8Array } {
   const transaction = peer.Transaction.deserializeBinary(payload.getData_asU8());
   const [action] = transaction.getActionsList();
-  if (action === undefined) return '';
+  if (action === undefined) return { function: '', payload: new Uint8Array(0) };
   const actionPayload = peer.ChaincodeActionPayload.deserializeBinary(action.getPayload_asU8());
   const proposalPayload = peer.ChaincodeProposalPayload.deserializeBinary(
     actionPayload.getChaincodeProposalPayload_asU8(),
   );
   const spec = peer.ChaincodeInvocationSpec.deserializeBinary(proposalPayload.getInput_asU8());
   const [name] = spec.getChaincodeSpec()?.getInput()?.getArgsList_asU8() ?? [];
-  return name === undefined ? '' : new TextDecoder().decode(name);
+  const responsePayload = actionPayload.getAction()?.getProposalResponsePayload_asU8();
+  const extension = responsePayload
+    ? peer.ProposalResponsePayload.deserializeBinary(responsePayload).getExtension_asU8()
+    : new Uint8Array(0);
+  const returned = peer.ChaincodeAction.deserializeBinary(extension).getResponse()?.getPayload_asU8();
+  return {
+    function: name === undefined ? '' : new TextDecoder().decode(name),
+    payload: returned ?? new Uint8Array(0),
+  };
 }
 
 function decodeTransaction(
@@ -90,7 +98,7 @@ function decodeTransaction(
     txId: channelHeader.getTxId(),
     blockNumber,
     validationCode,
-    function: isEndorser ? functionName(payload) : '',
+    ...(isEndorser ? chaincodeCall(payload) : { function: '', payload: new Uint8Array(0) }),
     timestamp,
   };
 }
