@@ -1,57 +1,34 @@
 /**
  * A simulation thread: runs transactions of the contract module it was given, reading committed
- * state from the main thread (which owns the state database) by message.
+ * state from the main thread (which owns the state database).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { callMain, serveJobs } from '../workers/pool.ts';
 import type { ContractClass } from './simulator.ts';
 import { Simulator } from './simulator.ts';
 import type { KeyModification, SimulationReader, StubInput } from './stub.ts';
+import type { TxRecord } from './transaction.ts';
 import type { VersionedValue } from './world-state.ts';
 
-export interface WorkerInit {
+export interface SimulationWorkerData {
   contractsModule: string;
   chaincode: string;
 }
-export type ReadOp = 'get' | 'range' | 'history';
-export type ToMain =
-  | { kind: 'read'; id: number; op: ReadOp; args: string[] }
-  | { kind: 'done'; job: number; tx: Awaited<ReturnType<Simulator['simulate']>> }
-  | { kind: 'failed'; job: number; message: string };
-export type ToWorker =
-  | { kind: 'simulate'; job: number; input: StubInput }
-  | { kind: 'read'; id: number; value?: unknown; error?: string };
 
-const port = parentPort;
-if (port) {
-  const init = workerData as WorkerInit;
+/** A state read the worker asks the main thread for. */
+export type ReadCall =
+  | { op: 'get'; key: string }
+  | { op: 'range'; start: string; end: string }
+  | { op: 'history'; key: string };
+
+await serveJobs<StubInput, TxRecord>(async (data) => {
+  const init = data as SimulationWorkerData;
   const module = (await import(init.contractsModule)) as { contracts: ContractClass[] };
   const simulator = new Simulator(module.contracts, init.chaincode);
-  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let nextRead = 0;
-  const read = <T>(op: ReadOp, args: string[]) =>
-    new Promise<T>((resolve, reject) => {
-      const id = nextRead++;
-      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      port.postMessage({ kind: 'read', id, op, args } satisfies ToMain);
-    });
   const reader: SimulationReader = {
-    get: (key) => read<VersionedValue | undefined>('get', [key]),
-    range: (start, end) => read<[string, VersionedValue][]>('range', [start, end]),
-    history: (key) => read<KeyModification[]>('history', [key]),
+    get: (key) => callMain<VersionedValue | undefined>({ op: 'get', key } satisfies ReadCall),
+    range: (start, end) =>
+      callMain<[string, VersionedValue][]>({ op: 'range', start, end } satisfies ReadCall),
+    history: (key) => callMain<KeyModification[]>({ op: 'history', key } satisfies ReadCall),
   };
-  port.on('message', (message: ToWorker) => {
-    if (message.kind === 'read') {
-      const w = waiting.get(message.id);
-      waiting.delete(message.id);
-      if (message.error !== undefined) w?.reject(new Error(message.error));
-      else w?.resolve(message.value);
-      return;
-    }
-    simulator.simulate(message.input, reader).then(
-      (tx) => port.postMessage({ kind: 'done', job: message.job, tx } satisfies ToMain),
-      (error: unknown) =>
-        port.postMessage({ kind: 'failed', job: message.job, message: String(error) } satisfies ToMain),
-    );
-  });
-  port.postMessage({ kind: 'ready' });
-}
+  return (input) => simulator.simulate(input, reader);
+});

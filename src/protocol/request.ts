@@ -33,6 +33,8 @@ export const REQUEST_OPS = Object.freeze([
   'results',
   'result',
   'history',
+  // Authenticates one HTTP request to the server: params method, path, body (SHA-256 hex).
+  'http',
 ] as const);
 export type RequestOp = (typeof REQUEST_OPS)[number];
 

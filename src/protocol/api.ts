@@ -1,0 +1,158 @@
+/**
+ * The server's HTTP API (/v1), one definition for both sides: the server validates and
+ * serializes with these schemas and publishes them as its OpenAPI document; the client types its
+ * calls with them. Binary bodies (keys, envelopes) are CBOR (`application/cbor`): their shapes
+ * are below as `*Body` types and checked with `checkCbor`.
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { decode } from 'cborg';
+import { ProtocolError } from './errors.ts';
+import { LayoutSchema, ResultSlotSchema, TemplateSchema } from './schema.ts';
+
+export const API_PREFIX = '/v1';
+/** Header carrying the signed request that authenticates an HTTP request. */
+export const AUTH_HEADER = 'authorization';
+export const AUTH_SCHEME = 'PMHE-Ed25519';
+export const CBOR = 'application/cbor';
+
+export const ErrorSchema = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    /** A stable, machine-readable code: REPLAY, BAD_SIGNATURE, OVERSIZED, … */
+    code: Type.String(),
+    error: Type.String(),
+    message: Type.String(),
+  },
+  { $id: 'Error' },
+);
+export type ApiError = Static<typeof ErrorSchema>;
+
+export const CatalogueSchema = Type.Object({
+  models: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      description: Type.String(),
+      /** For each layout the model supports: the tuple template P the client must follow. */
+      templates: Type.Array(TemplateSchema),
+    }),
+  ),
+});
+export type Catalogue = Static<typeof CatalogueSchema>;
+
+/** POST /v1/users body (CBOR): the contract's setup request and the evaluation keys it names. */
+export const RegisterBodySchema = Type.Object({
+  setup: Type.Uint8Array({ maxByteLength: 64 * 1024 }),
+  relinKeys: Type.Optional(Type.Uint8Array()),
+  galoisKeys: Type.Optional(Type.Uint8Array()),
+});
+export type RegisterBody = Static<typeof RegisterBodySchema>;
+
+export const UserSchema = Type.Object({
+  userId: Type.String(),
+  modelId: Type.String(),
+  layout: LayoutSchema,
+  presetId: Type.String(),
+  template: TemplateSchema,
+  txId: Type.String(),
+});
+export type RegisteredUser = Static<typeof UserSchema>;
+
+/** POST /v1/submissions body (CBOR): signed envelopes, each with the user's signed issue request. */
+export const SubmitBodySchema = Type.Array(
+  Type.Object({
+    envelope: Type.Uint8Array(),
+    /** A signed request (op "issue", submissions = [sha256(envelope)]): evaluate as soon as stored. */
+    issue: Type.Optional(Type.Uint8Array({ maxByteLength: 64 * 1024 })),
+  }),
+  { minItems: 1, maxItems: 64 },
+);
+export type SubmitBody = Static<typeof SubmitBodySchema>;
+
+export const SubmissionStateSchema = Type.Union([
+  Type.Literal('accepted'),
+  Type.Literal('received'),
+  Type.Literal('issued'),
+  Type.Literal('rejected'),
+]);
+
+export const SubmissionStatusSchema = Type.Object({
+  id: Type.String(),
+  state: SubmissionStateSchema,
+  /** The receive transaction and its block, once committed. */
+  txId: Type.Union([Type.String(), Type.Null()]),
+  blockNumber: Type.Union([Type.Integer(), Type.Null()]),
+  resultId: Type.Union([Type.String(), Type.Null()]),
+  /** Why the contract refused it (state rejected). */
+  error: Type.Union([Type.String(), Type.Null()]),
+  acceptedAt: Type.String({ format: 'date-time' }),
+});
+export type SubmissionStatus = Static<typeof SubmissionStatusSchema>;
+
+export const SubmitResponseSchema = Type.Object({ submissions: Type.Array(SubmissionStatusSchema) });
+
+export const ResultSummarySchema = Type.Object({
+  id: Type.String(),
+  submissionId: Type.String(),
+  txId: Type.String(),
+  blockNumber: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export type ResultSummary = Static<typeof ResultSummarySchema>;
+
+export const ResultListSchema = Type.Object({ results: Type.Array(ResultSummarySchema) });
+
+/** Z with its result schema, as the contract stored it, and where it is on the ledger. */
+export const ResultSchema = Type.Object({
+  id: Type.String(),
+  submissionId: Type.String(),
+  txId: Type.String(),
+  blockNumber: Type.Integer(),
+  modelId: Type.String(),
+  layout: LayoutSchema,
+  presetId: Type.String(),
+  results: Type.Array(ResultSlotSchema),
+  outputs: Type.Array(
+    Type.Object({
+      submission: Type.Integer(),
+      name: Type.String(),
+      perReading: Type.Boolean(),
+      blob: Type.String(),
+    }),
+  ),
+  readingsPerSubmission: Type.Integer(),
+  /** Ciphertexts of Z by content hash, base64. */
+  z: Type.Record(Type.String(), Type.String()),
+});
+export type ApiResult = Static<typeof ResultSchema>;
+
+export const HealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Record(Type.String(), Type.String()),
+});
+
+export const IdParamsSchema = Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
+export const ResultQuerySchema = Type.Object({
+  /** Only results created after this one (by id), for polling. */
+  after: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+});
+
+/** Decodes a CBOR body and checks it against its schema, naming the first problem. */
+export function checkCbor<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {
+  let value: unknown;
+  try {
+    value = decode(bytes, { useMaps: false });
+  } catch (error) {
+    throw new ProtocolError('MALFORMED', `${what}: not CBOR (${(error as Error).message})`);
+  }
+  if (!Value.Check(schema, value)) {
+    const first = Value.Errors(schema, value).First();
+    throw new ProtocolError(
+      'BAD_FIELD',
+      `${what}${first?.path ?? ''}: ${first?.message ?? 'does not match'}`,
+    );
+  }
+  return value as Static<T>;
+}

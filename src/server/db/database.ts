@@ -1,0 +1,56 @@
+/**
+ * The server's database: PGlite in a data directory by default (nothing to install), a
+ * PostgreSQL server when DATABASE_URL is set. One query layer (Kysely) over both; migrations are
+ * the files in ./migrations, applied in order on open.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import { FileMigrationProvider, Migrator } from 'kysely/migration';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+
+export type Db = Kysely<Database>;
+
+export interface DatabaseOptions {
+  /** postgres://… : a PostgreSQL server. Otherwise PGlite in `dataDir` (in memory when omitted). */
+  url?: string;
+  dataDir?: string;
+  /** PostgreSQL pool size. */
+  maxConnections?: number;
+}
+
+export interface OpenedDatabase {
+  db: Db;
+  kind: 'pglite' | 'postgresql';
+  /** Migrations applied by this open. */
+  migrated: string[];
+}
+
+const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+
+export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
+  const kind = options.url ? 'postgresql' : 'pglite';
+  const db = new Kysely<Database>({
+    dialect: options.url
+      ? new PostgresDialect({
+          pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 }),
+        })
+      : new PGliteDialect({ pglite: new PGlite(options.dataDir) }),
+  });
+  try {
+    const migrator = new Migrator({
+      db,
+      provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS }),
+    });
+    const { error, results = [] } = await migrator.migrateToLatest();
+    if (error)
+      throw new Error(`database migration failed: ${(error as Error).message ?? error}`, { cause: error });
+    return { db, kind, migrated: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}

@@ -1,0 +1,73 @@
+/** The server's tables, as Kysely sees them (the migrations in ./migrations create them). */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** accepted → received (receive committed) → issued (Z committed); or rejected by the contract. */
+export type SubmissionState = 'accepted' | 'received' | 'issued' | 'rejected';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** bigint columns come back as strings from PostgreSQL drivers. */
+type BigInt = ColumnType<string | number, number | bigint, number | bigint>;
+
+export interface UsersTable {
+  user_id: string;
+  public_key: Uint8Array;
+  model_id: string;
+  layout: string;
+  preset_id: string;
+  template_id: string;
+  template_version: number;
+  setup_tx: string;
+  registered_at: Timestamp;
+}
+
+export interface SubmissionsTable {
+  seq: Generated<BigInt>;
+  id: string;
+  user_id: string;
+  nonce: Uint8Array;
+  envelope: Uint8Array;
+  /** The user's signed issue request for this submission, if they asked for Z. */
+  issue_request: Uint8Array | null;
+  bytes: number;
+  readings: number;
+  state: SubmissionState;
+  /** Every transaction id a receive (issue) was prepared with, newest last: checked after a crash. */
+  receive_txs: ColumnType<string[], string[] | undefined, string[]>;
+  receive_block: BigInt | null;
+  issue_txs: ColumnType<string[], string[] | undefined, string[]>;
+  result_id: string | null;
+  error: string | null;
+  attempts: Generated<number>;
+  accepted_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ResultsTable {
+  seq: Generated<BigInt>;
+  id: string;
+  user_id: string;
+  submission_id: string;
+  tx_id: string;
+  block_number: BigInt;
+  /** The contract's answer: the result record and Z, UTF-8 JSON. */
+  payload: Uint8Array;
+  created_at: Timestamp;
+}
+
+export interface HttpNoncesTable {
+  user_id: string;
+  nonce: Uint8Array;
+  seen_at: Timestamp;
+}
+
+export interface Database {
+  users: UsersTable;
+  submissions: SubmissionsTable;
+  results: ResultsTable;
+  http_nonces: HttpNoncesTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type Submission = Selectable<SubmissionsTable>;
+export type NewSubmission = Insertable<SubmissionsTable>;
+export type Result = Selectable<ResultsTable>;
