@@ -64,11 +64,18 @@ export const LIMITS = Object.freeze({
   submissionsPerIssue: 16,
   /** Evaluation keys per setup: Fabric's sample AbsoluteMaxBytes is 10 MiB per block. */
   setupBytes: 9.5 * 1024 * 1024,
+  /**
+   * How old a signed envelope or writing request may be when it reaches the contract. Their
+   * nonces are kept for ever, so age is not what stops a replay; a short window would make a
+   * server that was down lose what it had accepted. Queries (nothing stored) keep 5 minutes.
+   */
+  storedNonceMaxAgeMs: 7 * 24 * 3600 * 1000,
   /** Envelopes per receive, in bytes: they are stored, so they make the transaction's size. */
   receiveBytes: 9 * 1024 * 1024,
 });
 
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
+const WRITING_OPS: readonly RequestOp[] = ['setup', 'issue', 'add', 'mult'];
 
 @Info({ title: 'FheContract', description: 'PMHE: models evaluated on CKKS ciphertexts' })
 export class FheContract extends Contract {
@@ -183,6 +190,7 @@ export class FheContract extends Contract {
             return user?.template.version;
           },
           now,
+          maxAgeMs: LIMITS.storedNonceMaxAgeMs,
           nonceSeen: async (userId, nonce) => {
             const hex = Buffer.from(nonce).toString('hex');
             if (nonces.has(`${userId}/${hex}`)) return true;
@@ -437,7 +445,11 @@ async function verified(
   op: RequestOp,
   key: Uint8Array,
 ): Promise<Request> {
-  return guardProtocolAsync('request', () => verifyRequest(bytes, { op, publicKey: key, now: txTime(stub) }));
+  // Requests whose nonce is stored (for ever) may be old: a server that was down must not lose them.
+  const maxAgeMs = WRITING_OPS.includes(op) ? LIMITS.storedNonceMaxAgeMs : undefined;
+  return guardProtocolAsync('request', () =>
+    verifyRequest(bytes, { op, publicKey: key, now: txTime(stub), ...(maxAgeMs ? { maxAgeMs } : {}) }),
+  );
 }
 
 /** Records a request's nonce; a second use is a replay. */

@@ -128,8 +128,17 @@ test('refusals: replays, strangers, tampering, other users\u2019 data, bad argum
   const replayedIssue = await alice.request('issue', { submissions: [id] });
   await ledger.submit('issue', replayedIssue);
   await refused(ledger.submit('issue', replayedIssue), 'REPLAY');
+  // Writing requests may be days old (their nonces are kept for ever); queries only minutes.
+  await ledger.submit('issue', await alice.request('issue', { submissions: [id] }, Date.now() - 3_600_000));
   await refused(
-    ledger.submit('issue', await alice.request('issue', { submissions: [id] }, Date.now() - 3_600_000)),
+    ledger.submit(
+      'issue',
+      await alice.request('issue', { submissions: [id] }, Date.now() - 8 * 24 * 3_600_000),
+    ),
+    'STALE',
+  );
+  await refused(
+    ledger.evaluate('results', await alice.request('results', {}, Date.now() - 3_600_000)),
     'STALE',
   );
   await refused(
