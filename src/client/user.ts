@@ -3,6 +3,8 @@
  * sign requests, decrypt Z. The keys never leave this object except as the public and
  * evaluation keys setup sends. (Keeping them in an encrypted vault is the client's job.)
  */
+import { createHash } from 'node:crypto';
+import { encode } from 'cborg';
 import {
   CkksContext,
   Decryptor,
@@ -18,17 +20,21 @@ import {
   requestProposal,
   type Signer,
   setupProposal,
+  submissionId,
 } from '../contract/proposals.ts';
 import type { Proposal } from '../ledger/ledger.ts';
 import { getModel } from '../models/catalogue/index.ts';
 import { compile, type Plan } from '../models/compiler.ts';
 import { decryptOutputs, encryptTuple, type Outputs, tupleVectors } from '../models/runtime.ts';
+import { AUTH_SCHEME, type SubmitBody } from '../protocol/api.ts';
 import { NONCE_BYTES, signSubmission } from '../protocol/envelope.ts';
 import { exportPublicKey, generateIdentity } from '../protocol/identity.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
-import type { Params, RequestOp } from '../protocol/request.ts';
+import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { VitalReading } from '../protocol/vitals.ts';
+
+const freshNonce = () => crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
 
 export interface UserOptions {
   userId: string;
@@ -37,6 +43,8 @@ export interface UserOptions {
   /** Pin a preset; by default the compiler's choice for the model and layout. */
   presetId?: PresetId;
 }
+
+export type SubmitItem = SubmitBody[number];
 
 export class LocalUser implements Disposable {
   readonly userId: string;
@@ -108,12 +116,53 @@ export class LocalUser implements Disposable {
         modelId: plan.model.id,
         presetId: plan.preset.id,
         template: { id: plan.template.id, version: plan.template.version },
-        nonce: crypto.getRandomValues(new Uint8Array(NONCE_BYTES)),
+        nonce: freshNonce(),
         timestamp: now,
         ciphertexts,
       },
       this.#signer.privateKey,
     );
+  }
+
+  /** POST /v1/users body: the setup request and the evaluation keys, CBOR. */
+  async registration(now = Date.now()): Promise<Uint8Array> {
+    const { args = [], transient = {} } = await this.setup(now);
+    return encode({ setup: new Uint8Array(Buffer.from(args[0] ?? '', 'base64')), ...transient });
+  }
+
+  /** One item of a POST /v1/submissions body: the envelope and the request to issue Z for it. */
+  async upload(
+    readings: readonly VitalReading[],
+    profile: Profile = {},
+    now = Date.now(),
+  ): Promise<SubmitItem> {
+    const envelope = await this.envelope(readings, profile, now);
+    const issue = await signRequest(
+      {
+        op: 'issue',
+        userId: this.userId,
+        nonce: freshNonce(),
+        timestamp: now,
+        params: { submissions: [submissionId(envelope)] },
+      },
+      this.#signer.privateKey,
+    );
+    return { envelope, issue };
+  }
+
+  /** The Authorization header for one HTTP request (method, path with query, body). */
+  async authorization(method: string, path: string, body: Uint8Array = new Uint8Array(0)): Promise<string> {
+    const bytes = await signRequest(
+      {
+        op: 'http',
+        userId: this.userId,
+        nonce: freshNonce(),
+        timestamp: Date.now(),
+        params: { method: method.toUpperCase(), path, body: createHash('sha256').update(body).digest('hex') },
+      },
+      this.#signer.privateKey,
+    );
+    return `${AUTH_SCHEME} ${Buffer.from(bytes).toString('base64')}`;
   }
 
   receive(envelopes: readonly Uint8Array[]): Proposal {

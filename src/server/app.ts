@@ -1,0 +1,403 @@
+/**
+ * The HTTP API (Fastify 5). Every route declares its schemas (src/protocol/api.ts): they validate
+ * requests, serialize responses and make the OpenAPI document at /docs. The server is untrusted by
+ * design: it sees ciphertexts, signatures and ledger receipts, never a key or a reading.
+ */
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Ledger } from '../ledger/ledger.ts';
+import { CATALOGUE } from '../models/catalogue/index.ts';
+import { compile } from '../models/compiler.ts';
+import {
+  API_PREFIX,
+  AUTH_HEADER,
+  CatalogueSchema,
+  CBOR,
+  checkCbor,
+  ErrorSchema,
+  HealthSchema,
+  IdParamsSchema,
+  RegisterBodySchema,
+  ResultListSchema,
+  ResultQuerySchema,
+  ResultSchema,
+  SubmissionStatusSchema,
+  SubmitBodySchema,
+  SubmitResponseSchema,
+  UserSchema,
+} from '../protocol/api.ts';
+import { peekRequest } from '../protocol/request.ts';
+import type { Layout } from '../protocol/schema.ts';
+import type { WorkerPool } from '../workers/pool.ts';
+import { authenticate } from './auth.ts';
+import type { Committer } from './committer.ts';
+import type { Db } from './db/database.ts';
+import type { Submission, User } from './db/schema.ts';
+import { toHttpError } from './errors.ts';
+import { acceptSubmissions } from './intake.ts';
+import type { Metrics } from './metrics.ts';
+import { register } from './register.ts';
+import type { CiphertextCheck } from './validation-worker.ts';
+
+export interface Limits {
+  /** Largest request body, bytes (registration carries evaluation keys: megabytes). */
+  bodyBytes: number;
+  /** Requests per user (or per address, unauthenticated) per minute. */
+  ratePerMinute: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: Readonly<Limits> = Object.freeze({
+  bodyBytes: 12 * 1024 * 1024,
+  ratePerMinute: 6000,
+});
+
+export interface AppContext {
+  db: Db;
+  ledger: Ledger;
+  validator: WorkerPool<CiphertextCheck, true>;
+  committer: Committer;
+  metrics: Metrics;
+  limits: Limits;
+  logger: Logger | false;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user?: User;
+  }
+}
+
+const errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  413: ErrorSchema,
+  422: ErrorSchema,
+  429: ErrorSchema,
+  503: ErrorSchema,
+};
+const binaryBody = { content: { [CBOR]: { schema: Type.String({ format: 'binary' }) } } };
+const secured = [{ pmhe: [] }];
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: ctx.logger === false ? false : { level: ctx.logger.level },
+    // Bodies are never logged; the Authorization header holds a signature, not a secret, but
+    // there is no reason to keep it either.
+    bodyLimit: ctx.limits.bodyBytes,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  if (ctx.logger !== false) app.log = ctx.logger as unknown as typeof app.log;
+
+  app.addContentTypeParser(CBOR, { parseAs: 'buffer', bodyLimit: ctx.limits.bodyBytes }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.setErrorHandler((error: unknown, request, reply) => {
+    // Fastify's own schema failures carry `validation`: they are the client's fault.
+    const validation = (error as { validation?: unknown }).validation !== undefined;
+    const http = toHttpError(
+      validation ? Object.assign(error as Error, { statusCode: 400, code: 'BAD_FIELD' }) : error,
+    );
+    if (http.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.code(http.statusCode).send({
+      statusCode: http.statusCode,
+      code: http.code,
+      error: http.statusCode >= 500 ? 'Internal Server Error' : 'Request refused',
+      message: http.message,
+    });
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.metrics.requests.observe(
+      { route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(fastifyRateLimit, {
+    max: ctx.limits.ratePerMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => userOf(request) ?? request.ip,
+    errorResponseBuilder: (_request, context) => ({
+      statusCode: 429,
+      code: 'RATE_LIMITED',
+      error: 'Request refused',
+      message: `more than ${context.max} requests per minute; retry in ${context.after}`,
+    }),
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'PMHE server',
+        version: '1',
+        description: 'Untrusted cloud server of PMHE: accepts, orders and delivers ciphertexts.',
+      },
+      components: {
+        securitySchemes: {
+          pmhe: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: 'PMHE-Ed25519 <base64 signed request (op http)>',
+          },
+        },
+      },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  const auth = async (request: FastifyRequest) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : new Uint8Array(0);
+    request.user = await authenticate(ctx.db, request.headers[AUTH_HEADER], {
+      method: request.method,
+      path: request.url,
+      body,
+    });
+  };
+  const me = (request: FastifyRequest): User => request.user as User;
+
+  app.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => ({
+    status: 'ok' as const,
+    checks: {},
+  }));
+  app.get(
+    '/ready',
+    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    async (_request, reply) => {
+      const checks: Record<string, string> = {};
+      try {
+        await ctx.db.selectFrom('users').select('user_id').limit(1).execute();
+        checks.database = 'ok';
+      } catch (error) {
+        checks.database = (error as Error).message;
+      }
+      try {
+        checks.ledger = `ok (height ${await ctx.ledger.height()})`;
+      } catch (error) {
+        checks.ledger = (error as Error).message;
+      }
+      const ok = Object.values(checks).every((c) => c.startsWith('ok'));
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
+    },
+  );
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    await ctx.metrics.refresh();
+    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+
+  app.get(
+    `${API_PREFIX}/catalogue`,
+    {
+      schema: { summary: 'Models and their tuple templates (P, eq. 2)', response: { 200: CatalogueSchema } },
+    },
+    async () => catalogue,
+  );
+
+  app.post(
+    `${API_PREFIX}/users`,
+    {
+      schema: {
+        summary: 'Register: Ed25519 key, evaluation keys and model choice (the contract’s setup)',
+        consumes: [CBOR],
+        body: binaryBody,
+        response: { 201: UserSchema, ...errors },
+      },
+      validatorCompiler: () => () => true,
+    },
+    async (request, reply) => {
+      const body = checkCbor(RegisterBodySchema, request.body as Buffer, 'body');
+      const user = await register(ctx, body);
+      return reply.code(201).send(user);
+    },
+  );
+
+  app.post(
+    `${API_PREFIX}/submissions`,
+    {
+      schema: {
+        summary: 'Upload signed envelopes (CBOR), each optionally with its signed issue request',
+        consumes: [CBOR],
+        body: binaryBody,
+        security: secured,
+        response: { 202: SubmitResponseSchema, ...errors },
+      },
+      validatorCompiler: () => () => true,
+      preHandler: auth,
+    },
+    async (request, reply) => {
+      const body = checkCbor(SubmitBodySchema, request.body as Buffer, 'body');
+      const rows = await acceptSubmissions({ db: ctx.db, validator: ctx.validator }, me(request), body);
+      ctx.metrics.accepted.inc(rows.length);
+      ctx.committer.wake();
+      return reply.code(202).send({ submissions: rows.map(status) });
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/submissions/:id`,
+    {
+      schema: {
+        params: IdParamsSchema,
+        security: secured,
+        response: { 200: SubmissionStatusSchema, ...errors },
+      },
+      preHandler: auth,
+    },
+    async (request) => {
+      const row = await ctx.db
+        .selectFrom('submissions')
+        .selectAll()
+        .where('id', '=', request.params.id)
+        .where('user_id', '=', me(request).user_id)
+        .executeTakeFirst();
+      if (!row)
+        throw Object.assign(new Error(`no submission ${request.params.id} of yours`), {
+          statusCode: 404,
+          code: 'NOT_FOUND',
+        });
+      return status(row);
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/results`,
+    {
+      schema: {
+        querystring: ResultQuerySchema,
+        security: secured,
+        response: { 200: ResultListSchema, ...errors },
+      },
+      preHandler: auth,
+    },
+    async (request) => {
+      const user = me(request);
+      let query = ctx.db
+        .selectFrom('results')
+        .select(['id', 'submission_id', 'tx_id', 'block_number', 'created_at', 'seq'])
+        .where('user_id', '=', user.user_id)
+        .orderBy('seq')
+        .limit(request.query.limit ?? 100);
+      if (request.query.after) {
+        const after = request.query.after;
+        query = query.where('seq', '>', (eb) =>
+          eb.selectFrom('results').select('seq').where('id', '=', after).where('user_id', '=', user.user_id),
+        );
+      }
+      const rows = await query.execute();
+      return {
+        results: rows.map((r) => ({
+          id: r.id,
+          submissionId: r.submission_id,
+          txId: r.tx_id,
+          blockNumber: Number(r.block_number),
+          createdAt: new Date(r.created_at).toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/results/:id`,
+    {
+      schema: { params: IdParamsSchema, security: secured, response: { 200: ResultSchema, ...errors } },
+      preHandler: auth,
+    },
+    async (request) => {
+      const row = await ctx.db
+        .selectFrom('results')
+        .selectAll()
+        .where('id', '=', request.params.id)
+        .where('user_id', '=', me(request).user_id)
+        .executeTakeFirst();
+      if (!row)
+        throw Object.assign(new Error(`no result ${request.params.id} of yours`), {
+          statusCode: 404,
+          code: 'NOT_FOUND',
+        });
+      const { result, z } = JSON.parse(Buffer.from(row.payload).toString('utf8'));
+      return {
+        id: row.id,
+        submissionId: row.submission_id,
+        txId: row.tx_id,
+        blockNumber: Number(row.block_number),
+        modelId: result.modelId,
+        layout: result.layout,
+        presetId: result.presetId,
+        results: result.results,
+        outputs: result.outputs,
+        readingsPerSubmission: result.readingsPerSubmission,
+        z,
+      };
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/events`,
+    {
+      schema: { summary: 'Server-sent events: "result" when a result of yours is ready', security: secured },
+      preHandler: auth,
+    },
+    async (request, reply) => {
+      const userId = me(request).user_id;
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
+      reply.raw.write(': connected\n\n');
+      const send = (event: { userId: string; resultId: string; submissionId: string }) => {
+        if (event.userId !== userId) return;
+        reply.raw.write(
+          `event: result\ndata: ${JSON.stringify({ resultId: event.resultId, submissionId: event.submissionId })}\n\n`,
+        );
+      };
+      const heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), 15_000);
+      ctx.committer.events.on('result', send);
+      request.raw.on('close', () => {
+        clearInterval(heartbeat);
+        ctx.committer.events.off('result', send);
+      });
+    },
+  );
+
+  return app;
+}
+
+const catalogue = {
+  models: CATALOGUE.map((model) => ({
+    id: model.id,
+    name: model.name,
+    description: model.description,
+    templates: (Object.keys(model.layouts) as Layout[]).map((layout) => compile(model, { layout }).template),
+  })),
+};
+
+function status(row: Submission) {
+  return {
+    id: row.id,
+    state: row.state,
+    txId: row.receive_txs.at(-1) && row.receive_block !== null ? (row.receive_txs.at(-1) as string) : null,
+    blockNumber: row.receive_block === null ? null : Number(row.receive_block),
+    resultId: row.result_id,
+    error: row.error,
+    acceptedAt: new Date(row.accepted_at).toISOString(),
+  };
+}
+
+/** The user a request claims to be, for rate limiting before authentication. */
+function userOf(request: FastifyRequest): string | undefined {
+  const header = request.headers[AUTH_HEADER];
+  if (typeof header !== 'string') return undefined;
+  try {
+    return `user:${peekRequest(new Uint8Array(Buffer.from(header.split(' ')[1] ?? '', 'base64'))).userId}`;
+  } catch {
+    return undefined;
+  }
+}

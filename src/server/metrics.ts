@@ -1,0 +1,65 @@
+/** Prometheus metrics at /metrics (prom-client): requests, uploads, results, backlog, ledger, workers. */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { WorkerPool } from '../workers/pool.ts';
+import type { Committer } from './committer.ts';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Histogram({
+    name: 'pmhe_http_request_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly accepted = new Counter({
+    name: 'pmhe_submissions_accepted_total',
+    help: 'Submissions accepted',
+    registers: [this.registry],
+  });
+  readonly #backlog = new Gauge({
+    name: 'pmhe_submissions_backlog',
+    help: 'Submissions not yet final',
+    registers: [this.registry],
+  });
+  readonly #committed = new Gauge({
+    name: 'pmhe_committer_total',
+    help: 'Submissions received, results issued, refusals and retries since start',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly #height = new Gauge({
+    name: 'pmhe_ledger_height',
+    help: 'Ledger block height',
+    registers: [this.registry],
+  });
+  readonly #restarts = new Gauge({
+    name: 'pmhe_worker_restarts',
+    help: 'Validation workers replaced after dying',
+    registers: [this.registry],
+  });
+  readonly #sources: {
+    committer: Committer;
+    ledger: Ledger;
+    validator: WorkerPool<never, never> | WorkerPool<unknown, unknown>;
+  };
+
+  constructor(sources: {
+    committer: Committer;
+    ledger: Ledger;
+    validator: WorkerPool<never, never> | WorkerPool<unknown, unknown>;
+  }) {
+    this.#sources = sources;
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reads the gauges' sources (called on each scrape). */
+  async refresh(): Promise<void> {
+    const { committer, ledger, validator } = this.#sources;
+    this.#backlog.set(await committer.backlog());
+    for (const [kind, n] of Object.entries(committer.stats)) this.#committed.set({ kind }, n);
+    this.#height.set(await ledger.height());
+    this.#restarts.set(validator.restarts);
+  }
+}

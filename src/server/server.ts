@@ -1,0 +1,116 @@
+/**
+ * Starting and stopping the whole server: database, ledger (embedded, or Fabric through a
+ * connection file), validation workers, the committer and the HTTP API. Shutdown is graceful:
+ * requests in flight finish, the committer finishes its step, the ledger commits what it ordered.
+ */
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { EmbeddedLedger } from '../ledger/embedded.ts';
+import { FabricLedger } from '../ledger/fabric/adapter.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import { WorkerPool } from '../workers/pool.ts';
+import { buildApp, DEFAULT_SERVER_LIMITS, type Limits } from './app.ts';
+import { pruneNonces } from './auth.ts';
+import { Committer } from './committer.ts';
+import { type Db, openDatabase } from './db/database.ts';
+import { Metrics } from './metrics.ts';
+import type { CiphertextCheck } from './validation-worker.ts';
+
+export interface ServerConfig {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Holds the embedded ledger (ledger/) and the PGlite database (db/). */
+  dataDir: string;
+  /** postgres://… to use a PostgreSQL server instead of PGlite. */
+  databaseUrl?: string;
+  /** A Fabric connection file; the embedded ledger when absent. */
+  fabricConnection?: string;
+  /** Simulation threads of the embedded ledger and ciphertext-validation threads. */
+  simulationWorkers?: number;
+  validationWorkers?: number;
+  limits?: Partial<Limits>;
+  /** A pino logger, a level, or false for silence. */
+  log?: Logger | string | false;
+}
+
+export interface RunningServer {
+  url: string;
+  db: Db;
+  ledger: Ledger;
+  committer: Committer;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger =
+    config.log === false
+      ? false
+      : typeof config.log === 'object'
+        ? config.log
+        : pino({ level: config.log ?? 'info', redact: ['req.headers.authorization'] });
+  const log = (message: string, fields: Record<string, unknown> = {}) => {
+    if (logger) logger.info(fields, message);
+  };
+  const { db, kind, migrated } = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
+  );
+  const cleanup: (() => Promise<unknown>)[] = [() => db.destroy()];
+  try {
+    log('database open', { kind, migrated });
+    const ledger: Ledger = config.fabricConnection
+      ? await FabricLedger.connect(config.fabricConnection)
+      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), { workers: config.simulationWorkers ?? 1 });
+    cleanup.unshift(() => ledger.close());
+    if (ledger instanceof EmbeddedLedger)
+      log('embedded ledger open', { ...ledger.opened, height: await ledger.height() });
+    const validator = new WorkerPool<CiphertextCheck, true>(
+      new URL('./validation-worker.ts', import.meta.url),
+      {
+        size: config.validationWorkers ?? 1,
+      },
+    );
+    cleanup.unshift(() => validator.close());
+    const committer = new Committer(db, ledger, { log });
+    committer.start();
+    cleanup.unshift(() => committer.stop());
+    const metrics = new Metrics({ committer, ledger, validator });
+    const app = await buildApp({
+      db,
+      ledger,
+      validator,
+      committer,
+      metrics,
+      limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
+      logger,
+    });
+    const pruner = setInterval(() => void pruneNonces(db).catch(() => undefined), 60_000);
+    pruner.unref();
+    const address = await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 8080 });
+    cleanup.unshift(async () => {
+      clearInterval(pruner);
+      await app.close();
+    });
+    log('listening', {
+      url: address,
+      ledger: config.fabricConnection ? 'fabric' : 'embedded',
+      database: kind,
+    });
+    let closing: Promise<void> | null = null;
+    return {
+      url: address,
+      db,
+      ledger,
+      committer,
+      close: () => {
+        closing ??= (async () => {
+          for (const step of cleanup) await step();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    for (const step of cleanup) await step().catch(() => undefined);
+    throw error;
+  }
+}
