@@ -27,7 +27,7 @@ import { getModel } from '../models/catalogue/index.ts';
 import { compile, type Plan } from '../models/compiler.ts';
 import { decryptOutputs, encryptTuple, type Outputs, tupleVectors } from '../models/runtime.ts';
 import { AUTH_SCHEME, type SubmitBody } from '../protocol/api.ts';
-import { NONCE_BYTES, signSubmission } from '../protocol/envelope.ts';
+import { NONCE_BYTES, type Submission, signSubmission } from '../protocol/envelope.ts';
 import { exportPublicKey, generateIdentity } from '../protocol/identity.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
@@ -108,8 +108,20 @@ export class LocalUser implements Disposable {
     profile: Profile = {},
     now = Date.now(),
   ): Promise<Uint8Array> {
+    return this.sign(this.encrypt(readings, profile), { timestamp: now });
+  }
+
+  /** The tuple of these readings, encrypted (the ciphertexts of one upload). */
+  encrypt(readings: readonly VitalReading[], profile: Profile = {}): Uint8Array[] {
+    return encryptTuple(this.plan, this.#encryptor, tupleVectors(this.plan, readings, profile));
+  }
+
+  /** Signs ciphertexts into an envelope; `fields` overrides what the plan says (tests send wrong ones). */
+  sign(
+    ciphertexts: Uint8Array[],
+    fields: Partial<Omit<Submission, 'ciphertexts'>> = {},
+  ): Promise<Uint8Array> {
     const { plan } = this;
-    const ciphertexts = encryptTuple(plan, this.#encryptor, tupleVectors(plan, readings, profile));
     return signSubmission(
       {
         userId: this.userId,
@@ -117,7 +129,8 @@ export class LocalUser implements Disposable {
         presetId: plan.preset.id,
         template: { id: plan.template.id, version: plan.template.version },
         nonce: freshNonce(),
-        timestamp: now,
+        timestamp: Date.now(),
+        ...fields,
         ciphertexts,
       },
       this.#signer.privateKey,
@@ -192,6 +205,11 @@ export class LocalUser implements Disposable {
     } finally {
       c.dispose();
     }
+  }
+
+  /** The CKKS secret key, serialized: only for the client's encrypted vault (and secrecy tests). */
+  exportSecretKey(): Uint8Array {
+    return this.#secret.save();
   }
 
   [Symbol.dispose](): void {

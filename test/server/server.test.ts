@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { encode } from 'cborg';
+import { LocalUser } from '../../src/client/user.ts';
+import type { IssuedResult } from '../../src/contract/proposals.ts';
+import { cohortUploads } from '../../src/models/cohort.ts';
+import { runClear, tupleVectors } from '../../src/models/runtime.ts';
+import type { ApiResult } from '../../src/protocol/api.ts';
+import { type RunningServer, startServer } from '../../src/server/server.ts';
+import { tempDir } from '../ledger/fixtures.ts';
+import { TestClient } from './client.ts';
+import { type PostgresServer, postgresBin, startPostgres } from './postgres.ts';
+
+const asIssued = (r: ApiResult): IssuedResult => ({ result: r as unknown as IssuedResult['result'], z: r.z });
+
+for (const database of ['pglite', 'postgresql'] as const) {
+  describe(`server on ${database}`, {
+    skip: database === 'postgresql' && !process.env.CI && !(await postgresBin()),
+  }, () => {
+    let pg: PostgresServer | undefined;
+    let server: RunningServer;
+    let dataDir: string;
+    let alice: TestClient;
+    let bob: TestClient;
+
+    const start = async () =>
+      startServer({
+        dataDir,
+        port: 0,
+        log: false,
+        ...(pg ? { databaseUrl: pg.url } : {}),
+        limits: { bodyBytes: 4 * 1024 * 1024 },
+      });
+
+    before(async () => {
+      if (database === 'postgresql') pg = await startPostgres();
+      dataDir = await tempDir('server');
+      server = await start();
+      alice = new TestClient(
+        server.url,
+        await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' }),
+      );
+      bob = new TestClient(
+        server.url,
+        await LocalUser.create({ userId: 'bob', modelId: 'early-warning', layout: 'paper' }),
+      );
+      for (const c of [alice, bob]) assert.equal((await c.register()).status, 201);
+    });
+
+    after(async () => {
+      await server.close();
+      await pg?.stop();
+    });
+
+    test('a session: catalogue, upload with issue, result event, Z decrypts to the clear model', async () => {
+      const catalogue = (
+        await alice.get<{ models: { id: string; templates: { id: string }[] }[] }>('/v1/catalogue')
+      ).body;
+      assert.ok(
+        catalogue.models
+          .find((m) => m.id === 'early-warning')
+          ?.templates.some((t) => t.id === 'early-warning-packed'),
+      );
+      const events = await fetch(`${server.url}/v1/events`, {
+        headers: { authorization: await alice.user.authorization('GET', '/v1/events') },
+      });
+      assert.equal(events.status, 200);
+      const uploads = cohortUploads(alice.user.plan, { readings: 3, seed: 4 });
+      const items = await Promise.all(uploads.map((u) => alice.user.upload(u.readings, u.profile)));
+      const accepted = await alice.submit(items);
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      assert.deepEqual(
+        accepted.body.submissions.map((s) => s.state),
+        ['accepted', 'accepted', 'accepted'],
+      );
+      // The first result arrives as a server-sent event.
+      const reader = (events.body as ReadableStream<Uint8Array>).getReader();
+      let text = '';
+      while (!text.includes('event: result')) text += new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      const results = await alice.waitForResults(3);
+      assert.equal(results.length, 3);
+      for (const summary of results) {
+        const { body: result } = await alice.get<ApiResult>(`/v1/results/${summary.id}`);
+        const i = accepted.body.submissions.findIndex((s) => s.id === result.submissionId);
+        const upload = uploads[i];
+        assert.ok(upload);
+        const q = alice.user.decrypt(asIssued(result));
+        const clear = runClear(
+          alice.user.plan,
+          tupleVectors(alice.user.plan, upload.readings, upload.profile),
+        );
+        assert.ok(Math.abs((q.total?.[0] as number) - (clear.total?.[0] as number)) < 0.05);
+        assert.equal(result.txId, summary.id);
+        const status = await alice.get<{ state: string; blockNumber: number }>(
+          `/v1/submissions/${result.submissionId}`,
+        );
+        assert.equal(status.body.state, 'issued');
+        assert.ok((await server.ledger.getTransaction(result.txId)).blockNumber === result.blockNumber);
+      }
+      const later = await alice.get<{ results: unknown[] }>(`/v1/results?after=${results[1]?.id}`);
+      assert.equal(later.body.results.length, 1);
+    });
+
+    test('bad input: each refusal is a precise 4xx, the server keeps serving, nothing accepted is lost', async () => {
+      const [upload] = cohortUploads(bob.user.plan, { readings: 1, seed: 9 });
+      assert.ok(upload);
+      const good = await bob.user.upload(upload.readings, upload.profile);
+      assert.equal((await bob.submit([good])).status, 202);
+      const expect = async (
+        reply: Promise<{ status: number; body: unknown }>,
+        status: number,
+        code: string,
+      ) => {
+        const r = await reply;
+        assert.equal(r.status, status, JSON.stringify(r.body));
+        assert.equal((r.body as { code: string }).code, code, JSON.stringify(r.body));
+      };
+      const body = encode([good]);
+      await expect(bob.raw('POST', '/v1/submissions', new Uint8Array([0xff, 0x00, 0x13])), 400, 'MALFORMED');
+      await expect(bob.raw('POST', '/v1/submissions', encode({ not: 'a list' })), 400, 'BAD_FIELD');
+      await expect(bob.submit([good]), 409, 'REPLAY');
+      const fresh = await bob.user.upload(upload.readings, upload.profile);
+      const truncated = { ...fresh, envelope: fresh.envelope.subarray(0, fresh.envelope.length - 100) };
+      await expect(bob.submit([truncated]), 400, 'MALFORMED');
+      const tampered = new Uint8Array(fresh.envelope);
+      tampered[tampered.length - 50] = (tampered[tampered.length - 50] as number) ^ 1;
+      await expect(bob.submit([{ envelope: tampered }]), 401, 'BAD_SIGNATURE');
+      await expect(
+        bob.submit([{ envelope: (await alice.user.upload(upload.readings)).envelope }]),
+        403,
+        'FORBIDDEN',
+      );
+      const stale = await bob.user.upload(upload.readings, upload.profile, Date.now() - 3_600_000);
+      await expect(bob.submit([stale]), 401, 'STALE');
+      const otherIssue = await bob.user.upload(upload.readings, upload.profile);
+      await expect(bob.submit([{ envelope: fresh.envelope, issue: otherIssue.issue }]), 400, 'BAD_FIELD');
+      // Correctly signed, wrong inside: foreign preset, wrong template version, broken ciphertext.
+      using foreign = await LocalUser.create({
+        userId: 'x',
+        modelId: 'early-warning',
+        layout: 'paper',
+        presetId: 'paper-p1',
+      });
+      const foreignCts = foreign.encrypt(upload.readings, upload.profile);
+      await expect(bob.submit([{ envelope: await bob.user.sign(foreignCts) }]), 422, 'FOREIGN_PRESET');
+      await expect(
+        bob.submit([{ envelope: await bob.user.sign(foreignCts, { presetId: 'paper-p1' }) }]),
+        409,
+        'WRONG_TEMPLATE',
+      );
+      const mine = bob.user.encrypt(upload.readings, upload.profile);
+      const template = { id: bob.user.plan.template.id, version: 2 };
+      await expect(
+        bob.submit([{ envelope: await bob.user.sign(mine, { template }) }]),
+        409,
+        'WRONG_TEMPLATE_VERSION',
+      );
+      const broken = mine.map((c, i) => (i === 0 ? c.subarray(0, c.length - 9) : c));
+      await expect(bob.submit([{ envelope: await bob.user.sign(broken) }]), 422, 'TRUNCATED');
+      await expect(bob.submit([{ envelope: await bob.user.sign(mine.slice(1)) }]), 422, 'LAYOUT');
+      // Authentication: missing, replayed, for another path or body, from a stranger.
+      await expect(bob.raw('GET', '/v1/results', undefined, { auth: false }), 401, 'UNAUTHENTICATED');
+      const header = await bob.user.authorization('GET', '/v1/results');
+      assert.equal((await bob.raw('GET', '/v1/results', undefined, { authorization: header })).status, 200);
+      await expect(bob.raw('GET', '/v1/results', undefined, { authorization: header }), 409, 'REPLAY');
+      const elsewhere = await bob.user.authorization('GET', '/v1/catalogue');
+      await expect(
+        bob.raw('GET', '/v1/results', undefined, { authorization: elsewhere }),
+        401,
+        'BAD_SIGNATURE',
+      );
+      const otherBody = await bob.user.authorization('POST', '/v1/submissions', new Uint8Array([1]));
+      await expect(
+        bob.raw('POST', '/v1/submissions', body, { authorization: otherBody }),
+        401,
+        'BAD_SIGNATURE',
+      );
+      using stranger = await LocalUser.create({
+        userId: 'mallory',
+        modelId: 'early-warning',
+        layout: 'paper',
+      });
+      await expect(new TestClient(server.url, stranger).get('/v1/results'), 401, 'UNKNOWN_USER');
+      // Someone else's data.
+      const [aliceResult] = await alice.waitForResults(1);
+      await expect(bob.get(`/v1/results/${aliceResult?.id}`), 404, 'NOT_FOUND');
+      await expect(bob.get('/v1/results/not-an-id'), 400, 'BAD_FIELD');
+      // Oversized body (the test server allows 4 MiB).
+      await expect(
+        bob.raw('POST', '/v1/submissions', new Uint8Array(5 * 1024 * 1024)),
+        413,
+        'FST_ERR_CTP_BODY_TOO_LARGE',
+      );
+      await expect(
+        bob.raw('POST', '/v1/users', encode({ setup: new Uint8Array(10) }), { auth: false }),
+        400,
+        'MALFORMED',
+      );
+      // Still serving, and bob's good upload went through to a result.
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+      const results = await bob.waitForResults(1);
+      assert.ok(results.length >= 1);
+    });
+
+    test('restart: a server closed mid-stream and started again loses nothing and duplicates nothing', async () => {
+      const uploads = cohortUploads(bob.user.plan, { readings: 12, seed: 21 });
+      const before = (await bob.waitForResults(0)).length;
+      const accepted: string[] = [];
+      for (const [i, u] of uploads.entries()) {
+        const reply = await bob.submit([await bob.user.upload(u.readings, u.profile)]);
+        assert.equal(reply.status, 202);
+        accepted.push(...reply.body.submissions.map((s) => s.id));
+        if (i === 5) {
+          await server.close();
+          server = await start();
+          for (const c of [alice, bob]) Object.assign(c, { base: server.url });
+        }
+      }
+      const results = await bob.waitForResults(before + accepted.length);
+      const bySubmission = new Map<string, number>();
+      for (const r of results) bySubmission.set(r.submissionId, (bySubmission.get(r.submissionId) ?? 0) + 1);
+      for (const id of accepted) assert.equal(bySubmission.get(id), 1, `submission ${id}`);
+      const ready = await fetch(`${server.url}/ready`);
+      assert.equal(ready.status, 200);
+    });
+  });
+}
