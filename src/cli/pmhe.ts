@@ -1,9 +1,11 @@
 /** The `pmhe` command (run it with `npm run pmhe -- <command>`). */
 import { Command } from 'commander';
 import { ledgerCommands } from './ledger.ts';
+import { serverCommands } from './server.ts';
 
 const program = new Command('pmhe').description(
   'PMHE: privacy-preserving health monitoring on CKKS and a ledger',
 );
 ledgerCommands(program);
+serverCommands(program);
 await program.parseAsync(process.argv);

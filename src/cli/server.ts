@@ -1,0 +1,97 @@
+/** `pmhe server start`: the cloud server, configured by flags or environment variables. */
+import { type Command, Option } from 'commander';
+import { startServer } from '../server/server.ts';
+
+export function serverCommands(program: Command): void {
+  const server = program.command('server').description('run the PMHE cloud server');
+  server
+    .command('start')
+    .description('start the server (embedded ledger and PGlite by default) and run until SIGINT/SIGTERM')
+    .addOption(new Option('--host <host>', 'address to listen on').env('PMHE_HOST').default('127.0.0.1'))
+    .addOption(
+      new Option('--port <port>', 'port (0: any free port)').env('PMHE_PORT').default('8080').argParser(port),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', 'folder for the embedded ledger and PGlite')
+        .env('PMHE_DATA_DIR')
+        .default('.pmhe/server'),
+    )
+    .addOption(
+      new Option('--database-url <url>', 'a PostgreSQL server instead of PGlite').env('DATABASE_URL'),
+    )
+    .addOption(
+      new Option('--fabric <file>', 'a Fabric connection file instead of the embedded ledger').env(
+        'PMHE_FABRIC',
+      ),
+    )
+    .addOption(
+      new Option('--simulation-workers <n>', 'embedded ledger simulation threads')
+        .env('PMHE_SIMULATION_WORKERS')
+        .default('1')
+        .argParser(count),
+    )
+    .addOption(
+      new Option('--validation-workers <n>', 'ciphertext validation threads')
+        .env('PMHE_VALIDATION_WORKERS')
+        .default('1')
+        .argParser(count),
+    )
+    .addOption(
+      new Option('--body-limit <bytes>', 'largest request body').env('PMHE_BODY_LIMIT').argParser(count),
+    )
+    .addOption(
+      new Option('--rate-limit <n>', 'requests per user per minute').env('PMHE_RATE_LIMIT').argParser(count),
+    )
+    .addOption(new Option('--log-level <level>', 'pino log level').env('PMHE_LOG_LEVEL').default('info'))
+    .action(async (options: StartOptions) => {
+      const running = await startServer({
+        host: options.host,
+        port: options.port,
+        dataDir: options.dataDir,
+        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+        ...(options.fabric ? { fabricConnection: options.fabric } : {}),
+        simulationWorkers: options.simulationWorkers,
+        validationWorkers: options.validationWorkers,
+        limits: {
+          ...(options.bodyLimit ? { bodyBytes: options.bodyLimit } : {}),
+          ...(options.rateLimit ? { ratePerMinute: options.rateLimit } : {}),
+        },
+        log: options.logLevel,
+      });
+      process.stdout.write(
+        `PMHE server listening on ${running.url} (API ${running.url}/v1, docs ${running.url}/docs)\n`,
+      );
+      const stop = async (signal: string) => {
+        process.stdout.write(`${signal}: finishing committed work…\n`);
+        await running.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+}
+
+interface StartOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl?: string;
+  fabric?: string;
+  simulationWorkers: number;
+  validationWorkers: number;
+  bodyLimit?: number;
+  rateLimit?: number;
+  logLevel: string;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got "${value}"`);
+  return n;
+}
+
+function port(value: string): number {
+  const n = count(value);
+  if (n > 65535) throw new Error(`expected a port 0..65535, got "${value}"`);
+  return n;
+}
