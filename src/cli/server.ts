@@ -1,4 +1,5 @@
 /** `pmhe server start`: the cloud server, configured by flags or environment variables. */
+import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 import { startServer } from '../server/server.ts';
 

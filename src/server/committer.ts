@@ -32,6 +32,9 @@ export interface CommitterOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Receive transactions in flight at once (each carries up to 64 envelopes). */
+const RECEIVES_IN_FLIGHT = 2;
+
 /** Contract refusals that a retry cannot fix. */
 const TERMINAL: readonly ContractErrorCode[] = [
   'BAD_REQUEST',
@@ -56,8 +59,7 @@ export class Committer {
   readonly #log: NonNullable<CommitterOptions['log']>;
   #running: Promise<void> | null = null;
   #stopping = false;
-  #wake: (() => void) | null = null;
-  #backoffMs = 0;
+  readonly #wakers: (() => void)[] = [];
   /** Counters for /metrics. */
   readonly stats = { received: 0, issued: 0, rejected: 0, retries: 0 };
 
@@ -71,15 +73,31 @@ export class Committer {
   }
 
   start(): void {
-    this.#running ??= this.#loop();
+    this.#running ??= (async () => {
+      await this.#recover();
+      await Promise.all([
+        this.#pump(
+          'receive',
+          RECEIVES_IN_FLIGHT,
+          (n, busy) => this.#nextReceive(n, busy),
+          (c) => this.#receive(c),
+        ),
+        this.#pump(
+          'issue',
+          this.#concurrency,
+          (n, busy) => this.#nextIssues(n, busy),
+          (s) => this.#issue(s[0] as Submission),
+        ),
+      ]);
+    })();
   }
 
-  /** New work is waiting: stop idling. */
+  /** New work is waiting (or a transaction finished): look again now. */
   wake(): void {
-    this.#wake?.();
+    for (const w of this.#wakers.splice(0)) w();
   }
 
-  /** Finishes the step in progress (so what the ledger committed is recorded), then stops. */
+  /** Finishes the transactions in flight (so what the ledger committed is recorded), then stops. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.wake();
@@ -105,35 +123,63 @@ export class Committer {
     return Number(row.n);
   }
 
-  async #loop(): Promise<void> {
-    await this.#recover();
+  /**
+   * Keeps up to `limit` jobs in flight: takes rows not already in hand, starts them, and looks
+   * again whenever one finishes or new work is announced. Ledger failures back off and retry.
+   */
+  async #pump(
+    name: string,
+    limit: number,
+    next: (count: number, busy: ReadonlySet<string>) => Promise<Submission[][]>,
+    run: (job: Submission[]) => Promise<void>,
+  ): Promise<void> {
+    const busy = new Set<string>();
+    const running = new Set<Promise<void>>();
+    let failures = 0;
+    let retryAt = 0;
+    const failed = (what: string, error: unknown) => {
+      failures++;
+      const delayMs = Math.min(30_000, this.#idleMs * 2 ** (failures - 1));
+      retryAt = Date.now() + delayMs;
+      this.stats.retries++;
+      this.#log(`${name}: ${what} failed; retrying`, { error: (error as Error).message, delayMs });
+    };
     while (!this.#stopping) {
-      let worked = false;
-      try {
-        worked = (await this.#receiveStep()) || worked;
-        worked = (await this.#issueStep()) || worked;
-        this.#backoffMs = 0;
-      } catch (error) {
-        // The ledger or database is unavailable: wait, longer each time, and try again.
-        this.#backoffMs = Math.min(30_000, Math.max(this.#idleMs, this.#backoffMs * 2));
-        this.stats.retries++;
-        this.#log('ledger step failed; retrying', {
-          error: (error as Error).message,
-          delayMs: this.#backoffMs,
-        });
+      let jobs: Submission[][] = [];
+      if (running.size < limit && Date.now() >= retryAt) {
+        try {
+          jobs = await next(limit - running.size, busy);
+        } catch (error) {
+          failed('reading the database', error);
+        }
       }
-      if (!worked || this.#backoffMs > 0) {
-        this.events.emit('idle');
+      for (const job of jobs) {
+        for (const s of job) busy.add(s.id);
+        // On a ledger or database failure the rows stay as they are and are taken again later.
+        const task: Promise<void> = run(job)
+          .then(() => {
+            failures = 0;
+          })
+          .catch((error: unknown) => failed('a transaction', error))
+          .finally(() => {
+            for (const s of job) busy.delete(s.id);
+            running.delete(task);
+            this.wake();
+          });
+        running.add(task);
+      }
+      if (jobs.length === 0 || running.size >= limit) {
+        if (running.size === 0 && jobs.length === 0) this.events.emit('idle');
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#backoffMs || this.#idleMs);
-          this.#wake = () => {
+          const timer = setTimeout(resolve, Math.max(0, retryAt - Date.now()) || this.#idleMs);
+          this.#wakers.push(() => {
             clearTimeout(timer);
             resolve();
-          };
+          });
         });
-        this.#wake = null;
       }
     }
+    await Promise.allSettled(running);
   }
 
   /** After a crash: transactions prepared and perhaps committed before it, found on the ledger. */
@@ -174,15 +220,17 @@ export class Committer {
     return undefined;
   }
 
-  async #receiveStep(): Promise<boolean> {
-    const pending = await this.#db
-      .selectFrom('submissions')
-      .selectAll()
-      .where('state', '=', 'accepted')
-      .orderBy('seq')
-      .limit(LIMITS.envelopesPerReceive * 4)
-      .execute();
-    if (pending.length === 0) return false;
+  /** Accepted submissions not in hand, cut into receive transactions that fit a block. */
+  async #nextReceive(count: number, busy: ReadonlySet<string>): Promise<Submission[][]> {
+    const pending = (
+      await this.#db
+        .selectFrom('submissions')
+        .selectAll()
+        .where('state', '=', 'accepted')
+        .orderBy('seq')
+        .limit(LIMITS.envelopesPerReceive * count + busy.size)
+        .execute()
+    ).filter((s) => !busy.has(s.id));
     const chunks: Submission[][] = [];
     let chunk: Submission[] = [];
     let bytes = 0;
@@ -196,8 +244,7 @@ export class Committer {
       bytes += s.bytes;
     }
     if (chunk.length > 0) chunks.push(chunk);
-    await Promise.all(chunks.map((c) => this.#receive(c)));
-    return true;
+    return chunks.slice(0, count);
   }
 
   async #receive(chunk: Submission[]): Promise<void> {
@@ -212,6 +259,7 @@ export class Committer {
       const committed = await prepared.submit();
       await this.#markReceived(ids, committed.blockNumber);
       this.stats.received += ids.length;
+      this.wake(); // the issuer has new work
     } catch (error) {
       const code = refusal(error);
       if (code === undefined) throw error;
@@ -227,7 +275,7 @@ export class Committer {
     }
   }
 
-  async #issueStep(): Promise<boolean> {
+  async #nextIssues(count: number, busy: ReadonlySet<string>): Promise<Submission[][]> {
     const ready = await this.#db
       .selectFrom('submissions')
       .selectAll()
@@ -236,11 +284,12 @@ export class Committer {
       .where('result_id', 'is', null)
       .where('error', 'is', null)
       .orderBy('seq')
-      .limit(this.#concurrency)
+      .limit(count + busy.size)
       .execute();
-    if (ready.length === 0) return false;
-    await Promise.all(ready.map((s) => this.#issue(s)));
-    return true;
+    return ready
+      .filter((s) => !busy.has(s.id))
+      .slice(0, count)
+      .map((s) => [s]);
   }
 
   async #issue(s: Submission): Promise<void> {

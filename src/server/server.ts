@@ -3,6 +3,7 @@
  * connection file), validation workers, the committer and the HTTP API. Shutdown is graceful:
  * requests in flight finish, the committer finishes its step, the ledger commits what it ordered.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
@@ -60,7 +61,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log('database open', { kind, migrated });
     const ledger: Ledger = config.fabricConnection
       ? await FabricLedger.connect(config.fabricConnection)
-      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), { workers: config.simulationWorkers ?? 1 });
+      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
+          workers: config.simulationWorkers ?? availableParallelism(),
+        });
     cleanup.unshift(() => ledger.close());
     if (ledger instanceof EmbeddedLedger)
       log('embedded ledger open', { ...ledger.opened, height: await ledger.height() });
