@@ -4,7 +4,7 @@
  * these helpers take the signed bytes or sign with a key given to them.
  */
 import { encode } from 'cborg';
-import type { Proposal } from '../ledger/ledger.ts';
+import type { Committed, Ledger, Proposal } from '../ledger/ledger.ts';
 import { NONCE_BYTES } from '../protocol/envelope.ts';
 import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -94,7 +94,7 @@ export const parse = {
   setup: (p: Uint8Array) => json<{ user: UserRecord; template: unknown }>(p),
   receive: (p: Uint8Array) =>
     json<{ submissions: Pick<SubmissionRecord, 'id' | 'userId' | 'ciphertexts' | 'bytes'>[] }>(p),
-  issue: (p: Uint8Array) => json<IssuedResult>(p),
+  issue: (p: Uint8Array) => json<{ result: ResultRecord }>(p),
   result: (p: Uint8Array) => json<IssuedResult>(p),
   operation: (p: Uint8Array) => json<{ operation: OperationRecord; z: string }>(p),
   submissions: (p: Uint8Array) => json<{ submissions: SubmissionRecord[] }>(p),
@@ -109,4 +109,16 @@ export function outputBytes(issued: IssuedResult, output: number): Uint8Array {
   const b64 = o ? issued.z[o.blob] : undefined;
   if (b64 === undefined) throw new Error(`result ${issued.result.id} has no output ${output}`);
   return new Uint8Array(Buffer.from(b64, 'base64'));
+}
+
+/**
+ * issue(result), then Z read back with the same signed request (issue returns the result record
+ * only: Z is in the write set, and returning it too would store it twice).
+ */
+export async function issue(
+  ledger: Ledger,
+  proposal: Proposal,
+): Promise<IssuedResult & { committed: Committed }> {
+  const committed = await ledger.submit('issue', proposal);
+  return { committed, ...parse.result(await ledger.evaluate('result', proposal)) };
 }

@@ -203,7 +203,7 @@ export class Committer {
       .execute();
     for (const s of issuing) {
       const committed = await this.#committed(s.issue_txs);
-      if (committed) await this.#storeResult(s, committed.txId, committed.blockNumber, committed.payload);
+      if (committed) await this.#storeResult(s, committed.txId, committed.blockNumber);
     }
   }
 
@@ -302,12 +302,12 @@ export class Committer {
       .execute();
     try {
       const committed = await prepared.submit();
-      await this.#storeResult(s, committed.txId, committed.blockNumber, committed.payload);
+      await this.#storeResult(s, committed.txId, committed.blockNumber);
     } catch (error) {
       const code = refusal(error);
       if (code === undefined) throw error;
       const before = code === 'REPLAY' ? await this.#committed([...s.issue_txs, prepared.txId]) : undefined;
-      if (before) await this.#storeResult(s, before.txId, before.blockNumber, before.payload);
+      if (before) await this.#storeResult(s, before.txId, before.blockNumber);
       else {
         // Stored, but Z was refused (e.g. a stale issue request): the client may ask again.
         await this.#db
@@ -339,7 +339,10 @@ export class Committer {
     this.#log('submission rejected by the contract', { submission: s.id, reason: message });
   }
 
-  async #storeResult(s: Submission, txId: string, blockNumber: number, payload: Uint8Array): Promise<void> {
+  /** Reads Z with the user's own issue request (the contract opens that result to it) and stores it. */
+  async #storeResult(s: Submission, txId: string, blockNumber: number): Promise<void> {
+    const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
+    const payload = await this.#ledger.evaluate('result', { args: [request] });
     await this.#db.transaction().execute(async (tx) => {
       await tx
         .insertInto('results')

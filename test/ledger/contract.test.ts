@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LocalUser } from '../../src/client/user.ts';
 import { FheContract } from '../../src/contract/index.ts';
-import { parse, submissionId } from '../../src/contract/proposals.ts';
+import { issue, parse, submissionId } from '../../src/contract/proposals.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
@@ -35,9 +35,14 @@ test('setup, receive, issue: the contract evaluates the model on ciphertexts; Q 
     const received = await ledger.submit('receive', user.receive(envelopes));
     const ids = parse.receive(received.payload).submissions.map((s) => s.id);
     assert.deepEqual(ids, envelopes.map(submissionId), 'submission ids are the envelope hashes');
-    const issuedTx = await ledger.submit('issue', await user.request('issue', { submissions: ids }));
+    const issueRequest = await user.request('issue', { submissions: ids });
+    const { committed: issuedTx, ...issued } = await issue(ledger, issueRequest);
     assert.ok(issuedTx.blockNumber > received.blockNumber);
-    const issued = parse.issue(issuedTx.payload);
+    assert.deepEqual(
+      parse.issue(issuedTx.payload),
+      { result: issued.result },
+      'issue returns the record, not Z',
+    );
     assert.equal(issued.result.id, issuedTx.txId);
     assert.deepEqual(issued.result.results, user.plan.template.result, 'Z travels with its result schema');
     for (const [s, upload] of uploads.entries()) {
@@ -126,6 +131,8 @@ test('refusals: replays, strangers, tampering, other users\u2019 data, bad argum
     'NOT_FOUND',
   );
   const replayedIssue = await alice.request('issue', { submissions: [id] });
+  // An issue request opens its own result only once it has been committed.
+  await refused(ledger.evaluate('result', replayedIssue), 'NOT_FOUND', /not been committed/);
   await ledger.submit('issue', replayedIssue);
   await refused(ledger.submit('issue', replayedIssue), 'REPLAY');
   // Writing requests may be days old (their nonces are kept for ever); queries only minutes.
@@ -193,9 +200,7 @@ test('a WebAssembly abort inside a transaction fails that transaction only', asy
   const envelope = await carol.envelope(upload.readings, upload.profile);
   const id = parse.receive((await ledger.submit('receive', carol.receive([envelope]))).payload).submissions[0]
     ?.id;
-  const issued = parse.issue(
-    (await ledger.submit('issue', await carol.request('issue', { submissions: [id as string] }))).payload,
-  );
+  const issued = await issue(ledger, await carol.request('issue', { submissions: [id as string] }));
   const want = runClear(carol.plan, tupleVectors(carol.plan, upload.readings, upload.profile)).total;
   assert.ok(close(carol.decrypt(issued).total, want, 0.05));
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalUser } from '../../src/client/user.ts';
-import { parse } from '../../src/contract/proposals.ts';
+import { issue, parse } from '../../src/contract/proposals.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
@@ -24,10 +24,7 @@ test('simulation in two worker threads: users endorsed side by side, results as 
         const [sub] = parse.receive(
           (await ledger.submit('receive', user.receive([envelope]))).payload,
         ).submissions;
-        const issued = parse.issue(
-          (await ledger.submit('issue', await user.request('issue', { submissions: [sub?.id as string] })))
-            .payload,
-        );
+        const issued = await issue(ledger, await user.request('issue', { submissions: [sub?.id as string] }));
         const want = runClear(user.plan, tupleVectors(user.plan, upload.readings, upload.profile))
           .total?.[0] as number;
         const got = user.decrypt(issued).total?.[0] as number;
