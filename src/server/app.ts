@@ -49,11 +49,14 @@ export interface Limits {
   bodyBytes: number;
   /** Requests per user (or per address, unauthenticated) per minute. */
   ratePerMinute: number;
+  /** A request (headers and body) must arrive within this time: slow clients are cut off (408). */
+  requestTimeoutMs: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: Readonly<Limits> = Object.freeze({
   bodyBytes: 12 * 1024 * 1024,
   ratePerMinute: 6000,
+  requestTimeoutMs: 30_000,
 });
 
 export interface AppContext {
@@ -92,6 +95,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // Bodies are never logged; the Authorization header holds a signature, not a secret, but
     // there is no reason to keep it either.
     bodyLimit: ctx.limits.bodyBytes,
+    requestTimeout: ctx.limits.requestTimeoutMs,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   if (ctx.logger !== false) app.log = ctx.logger as unknown as typeof app.log;

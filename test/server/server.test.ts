@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { encode } from 'cborg';
 import { LocalUser } from '../../src/client/user.ts';
@@ -226,3 +227,53 @@ for (const database of ['pglite', 'postgresql'] as const) {
     });
   });
 }
+
+describe('server limits', () => {
+  test('per-user rate limit (429), slow clients cut off (408), OpenAPI document served', async () => {
+    const server = await startServer({
+      dataDir: await tempDir('limits'),
+      port: 0,
+      log: false,
+      limits: { ratePerMinute: 5, requestTimeoutMs: 1000 },
+    });
+    try {
+      using user = await LocalUser.create({ userId: 'kim', modelId: 'early-warning', layout: 'paper' });
+      const client = new TestClient(server.url, user);
+      assert.equal((await client.register()).status, 201);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await client.get('/v1/results')).status);
+      assert.deepEqual(statuses.slice(0, 4), [200, 200, 200, 200]);
+      const limited = await client.get<{ code: string }>('/v1/results');
+      assert.deepEqual([limited.status, limited.body.code], [429, 'RATE_LIMITED']);
+      // Another user is not limited by kim's requests.
+      using other = await LocalUser.create({ userId: 'lee', modelId: 'early-warning', layout: 'paper' });
+      assert.equal((await new TestClient(server.url, other).register()).status, 201);
+
+      // A client that announces a body and never sends it.
+      const { hostname, port } = new URL(server.url);
+      const reply = await new Promise<string>((resolve) => {
+        const socket = connect({ host: hostname, port: Number(port) }, () => {
+          socket.write(
+            'POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/cbor\r\nContent-Length: 1000\r\n\r\n',
+          );
+        });
+        let text = '';
+        socket.on('data', (d) => (text += d));
+        socket.on('close', () => resolve(text));
+      });
+      assert.match(reply, /^HTTP\/1\.1 408/);
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+
+      const openapi = (await (await fetch(`${server.url}/docs/json`)).json()) as {
+        paths: Record<string, unknown>;
+      };
+      assert.ok(
+        ['/v1/users', '/v1/submissions', '/v1/results/{id}', '/v1/catalogue'].every(
+          (p) => p in openapi.paths,
+        ),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
