@@ -7,9 +7,7 @@
  * result. Baseline in the same run: the same uploads through the embedded ledger in-process
  * (no HTTP, no database), to show what the server adds.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +18,7 @@ import { parse, submissionId } from '../src/contract/proposals.ts';
 import { EmbeddedLedger } from '../src/ledger/embedded.ts';
 import { cohortUploads } from '../src/models/cohort.ts';
 import { CBOR } from '../src/protocol/api.ts';
+import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
 import { fmt, header, table } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -42,46 +41,6 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? Number.NaN : (s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number);
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServerProcess(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [
-      '--import',
-      'tsx',
-      'src/cli/pmhe.ts',
-      'server',
-      'start',
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-      '--rate-limit',
-      '1000000',
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      if (out.includes('listening on')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return child;
-}
 
 async function dirBytes(dir: string): Promise<number> {
   let total = 0;
@@ -281,7 +240,7 @@ const command = `npm run bench:server -- --clients ${CLIENTS} --seconds ${SECOND
 const dataDir = await mkdtemp(join(tmpdir(), 'pmhe-bench-server-'));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const child = await startServerProcess(dataDir, port);
+const child = await spawnServer(dataDir, port, ['--rate-limit', '1000000']);
 try {
   log(`creating and registering ${CLIENTS} packed users…`);
   const realtime: Client[] = [];
@@ -396,7 +355,7 @@ try {
   process.stdout.write(`${report}\n`);
 } finally {
   child.kill('SIGTERM');
-  await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  await exited(child);
   await rm(dataDir, { recursive: true, force: true });
 }
 process.exit(0);

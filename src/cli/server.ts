@@ -1,7 +1,6 @@
 /** `pmhe server start`: the cloud server, configured by flags or environment variables. */
 import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
-import { startServer } from '../server/server.ts';
 
 export function serverCommands(program: Command): void {
   const server = program.command('server').description('run the PMHE cloud server');
@@ -45,6 +44,8 @@ export function serverCommands(program: Command): void {
     )
     .addOption(new Option('--log-level <level>', 'pino log level').env('PMHE_LOG_LEVEL').default('info'))
     .action(async (options: StartOptions) => {
+      // Loaded here: other commands need not pay for the server's dependencies.
+      const { startServer } = await import('../server/server.ts');
       const running = await startServer({
         host: options.host,
         port: options.port,

@@ -3,7 +3,24 @@
  * peer says otherwise through CORE_CHAINCODE_LOGGING_LEVEL. Imported before them: default to
  * warnings (an operator's setting wins).
  */
-process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'WARNING';
+process.env.CORE_CHAINCODE_LOGGING_LEVEL = fabricLevel(process.env.CORE_CHAINCODE_LOGGING_LEVEL);
+
+/**
+ * Fabric's names for log levels. fabric-shim's setLevel writes winston's name ("fatal") back into
+ * the variable, which its own reader then takes for "info": a child process would inherit that.
+ */
+function fabricLevel(value: string | undefined): string {
+  const names: Record<string, string> = {
+    fatal: 'CRITICAL',
+    error: 'ERROR',
+    warn: 'WARNING',
+    info: 'INFO',
+    debug: 'DEBUG',
+  };
+  const upper = value?.toUpperCase();
+  if (upper && ['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'].includes(upper)) return upper;
+  return (value && names[value]) ?? 'WARNING';
+}
 
 /**
  * Both also install process-wide handlers on load (winston's handleExceptions with

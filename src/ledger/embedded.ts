@@ -18,7 +18,7 @@ import { EventEmitter, once } from 'node:events';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contracts as defaultContracts } from '../contract/index.ts';
-import { type Block, BlockStore, type Recovery, verify as verifyBlocks } from './block-store.ts';
+import { type Block, BlockStore, type Recovery } from './block-store.ts';
 import { ioError, LedgerError } from './errors.ts';
 import { loadOrCreateCreator } from './identity.ts';
 import {
@@ -39,7 +39,7 @@ import { SimulationPool } from './simulation-pool.ts';
 import { type ContractClass, Simulator } from './simulator.ts';
 import type { KeyModification, SimulationReader, StubInput } from './stub.ts';
 import { type Creator, decodeTx, encodeTx, makeTxId, type TxRecord } from './transaction.ts';
-import { compareState, type LedgerVerdict, type VerifyProgress } from './verify.ts';
+import { compareState, type LedgerVerdict, type VerifyProgress, verifyChain } from './verify.ts';
 import { type Version, WorldState } from './world-state.ts';
 
 /** Fabric's TxValidationCode for a transaction id seen before. */
@@ -275,18 +275,7 @@ export class EmbeddedLedger implements Ledger {
   verify(progress?: VerifyProgress): Promise<LedgerVerdict> {
     this.#checkUsable();
     const run = this.#commits.then(async (): Promise<LedgerVerdict> => {
-      const chain = await verifyBlocks(this.#store.dir);
-      if (!chain.ok) {
-        return {
-          ok: false,
-          height: chain.block,
-          transactions: 0,
-          keys: 0,
-          firstBadBlock: chain.block,
-          problems: [chain.reason],
-        };
-      }
-      return compareState(this.#store, this.#state, progress);
+      return (await verifyChain(this.#store.dir)) ?? compareState(this.#store, this.#state, progress);
     });
     this.#commits = run.then(
       () => undefined,

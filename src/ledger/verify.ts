@@ -26,19 +26,24 @@ export type VerifyProgress = (done: number, total: number) => void;
 
 const MAX_PROBLEMS = 20;
 
+/** The hash chain and data hashes of a block folder: a verdict when damaged, null when sound. */
+export async function verifyChain(blocksDir: string): Promise<LedgerVerdict | null> {
+  const chain = await verifyBlocks(blocksDir);
+  if (chain.ok) return null;
+  return {
+    ok: false,
+    height: chain.block,
+    transactions: 0,
+    keys: 0,
+    firstBadBlock: chain.block,
+    problems: [`${chain.reason} (${chain.file} at offset ${chain.offset})`],
+  };
+}
+
 export async function verifyLedger(dir: string, progress?: VerifyProgress): Promise<LedgerVerdict> {
   const blocksDir = join(dir, 'blocks');
-  const chain = await verifyBlocks(blocksDir);
-  if (!chain.ok) {
-    return {
-      ok: false,
-      height: chain.block,
-      transactions: 0,
-      keys: 0,
-      firstBadBlock: chain.block,
-      problems: [`${chain.reason} (${chain.file} at offset ${chain.offset})`],
-    };
-  }
+  const damaged = await verifyChain(blocksDir);
+  if (damaged) return damaged;
   let state: WorldState;
   try {
     state = await WorldState.open(join(dir, 'state'));

@@ -1,67 +1,16 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { LocalUser, type SubmitItem } from '../../src/client/user.ts';
 import { submissionId } from '../../src/contract/proposals.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
+import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { TestClient } from './client.ts';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-
-/** `pmhe server start` in a child process; resolves once it listens. */
-async function startChild(dataDir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    join(root, 'node_modules/.bin/node'),
-    [
-      '--import',
-      'tsx',
-      'src/cli/pmhe.ts',
-      'server',
-      'start',
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stderr?.on('data', (d: Buffer) => (out += d));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d;
-      if (out.includes('listening on')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`server exited (${code}): ${out}`)));
-  });
-  return child;
-}
 
 test('FAULT: the server is SIGKILLed three times under load; every acknowledged submission is committed exactly once', async () => {
   const dataDir = await tempDir('fault');
   const port = await freePort();
-  let child = await startChild(dataDir, port);
+  let child = await spawnServer(dataDir, port);
   using user = await LocalUser.create({ userId: 'judy', modelId: 'early-warning', layout: 'packed' });
   const client = new TestClient(`http://127.0.0.1:${port}`, user);
   assert.equal((await client.register()).status, 201);
@@ -98,7 +47,7 @@ test('FAULT: the server is SIGKILLed three times under load; every acknowledged 
     await exited(child);
     kills++;
     round++;
-    child = await startChild(dataDir, port);
+    child = await spawnServer(dataDir, port);
     // Retry what got no answer: accepted now, or accepted before the crash (then refused as a replay).
     for (const item of pending) {
       const reply = await client.submit([item]);

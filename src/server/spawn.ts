@@ -1,0 +1,65 @@
+/**
+ * `pmhe server start` as a child process on a free loopback port: for the fault test, the load
+ * benchmark and the demo, which need the server's memory and crashes to be its own.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the server (Node from node_modules, TypeScript through tsx); resolves once it listens. */
+export async function spawnServer(
+  dataDir: string,
+  port: number,
+  extra: string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn(
+    join(root, 'node_modules/.bin/node'),
+    [
+      '--import',
+      'tsx',
+      'src/cli/pmhe.ts',
+      'server',
+      'start',
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stderr?.on('data', (d: Buffer) => (out += d));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('listening on')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${out}`)));
+  });
+  return child;
+}
+
+/** Resolves when the child has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
