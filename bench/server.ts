@@ -10,7 +10,6 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encode } from 'cborg';
 import { LocalUser, type SubmitItem } from '../src/client/user.ts';
@@ -34,7 +33,6 @@ const CLIENTS = Number(args.clients);
 const SECONDS = Number(args.seconds);
 const RATE = Number(args.rate);
 const BATCH_CLIENTS = Number(args['batch-clients']);
-const root = fileURLToPath(new URL('../', import.meta.url));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const quantile = (xs: number[], q: number) => {
@@ -85,8 +83,7 @@ class Client {
           const { value, done } = await reader.read();
           if (done) return;
           buffer += new TextDecoder().decode(value);
-          let at: number;
-          while ((at = buffer.indexOf('\n\n')) >= 0) {
+          for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
             const event = buffer.slice(0, at);
             buffer = buffer.slice(at + 2);
             const data = /^data: (.*)$/m.exec(event)?.[1];

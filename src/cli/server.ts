@@ -9,7 +9,7 @@ export function serverCommands(program: Command): void {
     .description('start the server (embedded ledger and PGlite by default) and run until SIGINT/SIGTERM')
     .addOption(new Option('--host <host>', 'address to listen on').env('PMHE_HOST').default('127.0.0.1'))
     .addOption(
-      new Option('--port <port>', 'port (0: any free port)').env('PMHE_PORT').default('8080').argParser(port),
+      new Option('--port <port>', 'port (0: any free port)').env('PMHE_PORT').default(8080).argParser(port),
     )
     .addOption(
       new Option('--data-dir <dir>', 'folder for the embedded ledger and PGlite')
@@ -27,13 +27,13 @@ export function serverCommands(program: Command): void {
     .addOption(
       new Option('--simulation-workers <n>', 'embedded ledger simulation threads')
         .env('PMHE_SIMULATION_WORKERS')
-        .default('1')
+        .default(availableParallelism())
         .argParser(count),
     )
     .addOption(
       new Option('--validation-workers <n>', 'ciphertext validation threads')
         .env('PMHE_VALIDATION_WORKERS')
-        .default('1')
+        .default(1)
         .argParser(count),
     )
     .addOption(

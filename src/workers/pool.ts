@@ -46,6 +46,7 @@ export class WorkerPool<In, Out> {
   readonly #options: PoolOptions;
   readonly #slots: Slot[] = [];
   #nextJob = 0;
+  #turn = 0;
   #closed = false;
   /** Workers that died and were replaced, for metrics. */
   restarts = 0;
@@ -60,10 +61,12 @@ export class WorkerPool<In, Out> {
     return this.#slots.length;
   }
 
-  /** Runs on the worker with the fewest jobs in hand. */
+  /** Runs on the worker with the fewest jobs in hand (ties taken in turn, so all get warm). */
   async run(input: In): Promise<Out> {
     if (this.#closed) throw new WorkerDiedError('the worker pool is closed');
-    const slot = this.#slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const fewest = Math.min(...this.#slots.map((s) => s.jobs.size));
+    const idle = this.#slots.filter((s) => s.jobs.size === fewest);
+    const slot = idle[this.#turn++ % idle.length] as Slot;
     await slot.ready;
     const job = this.#nextJob++;
     return new Promise<Out>((resolve, reject) => {
