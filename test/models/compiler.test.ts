@@ -4,6 +4,7 @@ import { CkksError } from '../../src/ckks/index.ts';
 import { bloodPressure } from '../../src/models/catalogue/blood-pressure.ts';
 import { earlyWarning } from '../../src/models/catalogue/early-warning.ts';
 import { compile } from '../../src/models/compiler.ts';
+import { errorBoundsFor } from '../../src/models/error-bounds.ts';
 import type { Model } from '../../src/models/model.ts';
 import { news2Score } from '../../src/models/news2.ts';
 import { runClear, runSimulated, tupleVectors } from '../../src/models/runtime.ts';
@@ -58,6 +59,9 @@ test('clear and simulated early-warning scores equal the published NEWS2 table',
 
 test('encrypted early-warning equals clear in every layout, diagnoses included', async () => {
   for (const layout of ['paper', 'packed', 'batch'] as const) {
+    // Within the committed error bounds: packed sums over slots with rotations, whose
+    // key-switching noise varies ~20× between Galois key sets (docs/models.md).
+    const bounds = errorBoundsFor('early-warning', layout);
     const plan = compile(earlyWarning, { layout });
     const uploads =
       layout === 'batch'
@@ -67,7 +71,7 @@ test('encrypted early-warning equals clear in every layout, diagnoses included',
     assert.equal(report.readings, readings.length);
     assert.deepEqual(report.mismatches, [], layout);
     for (const [name, err] of Object.entries(report.maxAbsError))
-      assert.ok(err < 1e-3, `${layout} ${name}: ${err}`);
+      assert.ok(err < (bounds[name] ?? 0), `${layout} ${name}: ${err} (bound ${bounds[name]})`);
   }
 });
 
