@@ -15,6 +15,8 @@ const run = promisify(execFile);
 
 export interface PostgresServer {
   url: string;
+  /** The cluster's data directory (the secrecy test searches its files). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   return {
     url,
+    dataDir: join(dir, 'data'),
     async stop() {
       const exited = new Promise((r) => (proc.exitCode !== null ? r(null) : proc.on('exit', r)));
       await run(...as(join(bin, 'pg_ctl'), ['-D', join(dir, 'data'), 'stop', '-m', 'fast', '-w'])).catch(() =>
