@@ -42,14 +42,22 @@ export function planFor(modelId: string, layout: Layout, presetId: string): Plan
 }
 
 interface CachedEvaluator {
+  /** Serialized size of its keys: what the cache budget counts. */
+  bytes: number;
   context: CkksContext;
   evaluator: Evaluator;
   keys: (RelinKeys | GaloisKeys)[];
 }
 
 /** Evaluation keys are megabytes: loading them costs more than most evaluations. */
-const MAX_EVALUATORS = 16;
+/**
+ * Evaluation keys are megabytes (7.4 MB per packed user at paper-p2, 0.55 MB at secure-4096):
+ * the cache keeps the most recently used within a budget of their serialized bytes per thread
+ * (in SEAL's memory they take about twice that). Reloading costs more than most evaluations.
+ */
+export const EVALUATOR_CACHE_BYTES = Number(process.env.PMHE_EVALUATOR_CACHE_BYTES ?? 256 * 1024 * 1024);
 const evaluators = new Map<string, CachedEvaluator>();
+let cachedBytes = 0;
 
 export interface KeySource {
   relinKeys: string | null;
@@ -68,21 +76,24 @@ export async function evaluatorFor(presetId: string, source: KeySource): Promise
   }
   if (cached) evict(key);
   const loaded: (RelinKeys | GaloisKeys)[] = [];
+  let bytes = 0;
   try {
-    const relinKeys = source.relinKeys
-      ? loadKey(context, 'relinKeys', await source.load(source.relinKeys))
-      : undefined;
+    const relinBytes = source.relinKeys ? await source.load(source.relinKeys) : undefined;
+    const relinKeys = relinBytes ? loadKey(context, 'relinKeys', relinBytes) : undefined;
     if (relinKeys) loaded.push(relinKeys);
-    const galoisKeys = source.galoisKeys
-      ? loadKey(context, 'galoisKeys', await source.load(source.galoisKeys))
-      : undefined;
+    const galoisBytes = source.galoisKeys ? await source.load(source.galoisKeys) : undefined;
+    const galoisKeys = galoisBytes ? loadKey(context, 'galoisKeys', galoisBytes) : undefined;
     if (galoisKeys) loaded.push(galoisKeys);
+    bytes = (relinBytes?.length ?? 0) + (galoisBytes?.length ?? 0);
     const evaluator = new Evaluator(context, {
       ...(relinKeys ? { relinKeys } : {}),
       ...(galoisKeys ? { galoisKeys } : {}),
     });
-    evaluators.set(key, { context, evaluator, keys: loaded });
-    while (evaluators.size > MAX_EVALUATORS) evict(evaluators.keys().next().value as string);
+    evaluators.set(key, { bytes, context, evaluator, keys: loaded });
+    cachedBytes += bytes;
+    while (cachedBytes > EVALUATOR_CACHE_BYTES && evaluators.size > 1) {
+      evict(evaluators.keys().next().value as string);
+    }
     return evaluator;
   } catch (error) {
     for (const k of loaded) k.dispose();
@@ -94,6 +105,7 @@ function evict(key: string): void {
   const entry = evaluators.get(key);
   evaluators.delete(key);
   if (!entry) return;
+  cachedBytes -= entry.bytes;
   entry.evaluator.dispose();
   for (const k of entry.keys) k.dispose();
 }

@@ -18,6 +18,10 @@ import { type Ledger, TX_VALID } from '../ledger/ledger.ts';
 import type { Db } from './db/database.ts';
 import type { Submission } from './db/schema.ts';
 
+/** What the committer schedules with: a row without its envelope (fetched only when sent). */
+type Job = Pick<Submission, 'id' | 'user_id' | 'bytes' | 'issue_request' | 'receive_txs' | 'issue_txs'>;
+const JOB_COLUMNS = ['id', 'user_id', 'bytes', 'issue_request', 'receive_txs', 'issue_txs'] as const;
+
 export interface ResultReady {
   userId: string;
   resultId: string;
@@ -86,7 +90,7 @@ export class Committer {
           'issue',
           this.#concurrency,
           (n, busy) => this.#nextIssues(n, busy),
-          (s) => this.#issue(s[0] as Submission),
+          (s) => this.#issue(s[0] as Job),
         ),
       ]);
     })();
@@ -130,8 +134,8 @@ export class Committer {
   async #pump(
     name: string,
     limit: number,
-    next: (count: number, busy: ReadonlySet<string>) => Promise<Submission[][]>,
-    run: (job: Submission[]) => Promise<void>,
+    next: (count: number, busy: ReadonlySet<string>) => Promise<Job[][]>,
+    run: (job: Job[]) => Promise<void>,
   ): Promise<void> {
     const busy = new Set<string>();
     const running = new Set<Promise<void>>();
@@ -145,7 +149,7 @@ export class Committer {
       this.#log(`${name}: ${what} failed; retrying`, { error: (error as Error).message, delayMs });
     };
     while (!this.#stopping) {
-      let jobs: Submission[][] = [];
+      let jobs: Job[][] = [];
       if (running.size < limit && Date.now() >= retryAt) {
         try {
           jobs = await next(limit - running.size, busy);
@@ -221,18 +225,18 @@ export class Committer {
   }
 
   /** Accepted submissions not in hand, cut into receive transactions that fit a block. */
-  async #nextReceive(count: number, busy: ReadonlySet<string>): Promise<Submission[][]> {
+  async #nextReceive(count: number, busy: ReadonlySet<string>): Promise<Job[][]> {
     const pending = (
       await this.#db
         .selectFrom('submissions')
-        .selectAll()
+        .select(JOB_COLUMNS)
         .where('state', '=', 'accepted')
         .orderBy('seq')
         .limit(LIMITS.envelopesPerReceive * count + busy.size)
         .execute()
     ).filter((s) => !busy.has(s.id));
-    const chunks: Submission[][] = [];
-    let chunk: Submission[] = [];
+    const chunks: Job[][] = [];
+    let chunk: Job[] = [];
     let bytes = 0;
     for (const s of pending) {
       if (chunk.length === LIMITS.envelopesPerReceive || bytes + s.bytes > LIMITS.receiveBytes) {
@@ -247,9 +251,18 @@ export class Committer {
     return chunks.slice(0, count);
   }
 
-  async #receive(chunk: Submission[]): Promise<void> {
+  async #receive(chunk: Job[]): Promise<void> {
     const ids = chunk.map((s) => s.id);
-    const prepared = await this.#ledger.prepare('receive', receiveProposal(chunk.map((s) => s.envelope)));
+    const rows = await this.#db
+      .selectFrom('submissions')
+      .select(['id', 'envelope'])
+      .where('id', 'in', ids)
+      .execute();
+    const envelopes = new Map(rows.map((r) => [r.id, r.envelope]));
+    const prepared = await this.#ledger.prepare(
+      'receive',
+      receiveProposal(ids.map((id) => envelopes.get(id) as Uint8Array)),
+    );
     await this.#db
       .updateTable('submissions')
       .set({ receive_txs: sql`array_append(receive_txs, ${prepared.txId})`, updated_at: new Date() })
@@ -268,17 +281,17 @@ export class Committer {
         for (const s of chunk) await this.#receive([s]);
         return;
       }
-      const [s] = chunk as [Submission];
+      const [s] = chunk as [Job];
       const before = code === 'REPLAY' ? await this.#committed(s.receive_txs) : undefined;
       if (before) await this.#markReceived(ids, before.blockNumber);
       else await this.#reject(s, (error as Error).message);
     }
   }
 
-  async #nextIssues(count: number, busy: ReadonlySet<string>): Promise<Submission[][]> {
+  async #nextIssues(count: number, busy: ReadonlySet<string>): Promise<Job[][]> {
     const ready = await this.#db
       .selectFrom('submissions')
-      .selectAll()
+      .select(JOB_COLUMNS)
       .where('state', '=', 'received')
       .where('issue_request', 'is not', null)
       .where('result_id', 'is', null)
@@ -292,7 +305,7 @@ export class Committer {
       .map((s) => [s]);
   }
 
-  async #issue(s: Submission): Promise<void> {
+  async #issue(s: Job): Promise<void> {
     const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
     const prepared = await this.#ledger.prepare('issue', { args: [request] });
     await this.#db
@@ -329,7 +342,7 @@ export class Committer {
       .execute();
   }
 
-  async #reject(s: Submission, message: string): Promise<void> {
+  async #reject(s: Job, message: string): Promise<void> {
     await this.#db
       .updateTable('submissions')
       .set({ state: 'rejected', error: message, updated_at: new Date() })
@@ -340,7 +353,7 @@ export class Committer {
   }
 
   /** Reads Z with the user's own issue request (the contract opens that result to it) and stores it. */
-  async #storeResult(s: Submission, txId: string, blockNumber: number): Promise<void> {
+  async #storeResult(s: Job, txId: string, blockNumber: number): Promise<void> {
     const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
     const payload = await this.#ledger.evaluate('result', { args: [request] });
     await this.#db.transaction().execute(async (tx) => {

@@ -31,6 +31,17 @@ export interface OpenedDatabase {
 
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 
+/**
+ * PGlite turns bytea into hex one byte at a time in JavaScript (Array.from(…).map(…).join), which
+ * took most of the server's main thread under load (envelopes and results are tens to hundreds
+ * of kilobytes): Node's native hex codec instead.
+ */
+const BYTEA_OID = 17;
+const BYTEA = { [BYTEA_OID]: (value: unknown) => `\\x${Buffer.from(value as Uint8Array).toString('hex')}` };
+const BYTEA_PARSER = {
+  [BYTEA_OID]: (text: string) => new Uint8Array(Buffer.from(text.slice(2), 'hex')),
+};
+
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   const kind = options.url ? 'postgresql' : 'pglite';
   const db = new Kysely<Database>({
@@ -38,7 +49,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Opene
       ? new PostgresDialect({
           pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 }),
         })
-      : new PGliteDialect({ pglite: new PGlite(options.dataDir) }),
+      : new PGliteDialect({
+          pglite: new PGlite(options.dataDir, { serializers: BYTEA, parsers: BYTEA_PARSER }),
+        }),
   });
   try {
     const migrator = new Migrator({
