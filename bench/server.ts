@@ -316,7 +316,7 @@ try {
         'sent',
         'acknowledged',
         'results',
-        'lost',
+        'not delivered in 60 s',
         'uploads/s',
         'readings/s',
         'ack p50 ms',
