@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contracts as defaultContracts } from '../contract/index.ts';
 import { type Block, BlockStore, type Recovery } from './block-store.ts';
@@ -525,9 +525,4 @@ export function blockInfo(block: Block): BlockInfo {
       };
     }),
   };
-}
-
-/** Removes a ledger folder (tests and the demo's clean-up). */
-export async function removeLedger(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
 }

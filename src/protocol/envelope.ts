@@ -299,7 +299,11 @@ async function checkTemplate(got: TemplateRef, expected: VerifyOptions['template
   }
 }
 
-function checkTimestamp(timestamp: number, options: VerifyOptions): void {
+/** The timestamp window shared by envelopes and signed requests. */
+export function checkTimestamp(
+  timestamp: number,
+  options: Pick<VerifyOptions, 'now' | 'maxAgeMs' | 'maxFutureMs'>,
+): void {
   const { now } = options;
   const maxAge = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
   const maxFuture = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;

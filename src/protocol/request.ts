@@ -9,7 +9,7 @@
  * Signed request: a canonical CBOR map { "v": 1, "signature": bytes (64), "request": bytes }.
  */
 import { type CborMap, type CborValue, decodeStrict, encodeCanonical, equalBytes } from './canonical-cbor.ts';
-import { DEFAULT_MAX_AGE_MS, DEFAULT_MAX_FUTURE_MS, NONCE_BYTES, type PublicKeyInput } from './envelope.ts';
+import { checkTimestamp, NONCE_BYTES, type PublicKeyInput } from './envelope.ts';
 import { ProtocolError } from './errors.ts';
 import {
   asBytes,
@@ -97,20 +97,7 @@ export async function verifyRequest(bytes: Uint8Array, options: VerifyRequestOpt
   if (!(await verify(options.publicKey, signature, payload))) {
     throw new ProtocolError('BAD_SIGNATURE', `signature: does not verify for user "${request.userId}"`);
   }
-  const maxAge = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
-  const maxFuture = options.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
-  if (options.now - request.timestamp > maxAge) {
-    throw new ProtocolError(
-      'STALE',
-      `timestamp: ${options.now - request.timestamp} ms old, more than the ${maxAge} ms allowed`,
-    );
-  }
-  if (request.timestamp - options.now > maxFuture) {
-    throw new ProtocolError(
-      'FUTURE',
-      `timestamp: ${request.timestamp - options.now} ms ahead, more than the ${maxFuture} ms allowed`,
-    );
-  }
+  checkTimestamp(request.timestamp, options);
   return request;
 }
 

@@ -8,7 +8,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Ledger } from '../ledger/ledger.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
@@ -91,14 +91,13 @@ const secured = [{ pmhe: [] }];
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: ctx.logger === false ? false : { level: ctx.logger.level },
+    ...(ctx.logger === false ? { logger: false } : { loggerInstance: ctx.logger as FastifyBaseLogger }),
     // Bodies are never logged; the Authorization header holds a signature, not a secret, but
     // there is no reason to keep it either.
     bodyLimit: ctx.limits.bodyBytes,
     requestTimeout: ctx.limits.requestTimeoutMs,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
-  if (ctx.logger !== false) app.log = ctx.logger as unknown as typeof app.log;
 
   app.addContentTypeParser(CBOR, { parseAs: 'buffer', bodyLimit: ctx.limits.bodyBytes }, (_req, body, done) =>
     done(null, body),
@@ -387,7 +386,7 @@ function status(row: Submission) {
   return {
     id: row.id,
     state: row.state,
-    txId: row.receive_txs.at(-1) && row.receive_block !== null ? (row.receive_txs.at(-1) as string) : null,
+    txId: row.receive_tx,
     blockNumber: row.receive_block === null ? null : Number(row.receive_block),
     resultId: row.result_id,
     error: row.error,

@@ -39,21 +39,6 @@ export interface CommitterOptions {
 /** Receive transactions in flight at once (each carries up to 64 envelopes). */
 const RECEIVES_IN_FLIGHT = 2;
 
-/** Contract refusals that a retry cannot fix. */
-const TERMINAL: readonly ContractErrorCode[] = [
-  'BAD_REQUEST',
-  'BAD_SIGNATURE',
-  'STALE',
-  'UNKNOWN_USER',
-  'UNKNOWN_MODEL',
-  'WRONG_TEMPLATE',
-  'BAD_CIPHERTEXT',
-  'OVERSIZED',
-  'NOT_FOUND',
-  'FORBIDDEN',
-  'EVALUATION_FAILED',
-];
-
 export class Committer {
   readonly events = new EventEmitter<{ result: [ResultReady]; idle: [] }>();
   readonly #db: Db;
@@ -196,7 +181,7 @@ export class Committer {
       .execute();
     for (const s of receiving) {
       const committed = await this.#committed(s.receive_txs);
-      if (committed) await this.#markReceived([s.id], committed.blockNumber);
+      if (committed) await this.#markReceived([s.id], committed);
     }
     const issuing = await this.#db
       .selectFrom('submissions')
@@ -270,7 +255,7 @@ export class Committer {
       .execute();
     try {
       const committed = await prepared.submit();
-      await this.#markReceived(ids, committed.blockNumber);
+      await this.#markReceived(ids, committed);
       this.stats.received += ids.length;
       this.wake(); // the issuer has new work
     } catch (error) {
@@ -283,7 +268,7 @@ export class Committer {
       }
       const [s] = chunk as [Job];
       const before = code === 'REPLAY' ? await this.#committed(s.receive_txs) : undefined;
-      if (before) await this.#markReceived(ids, before.blockNumber);
+      if (before) await this.#markReceived(ids, before);
       else await this.#reject(s, (error as Error).message);
     }
   }
@@ -333,10 +318,15 @@ export class Committer {
     }
   }
 
-  async #markReceived(ids: string[], blockNumber: number): Promise<void> {
+  async #markReceived(ids: string[], committed: { txId: string; blockNumber: number }): Promise<void> {
     await this.#db
       .updateTable('submissions')
-      .set({ state: 'received', receive_block: blockNumber, updated_at: new Date() })
+      .set({
+        state: 'received',
+        receive_tx: committed.txId,
+        receive_block: committed.blockNumber,
+        updated_at: new Date(),
+      })
       .where('id', 'in', ids)
       .where('state', '=', 'accepted')
       .execute();
@@ -380,10 +370,11 @@ export class Committer {
   }
 }
 
-/** The contract's refusal code, or undefined when the failure is the ledger's (retry). */
-function refusal(error: unknown): ContractErrorCode | 'REPLAY' | undefined {
+/**
+ * The contract's refusal code, or undefined when the failure is the ledger's (retry). A refusal
+ * is final, except REPLAY, which may mean an earlier send committed (the caller checks).
+ */
+function refusal(error: unknown): ContractErrorCode | undefined {
   if (!(error instanceof LedgerError) || error.code !== 'ENDORSEMENT') return undefined;
-  const code = contractErrorCode(error.message);
-  if (code === 'REPLAY') return code;
-  return code && TERMINAL.includes(code) ? code : code === undefined ? 'BAD_REQUEST' : undefined;
+  return contractErrorCode(error.message) ?? 'BAD_REQUEST';
 }

@@ -1,8 +1,13 @@
 /** Prometheus metrics at /metrics (prom-client): requests, uploads, results, backlog, ledger, workers. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Ledger } from '../ledger/ledger.ts';
-import type { WorkerPool } from '../workers/pool.ts';
 import type { Committer } from './committer.ts';
+
+interface MetricSources {
+  committer: Committer;
+  ledger: Ledger;
+  validator: { readonly restarts: number };
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -39,17 +44,9 @@ export class Metrics {
     help: 'Validation workers replaced after dying',
     registers: [this.registry],
   });
-  readonly #sources: {
-    committer: Committer;
-    ledger: Ledger;
-    validator: WorkerPool<never, never> | WorkerPool<unknown, unknown>;
-  };
+  readonly #sources: MetricSources;
 
-  constructor(sources: {
-    committer: Committer;
-    ledger: Ledger;
-    validator: WorkerPool<never, never> | WorkerPool<unknown, unknown>;
-  }) {
+  constructor(sources: MetricSources) {
     this.#sources = sources;
     collectDefaultMetrics({ register: this.registry });
   }

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { decode, encode, rfc8949EncodeOptions } from 'cborg';
 import { BlockStore, LedgerError, verify } from '../../src/ledger/block-store.ts';
 import { checksum, FRAME_BYTES, readFrame } from '../../src/ledger/record.ts';
+import { killAfterReady } from './kill.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -305,34 +304,16 @@ test('corruption before the tail makes open fail, naming block and offset, and c
 
 test('CRASH: SIGKILL at random moments loses no acknowledged block', async (t) => {
   const dir = await tempDir();
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
   const acked = new Map<number, string>();
   let recoveries = 0;
   for (let run = 0; run < 5; run++) {
-    const proc = spawn(join(root, 'node_modules/.bin/node'), ['--import', 'tsx', child, dir, String(run)], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d: Buffer) => (err += d));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      proc.on('exit', (_code, signal) => resolve(signal)),
+    const out = await killAfterReady(
+      new URL('./crash-child.ts', import.meta.url),
+      [dir, String(run)],
+      [50, 300],
+      15_000,
     );
-    proc.stdout.on('data', (d: Buffer) => {
-      if (!out.includes('ready') && `${out}${d}`.includes('ready')) {
-        setTimeout(() => proc.kill('SIGKILL'), 50 + Math.floor(Math.random() * 250));
-      }
-      out += d;
-    });
-    // A guard so that a child that never gets ready cannot hang the suite.
-    const guard = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    const signal = await exited;
-    clearTimeout(guard);
-    assert.equal(signal, 'SIGKILL', `child did not run: ${err}`);
-    assert.ok(out.includes('ready'), `child never got ready: ${err}`);
-    for (const line of out.split('\n')) {
+    for (const line of out) {
       const m = /^ack (\d+) (\d+) (\d+)$/.exec(line);
       if (m) acked.set(Number(m[1]), `run ${m[2]} tx ${m[3]} `);
     }

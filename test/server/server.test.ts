@@ -93,10 +93,12 @@ for (const database of ['pglite', 'postgresql'] as const) {
         );
         assert.ok(Math.abs((q.total?.[0] as number) - (clear.total?.[0] as number)) < 0.05);
         assert.equal(result.txId, summary.id);
-        const status = await alice.get<{ state: string; blockNumber: number }>(
+        const status = await alice.get<{ state: string; blockNumber: number; txId: string }>(
           `/v1/submissions/${result.submissionId}`,
         );
         assert.equal(status.body.state, 'issued');
+        const receipt = await server.ledger.getTransaction(status.body.txId);
+        assert.deepEqual([receipt.function, receipt.blockNumber], ['receive', status.body.blockNumber]);
         assert.ok((await server.ledger.getTransaction(result.txId)).blockNumber === result.blockNumber);
       }
       const later = await alice.get<{ results: unknown[] }>(`/v1/results?after=${results[1]?.id}`);

@@ -33,6 +33,8 @@ export interface SubmissionsTable {
   state: SubmissionState;
   /** Every transaction id a receive (issue) was prepared with, newest last: checked after a crash. */
   receive_txs: ColumnType<string[], string[] | undefined, string[]>;
+  /** The receive transaction that committed. */
+  receive_tx: ColumnType<string | null, string | null | undefined, string | null>;
   receive_block: BigInt | null;
   issue_txs: ColumnType<string[], string[] | undefined, string[]>;
   result_id: string | null;
