@@ -31,7 +31,11 @@ export function ledgerCommands(program: Command): void {
           process.stdout.write(`${JSON.stringify(verdict, null, 2)}\n`);
         } else if (verdict.ok) {
           process.stdout.write(
-            `ledger ${dir}: OK — ${verdict.height} blocks, ${verdict.transactions} transactions, ${verdict.keys} keys; state matches the blocks\n`,
+            `ledger ${dir}: OK — ${verdict.height} blocks, ${verdict.transactions} transactions, ${verdict.keys} keys; state matches the blocks${
+              verdict.pendingBlocks
+                ? ` up to block ${verdict.height - 1 - verdict.pendingBlocks} (the last ${verdict.pendingBlocks} committed block(s) were not applied before the ledger stopped; opening it replays them)`
+                : ''
+            }\n`,
           );
         } else {
           process.stdout.write(`ledger ${dir}: DAMAGED — first bad block ${verdict.firstBadBlock}\n`);

@@ -19,6 +19,11 @@ export interface LedgerVerdict {
   keys: number;
   /** The first block that is damaged or whose writes disagree with the state database. */
   firstBadBlock: number | null;
+  /**
+   * Committed blocks the state database has not applied yet: a process stopped between appending a
+   * block and applying it. Not damage: the next open replays them.
+   */
+  pendingBlocks: number;
   problems: string[];
 }
 
@@ -36,6 +41,7 @@ export async function verifyChain(blocksDir: string): Promise<LedgerVerdict | nu
     transactions: 0,
     keys: 0,
     firstBadBlock: chain.block,
+    pendingBlocks: 0,
     problems: [`${chain.reason} (${chain.file} at offset ${chain.offset})`],
   };
 }
@@ -83,6 +89,12 @@ export async function compareState(
     firstBadBlock = firstBadBlock === null ? block : Math.min(firstBadBlock, block);
     if (problems.length < MAX_PROBLEMS) problems.push(problem);
   };
+  // Blocks after the savepoint are checked (hashes, decoding) but their writes are not expected in
+  // the state yet; a state ahead of the chain is damage (committed blocks lost).
+  const savepoint = await state.savepoint();
+  if (savepoint > store.height - 1) {
+    bad(store.height, `state savepoint is block ${savepoint}, the chain ends at block ${store.height - 1}`);
+  }
   for await (const block of store.blocks()) {
     for (const [i, bytes] of block.transactions.entries()) {
       transactions++;
@@ -93,17 +105,13 @@ export async function compareState(
         bad(block.number, `block ${block.number} transaction ${i}: ${(error as Error).message}`);
         continue;
       }
-      if (block.metadata.validation[i] !== TX_VALID) continue;
+      if (block.metadata.validation[i] !== TX_VALID || block.number > savepoint) continue;
       for (const w of tx.rwset.writes) {
         if (w.value === null) derived.delete(w.key);
         else derived.set(w.key, { hash: hex(sha256(w.value)), version: [block.number, i] });
       }
     }
     progress?.(block.number + 1, store.height);
-  }
-  const savepoint = await state.savepoint();
-  if (savepoint !== store.height - 1) {
-    bad(savepoint + 1, `state savepoint is block ${savepoint}, the chain ends at block ${store.height - 1}`);
   }
   let keys = 0;
   for await (const [key, { value, version }] of state.entries()) {
@@ -133,7 +141,15 @@ export async function compareState(
       `key ${JSON.stringify(key)} written by block ${want.version[0]} is missing from the state`,
     );
   }
-  return { ok: problems.length === 0, height: store.height, transactions, keys, firstBadBlock, problems };
+  return {
+    ok: problems.length === 0,
+    height: store.height,
+    transactions,
+    keys,
+    firstBadBlock,
+    pendingBlocks: Math.max(0, store.height - 1 - savepoint),
+    problems,
+  };
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -96,6 +96,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // there is no reason to keep it either.
     bodyLimit: ctx.limits.bodyBytes,
     requestTimeout: ctx.limits.requestTimeoutMs,
+    // Also set on Node's server at creation: set afterwards (Fastify's requestTimeout), a slow client
+    // kept its socket for 60 s (headersTimeout) plus up to 30 s (the default checking interval).
+    http: {
+      requestTimeout: ctx.limits.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, ctx.limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, ctx.limits.requestTimeoutMs / 4)),
+    },
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
