@@ -3,13 +3,13 @@
  * sign requests, decrypt Z. The keys never leave this object except as the public and
  * evaluation keys setup sends. (Keeping them in an encrypted vault is the client's job.)
  */
-import { createHash } from 'node:crypto';
 import { encode } from 'cborg';
 import {
   CkksContext,
   Decryptor,
   Encryptor,
   loadCiphertext,
+  loadKey,
   type PresetId,
   SecretKey,
 } from '../ckks/index.ts';
@@ -27,8 +27,15 @@ import { getModel } from '../models/catalogue/index.ts';
 import { compile, type Plan } from '../models/compiler.ts';
 import { decryptOutputs, encryptTuple, type Outputs, tupleVectors } from '../models/runtime.ts';
 import { AUTH_SCHEME, type SubmitBody } from '../protocol/api.ts';
-import { NONCE_BYTES, type Submission, signSubmission } from '../protocol/envelope.ts';
-import { exportPublicKey, generateIdentity } from '../protocol/identity.ts';
+import { fromBase64, sha256Hex, toBase64 } from '../protocol/bytes.ts';
+import { NONCE_BYTES, readSubmission, type Submission, signSubmission } from '../protocol/envelope.ts';
+import {
+  derivePublicKey,
+  exportPrivateKey,
+  exportPublicKey,
+  generateIdentity,
+  importPrivateKey,
+} from '../protocol/identity.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -45,6 +52,12 @@ export interface UserOptions {
 }
 
 export type SubmitItem = SubmitBody[number];
+
+const planOf = (options: UserOptions): Plan =>
+  compile(getModel(options.modelId), {
+    layout: options.layout,
+    ...(options.presetId ? { preset: options.presetId } : {}),
+  });
 
 export class LocalUser implements Disposable {
   readonly userId: string;
@@ -74,15 +87,40 @@ export class LocalUser implements Disposable {
   }
 
   static async create(options: UserOptions): Promise<LocalUser> {
-    const plan = compile(getModel(options.modelId), {
-      layout: options.layout,
-      ...(options.presetId ? { preset: options.presetId } : {}),
-    });
+    const plan = planOf(options);
     const context = await CkksContext.create(plan.preset.id);
     const identity = await generateIdentity();
     const publicKey = await exportPublicKey(identity.publicKey);
     const signer = { userId: options.userId, privateKey: identity.privateKey };
     return new LocalUser(options.userId, plan, context, { signer, publicKey }, SecretKey.generate(context));
+  }
+
+  /** The user whose keys a vault kept: the Ed25519 seed and the serialized CKKS secret key. */
+  static async restore(
+    options: UserOptions & { identitySeed: Uint8Array; ckksSecretKey: Uint8Array },
+  ): Promise<LocalUser> {
+    const plan = planOf(options);
+    const context = await CkksContext.create(plan.preset.id);
+    const privateKey = await importPrivateKey(options.identitySeed, true);
+    const publicKey = await derivePublicKey(privateKey);
+    const secret = loadKey(context, 'secretKey', options.ckksSecretKey);
+    return new LocalUser(
+      options.userId,
+      plan,
+      context,
+      { signer: { userId: options.userId, privateKey }, publicKey },
+      secret,
+    );
+  }
+
+  /** The raw Ed25519 public key that signs this user's requests. */
+  get publicKey(): Uint8Array {
+    return new Uint8Array(this.#publicKey);
+  }
+
+  /** The Ed25519 seed: only for the client's encrypted vault. */
+  exportIdentitySeed(): Promise<Uint8Array> {
+    return exportPrivateKey(this.#signer.privateKey);
   }
 
   /** setup(m): the public Ed25519 key and the evaluation keys this plan needs. */
@@ -140,7 +178,7 @@ export class LocalUser implements Disposable {
   /** POST /v1/users body: the setup request and the evaluation keys, CBOR. */
   async registration(now = Date.now()): Promise<Uint8Array> {
     const { args = [], transient = {} } = await this.setup(now);
-    return encode({ setup: new Uint8Array(Buffer.from(args[0] ?? '', 'base64')), ...transient });
+    return encode({ setup: fromBase64(args[0] ?? ''), ...transient });
   }
 
   /** One item of a POST /v1/submissions body: the envelope and the request to issue Z for it. */
@@ -149,7 +187,12 @@ export class LocalUser implements Disposable {
     profile: Profile = {},
     now = Date.now(),
   ): Promise<SubmitItem> {
-    const envelope = await this.envelope(readings, profile, now);
+    return this.uploadOf(this.encrypt(readings, profile), now);
+  }
+
+  /** Signs encrypted readings into an envelope with its issue request (a fresh nonce for each). */
+  async uploadOf(ciphertexts: Uint8Array[], now = Date.now()): Promise<SubmitItem> {
+    const envelope = await this.sign(ciphertexts, { timestamp: now });
     const issue = await signRequest(
       {
         op: 'issue',
@@ -163,6 +206,11 @@ export class LocalUser implements Disposable {
     return { envelope, issue };
   }
 
+  /** The same ciphertexts signed again now: for an envelope the server never accepted and now never will. */
+  resign(envelope: Uint8Array, now = Date.now()): Promise<SubmitItem> {
+    return this.uploadOf(readSubmission(envelope).ciphertexts, now);
+  }
+
   /** The Authorization header for one HTTP request (method, path with query, body). */
   async authorization(method: string, path: string, body: Uint8Array = new Uint8Array(0)): Promise<string> {
     const bytes = await signRequest(
@@ -171,11 +219,11 @@ export class LocalUser implements Disposable {
         userId: this.userId,
         nonce: freshNonce(),
         timestamp: Date.now(),
-        params: { method: method.toUpperCase(), path, body: createHash('sha256').update(body).digest('hex') },
+        params: { method: method.toUpperCase(), path, body: sha256Hex(body) },
       },
       this.#signer.privateKey,
     );
-    return `${AUTH_SCHEME} ${Buffer.from(bytes).toString('base64')}`;
+    return `${AUTH_SCHEME} ${toBase64(bytes)}`;
   }
 
   receive(envelopes: readonly Uint8Array[]): Proposal {

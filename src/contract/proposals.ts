@@ -5,11 +5,11 @@
  */
 import { encode } from 'cborg';
 import type { Committed, Ledger, Proposal } from '../ledger/ledger.ts';
+import { fromBase64, sha256Hex, toBase64 } from '../protocol/bytes.ts';
 import { NONCE_BYTES } from '../protocol/envelope.ts';
 import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { OperationRecord, ResultRecord, SubmissionRecord, UserRecord } from './state.ts';
-import { sha256Hex } from './state.ts';
 
 export interface Signer {
   userId: string;
@@ -33,7 +33,7 @@ export async function signedRequest(
     },
     signer.privateKey,
   );
-  return Buffer.from(bytes).toString('base64');
+  return toBase64(bytes);
 }
 
 export interface SetupInput {
@@ -108,7 +108,7 @@ export function outputBytes(issued: IssuedResult, output: number): Uint8Array {
   const o = issued.result.outputs[output];
   const b64 = o ? issued.z[o.blob] : undefined;
   if (b64 === undefined) throw new Error(`result ${issued.result.id} has no output ${output}`);
-  return new Uint8Array(Buffer.from(b64, 'base64'));
+  return fromBase64(b64);
 }
 
 /**

@@ -109,3 +109,12 @@ export function decryptOutputs(
     readings,
   );
 }
+
+/** One value per reading: per-reading outputs as they are, window outputs repeated. */
+export function finishedRows(plan: Plan, q: Outputs, readings: number): Record<string, number>[] {
+  return Array.from({ length: plan.outputs.some((o) => o.perReading) ? readings : 1 }, (_, r) => {
+    const row: Record<string, number> = {};
+    for (const o of plan.outputs) row[o.name] = (q[o.name]?.[o.perReading ? r : 0] ?? Number.NaN) as number;
+    return plan.model.finish(row);
+  });
+}

@@ -22,8 +22,8 @@ import {
   decryptOutputs,
   encryptTuple,
   evaluate,
+  finishedRows,
   loadTuple,
-  type Outputs,
   runClear,
   runSimulated,
   tupleVectors,
@@ -50,15 +50,6 @@ export interface ValidationReport {
   bytesPerUpload: number;
   resultBytes: number;
   msPerEvaluation: number;
-}
-
-/** One value per reading: per-reading outputs as they are, window outputs repeated. */
-function finishedRows(plan: Plan, q: Outputs, readings: number): Record<string, number>[] {
-  return Array.from({ length: plan.outputs.some((o) => o.perReading) ? readings : 1 }, (_, r) => {
-    const row: Record<string, number> = {};
-    for (const o of plan.outputs) row[o.name] = (q[o.name]?.[o.perReading ? r : 0] ?? Number.NaN) as number;
-    return plan.model.finish(row);
-  });
 }
 
 export interface ValidateOptions {

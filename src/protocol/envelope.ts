@@ -135,6 +135,11 @@ export async function signSubmission(s: Submission, privateKey: CryptoKey): Prom
   return encodeCanonical({ v: FORMAT_VERSION, signature, submission });
 }
 
+/** The submission inside one's own envelope, decoded strictly but not verified (to sign it again). */
+export function readSubmission(envelope: Uint8Array): Submission {
+  return decodeSubmission(openEnvelope(envelope).submission);
+}
+
 /**
  * Opens an envelope and returns its submission only if everything holds, in this order: size,
  * strict canonical decoding of envelope and submission, signature, template, timestamp window,

@@ -1,0 +1,430 @@
+/**
+ * The user's side of `pmhe`: init, register, device simulate|replay, submit, results, diagnose,
+ * export, keys export|import. Everything lives in one client folder (--home, PMHE_HOME): the
+ * encrypted vault, the outbox and the local history. Exit codes: see EXIT.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { SingleBar } from 'cli-progress';
+import Table from 'cli-table3';
+import { type Command, Option } from 'commander';
+import { ApiError } from '../client/api-client.ts';
+import { PmheClient } from '../client/app.ts';
+import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
+import { formatReport } from '../client/filter.ts';
+import type { HistoryEntry } from '../client/history.ts';
+import { FolderStore } from '../client/node/folder-store.ts';
+import { ResultError } from '../client/results.ts';
+import { exportBackup, importBackup, VaultError } from '../client/vault.ts';
+import { parseCsv, toCsv } from '../device/csv.ts';
+import { isPersonaName, PERSONA_NAMES, type PersonaName, simulatePerson } from '../device/index.ts';
+import { CATALOGUE } from '../models/catalogue/index.ts';
+import { fmt } from '../models/diagnosis.ts';
+import type { Layout } from '../protocol/schema.ts';
+
+/** What each exit code means, for scripts. */
+export const EXIT = Object.freeze({
+  ok: 0,
+  /** The work ran and something in it failed (refused submissions, a tampered result). */
+  failed: 1,
+  /** Bad usage or configuration (unknown model, missing folder, unreadable file). */
+  usage: 2,
+  /** The vault: wrong passphrase, damaged, missing or already there. */
+  vault: 3,
+  /** The server could not be reached or is overloaded: nothing lost, try again later. */
+  unavailable: 4,
+});
+
+interface Global {
+  home: string;
+  passphraseFile?: string;
+  server?: string;
+  json?: boolean;
+}
+
+class UsageError extends Error {}
+
+const globals = (command: Command): Global => command.opts() as Global;
+const storeOf = (g: Global) => new FolderStore(g.home);
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const bar = (g: Global, format: string) =>
+  process.stderr.isTTY && !g.json ? new SingleBar({ format, hideCursor: true }) : undefined;
+
+async function passphrase(g: Global, prompt = 'passphrase: ', env = 'PMHE_PASSPHRASE'): Promise<string> {
+  if (g.passphraseFile && env === 'PMHE_PASSPHRASE') {
+    return (await readFile(g.passphraseFile, 'utf8')).replace(/\r?\n$/, '');
+  }
+  const fromEnv = process.env[env];
+  if (fromEnv) return fromEnv;
+  if (!process.stdin.isTTY) throw new UsageError(`no passphrase: set ${env} or pass --passphrase-file`);
+  // Read without echo: readline writes nothing while muted.
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput;
+  let muted = false;
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s) => {
+    if (!muted) write.call(rl, s);
+  };
+  const answer = rl.question(prompt);
+  muted = true;
+  try {
+    return await answer;
+  } finally {
+    rl.close();
+    process.stderr.write('\n');
+  }
+}
+
+async function open(g: Global): Promise<PmheClient> {
+  return PmheClient.open(storeOf(g), await passphrase(g), g.server ? { server: g.server } : {});
+}
+
+/** Runs a command body, printing errors as one line (or JSON) with a meaningful exit code. */
+function run<A extends unknown[]>(body: (...args: A) => Promise<number | undefined>) {
+  return async (...args: A) => {
+    const command = args.at(-1) as Command;
+    const g = globals(command);
+    try {
+      process.exitCode = (await body(...args)) ?? EXIT.ok;
+    } catch (error) {
+      const [code, message] = classify(error);
+      if (g.json) out(JSON.stringify({ ok: false, error: message }));
+      else process.stderr.write(`pmhe ${command.name()}: ${message}\n`);
+      process.exitCode = code;
+    }
+  };
+}
+
+function classify(error: unknown): [number, string] {
+  if (error instanceof VaultError) return [EXIT.vault, error.message];
+  if (error instanceof UsageError) return [EXIT.usage, error.message];
+  if (error instanceof ApiError)
+    return [error.retryable ? EXIT.unavailable : EXIT.failed, `${error.code}: ${error.message}`];
+  if (error instanceof ResultError) return [EXIT.failed, error.message];
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [EXIT.usage, (error as Error).message];
+  return [EXIT.failed, error instanceof Error ? error.message : String(error)];
+}
+
+function modelOption(): Option {
+  return new Option('--model <id>', 'the model to run')
+    .choices(CATALOGUE.map((m) => m.id))
+    .makeOptionMandatory();
+}
+
+const number = (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`not a number: ${value}`);
+  return n;
+};
+
+/** The options every client command takes (on each command, so `ledger verify --json` keeps its own). */
+function clientOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--home <dir>', 'client folder (vault, outbox, history)')
+        .env('PMHE_HOME')
+        .default(join(homedir(), '.pmhe', 'client')),
+    )
+    .addOption(
+      new Option(
+        '--passphrase-file <file>',
+        'read the vault passphrase from a file (else PMHE_PASSPHRASE, else a prompt)',
+      ),
+    )
+    .addOption(
+      new Option('--server <url>', 'the PMHE server (default: the one given at init)').env('PMHE_SERVER'),
+    )
+    .option('--json', 'print data as JSON');
+}
+
+export function clientCommands(program: Command): void {
+  clientOptions(program.command('init'))
+    .description('generate the keys on this device and seal them in an encrypted vault')
+    .requiredOption('--user <id>', 'your user id on the server')
+    .addOption(modelOption())
+    .addOption(
+      new Option('--layout <layout>', 'tuple layout').choices(['paper', 'packed', 'batch']).default('packed'),
+    )
+    .option('--age <years>', 'profile value for models that need it', number)
+    .option('--bmi <kg/m2>', 'profile value', number)
+    .option('--cholesterol <mg/dL>', 'profile value', number)
+    .option('--smoker <0|1>', 'profile value', number)
+    .action(
+      run(
+        async (
+          o: {
+            user: string;
+            model: string;
+            layout: Layout;
+            age?: number;
+            bmi?: number;
+            cholesterol?: number;
+            smoker?: number;
+          },
+          command: Command,
+        ) => {
+          const g = globals(command);
+          const model = CATALOGUE.find((m) => m.id === o.model);
+          if (!model?.layouts[o.layout]) {
+            throw new UsageError(
+              `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
+            );
+          }
+          const profile = Object.fromEntries(
+            model.profile.map((f) => {
+              const v = o[f];
+              if (v === undefined) throw new UsageError(`${o.model} needs --${f}`);
+              return [f, v];
+            }),
+          );
+          const pass = await passphrase(g, 'new passphrase: ');
+          const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
+          progress?.start(2, 0);
+          const t = performance.now();
+          using client = await PmheClient.init(storeOf(g), {
+            userId: o.user,
+            modelId: o.model,
+            layout: o.layout,
+            passphrase: pass,
+            ...(g.server ? { server: g.server } : {}),
+            ...(model.profile.length ? { profile } : {}),
+          });
+          progress?.update(2);
+          progress?.stop();
+          const info = {
+            home: g.home,
+            userId: o.user,
+            modelId: o.model,
+            layout: o.layout,
+            presetId: client.user.plan.preset.id,
+            ms: Math.round(performance.now() - t),
+          };
+          if (g.json) out(JSON.stringify(info));
+          else
+            out(
+              `vault created in ${g.home}: ${o.user} runs ${o.model}/${o.layout} on ${info.presetId} (${info.ms} ms)`,
+            );
+          return EXIT.ok;
+        },
+      ),
+    );
+
+  clientOptions(program.command('register'))
+    .description("send your public and evaluation keys to the server (the contract's setup)")
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const { txId, already } = await client.register();
+        if (g.json) out(JSON.stringify({ userId: client.user.userId, txId, already }));
+        else
+          out(
+            already
+              ? `${client.user.userId} was already registered`
+              : `registered ${client.user.userId}: setup transaction ${txId}`,
+          );
+        return EXIT.ok;
+      }),
+    );
+
+  const device = program
+    .command('device')
+    .description('readings from a wearable: the simulator or a CSV file');
+  clientOptions(device.command('simulate'))
+    .description('simulate a persona wearing the device; queue the readings (or --out to write CSV)')
+    .addOption(new Option('--persona <name>', 'who wears it').choices([...PERSONA_NAMES]).default('healthy'))
+    .option('--days <n>', 'length of the series', number, 1)
+    .option('--interval <minutes>', 'minutes between readings', number, 15)
+    .option('--seed <n>', 'random seed (same seed, same series)', number, 1)
+    .option('--out <file>', 'write the readings as CSV instead of queueing them')
+    .action(
+      run(
+        async (
+          o: { persona: string; days: number; interval: number; seed: number; out?: string },
+          command: Command,
+        ) => {
+          if (!isPersonaName(o.persona)) throw new UsageError(`unknown persona ${o.persona}`);
+          const readings = simulatePerson({
+            persona: o.persona as PersonaName,
+            seed: o.seed,
+            days: o.days,
+            intervalMinutes: o.interval,
+          });
+          if (o.out) {
+            await writeFile(o.out, toCsv(readings));
+            out(`${readings.length} readings written to ${o.out}`);
+            return EXIT.ok;
+          }
+          return queue(globals(command), readings);
+        },
+      ),
+    );
+  clientOptions(device.command('replay'))
+    .description('queue the readings of a CSV file (time,heart_rate,diastolic,systolic,respiratory_rate)')
+    .argument('<file>', 'CSV file')
+    .action(
+      run(async (file: string, _o: object, command: Command) =>
+        queue(globals(command), parseCsv(await readFile(file, 'utf8'))),
+      ),
+    );
+
+  clientOptions(program.command('submit'))
+    .description('send the outbox to the server (retried later with backoff if it cannot take them)')
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const total = (await client.outbox.items('pending')).length;
+        const progress = bar(g, 'uploading {bar} {value}/{total}');
+        progress?.start(total, 0);
+        let sent = 0;
+        const report = await client.outbox.flush(
+          client.api,
+          (e) => client.user.resign(e),
+          () => progress?.update(++sent),
+        );
+        progress?.stop();
+        if (g.json) out(JSON.stringify(report));
+        else {
+          out(
+            `${report.sent} sent, ${report.failed} refused, ${report.waiting} waiting${report.error ? ` (${report.error})` : ''}`,
+          );
+          if (report.nextAttemptAt) out(`next attempt after ${new Date(report.nextAttemptAt).toISOString()}`);
+        }
+        return report.failed ? EXIT.failed : report.waiting ? EXIT.unavailable : EXIT.ok;
+      }),
+    );
+
+  clientOptions(program.command('results'))
+    .description('wait for the results of sent readings, check, decrypt and diagnose them')
+    .option('--wait <seconds>', 'how long to wait', number, 30)
+    .action(
+      run(async (o: { wait: number }, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const entries = await client.collect({ timeoutMs: o.wait * 1000 });
+        const waiting = (await client.outbox.items('sent')).length;
+        if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting }));
+        else {
+          out(table(entries));
+          out(`${entries.length} new result(s); ${waiting} still awaited`);
+        }
+        return EXIT.ok;
+      }),
+    );
+
+  clientOptions(program.command('diagnose'))
+    .description('your diagnoses from the local history (decrypted on this device)')
+    .option('--last <n>', 'only the last n', number)
+    .action(
+      run(async (o: { last?: number }, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const entries = (await client.history.list()).slice(-(o.last ?? Number.MAX_SAFE_INTEGER));
+        if (g.json) out(JSON.stringify({ results: entries.map(summary) }));
+        else out(entries.length ? table(entries) : 'no results yet: run `pmhe submit` and `pmhe results`');
+        return EXIT.ok;
+      }),
+    );
+
+  clientOptions(program.command('export'))
+    .description('your readings and diagnoses as a FHIR R4 Bundle (or CSV), for your doctor or another app')
+    .addOption(new Option('--format <format>', 'output format').choices(['fhir', 'csv']).default('fhir'))
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(
+      run(async (o: { format: 'fhir' | 'csv'; out?: string }, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const entries = await client.history.list();
+        const text =
+          o.format === 'fhir'
+            ? `${JSON.stringify(toFhirBundle(entries, { userId: client.user.userId }), null, 2)}\n`
+            : historyCsv(entries);
+        if (o.out) {
+          await writeFile(o.out, text, { mode: 0o600 });
+          process.stderr.write(`${entries.length} result(s) exported to ${o.out}\n`);
+        } else process.stdout.write(text);
+        return EXIT.ok;
+      }),
+    );
+
+  const keys = program.command('keys').description('encrypted backups of your keys');
+  clientOptions(keys.command('export'))
+    .description(
+      'write an encrypted backup of the vault (optionally under another passphrase: PMHE_BACKUP_PASSPHRASE)',
+    )
+    .argument('<file>', 'backup file')
+    .action(
+      run(async (file: string, _o: object, command: Command) => {
+        const g = globals(command);
+        const pass = await passphrase(g);
+        const backupPass = process.env.PMHE_BACKUP_PASSPHRASE;
+        await writeFile(file, await exportBackup(storeOf(g), pass, backupPass), { mode: 0o600 });
+        out(`encrypted backup written to ${file}`);
+        return EXIT.ok;
+      }),
+    );
+  clientOptions(keys.command('import'))
+    .description('restore a vault from an encrypted backup (checked before anything is written)')
+    .argument('<file>', 'backup file')
+    .option('--replace', 'replace an existing vault')
+    .action(
+      run(async (file: string, o: { replace?: boolean }, command: Command) => {
+        const g = globals(command);
+        const pass = await passphrase(g, 'backup passphrase: ');
+        await importBackup(storeOf(g), new Uint8Array(await readFile(file)), pass, {
+          replace: o.replace ?? false,
+        });
+        out(`vault restored into ${g.home}`);
+        return EXIT.ok;
+      }),
+    );
+}
+
+async function queue(g: Global, readings: Parameters<PmheClient['queue']>[0]): Promise<number> {
+  using client = await open(g);
+  const queued = await client.queue(readings);
+  if (g.json)
+    out(JSON.stringify({ queued: queued.items.length, report: queued.report, timings: queued.timings }));
+  else {
+    out(formatReport(queued.report));
+    out(`${queued.items.length} upload(s) encrypted, signed and queued; run \`pmhe submit\` to send them`);
+  }
+  return EXIT.ok;
+}
+
+function summary(e: HistoryEntry) {
+  return {
+    time: new Date(e.readings.at(-1)?.time ?? e.decryptedAt).toISOString(),
+    modelId: e.modelId,
+    values: e.values,
+    diagnosis: e.diagnosis.label,
+    level: e.diagnosis.level,
+    borderline: e.diagnosis.borderline,
+    txId: e.txId,
+    blockNumber: e.blockNumber,
+    latencyMs: e.latencyMs,
+    uploadedBytes: e.uploadedBytes,
+  };
+}
+
+function table(entries: readonly HistoryEntry[]): string {
+  const t = new Table({ head: ['reading time', 'model', 'Q', 'diagnosis', 'block', 'tx'] });
+  for (const e of entries) {
+    const s = summary(e);
+    const q = Object.entries(e.values)
+      .slice(0, 4)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ');
+    t.push([
+      s.time.slice(0, 16).replace('T', ' '),
+      s.modelId,
+      q,
+      s.diagnosis,
+      String(s.blockNumber),
+      s.txId.slice(0, 12),
+    ]);
+  }
+  return t.toString();
+}

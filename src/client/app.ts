@@ -1,0 +1,249 @@
+/**
+ * The client as a person uses it (paper §3.1, Fig. 3a): keys made on the device and kept in an
+ * encrypted vault; readings filtered, built into tuples from the server's template, encrypted,
+ * signed and queued in the outbox; results checked, decrypted and diagnosed into a local
+ * history. The same code runs in Node (a folder) and in the browser (IndexedDB): only the
+ * ClientStore differs.
+ */
+import type { Reading } from '../device/reading.ts';
+import type { Profile } from '../protocol/meta-functions.ts';
+import type { Layout } from '../protocol/schema.ts';
+import { ApiClient, ApiError } from './api-client.ts';
+import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
+import { History, type HistoryEntry } from './history.ts';
+import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
+import { checkResult, interpret } from './results.ts';
+import type { ClientStore } from './store.ts';
+import { LocalUser } from './user.ts';
+import { type KdfParams, Vault, type VaultContents } from './vault.ts';
+
+export interface InitOptions {
+  userId: string;
+  modelId: string;
+  layout: Layout;
+  passphrase: string;
+  server?: string;
+  /** Values the model needs that the wearable does not measure (e.g. age for chd-risk). */
+  profile?: Profile;
+  kdf?: KdfParams;
+}
+
+export interface OpenOptions {
+  /** Overrides the server the vault remembers. */
+  server?: string;
+  outbox?: OutboxOptions;
+  fetch?: typeof fetch;
+}
+
+export interface Queued {
+  report: FilterReport;
+  items: OutboxItem[];
+  /** Seconds spent filtering, building tuples, encrypting and signing (client time). */
+  timings: { filterMs: number; encryptMs: number; signMs: number };
+}
+
+export interface CollectOptions {
+  /** Give up waiting after this long (ms). Default 60 s. */
+  timeoutMs?: number;
+  /** Called for every diagnosis as it arrives. */
+  onResult?: (entry: HistoryEntry) => void;
+  /** Stop when this many results arrived (default: every sent item's). */
+  count?: number;
+}
+
+export class PmheClient implements Disposable {
+  readonly user: LocalUser;
+  readonly api: ApiClient;
+  readonly outbox: Outbox;
+  readonly history: History;
+  readonly profile: Profile;
+  readonly contents: VaultContents;
+
+  private constructor(store: ClientStore, user: LocalUser, contents: VaultContents, options: OpenOptions) {
+    this.user = user;
+    this.contents = contents;
+    this.profile = (contents.profile ?? {}) as Profile;
+    const server = options.server ?? contents.server;
+    this.api = new ApiClient(server ?? 'http://server.not.configured', user, {
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    this.outbox = new Outbox(store, options.outbox);
+    this.history = new History(store);
+  }
+
+  /** Generates keys on the device and seals them into a new vault in `store`. */
+  static async init(store: ClientStore, options: InitOptions & OpenOptions): Promise<PmheClient> {
+    const user = await LocalUser.create({
+      userId: options.userId,
+      modelId: options.modelId,
+      layout: options.layout,
+    });
+    const contents: VaultContents = {
+      userId: options.userId,
+      modelId: options.modelId,
+      layout: options.layout,
+      presetId: user.plan.preset.id,
+      createdAt: Date.now(),
+      identitySeed: await user.exportIdentitySeed(),
+      ckksSecretKey: user.exportSecretKey(),
+      ...(options.server ? { server: options.server } : {}),
+      ...(options.profile ? { profile: options.profile as Record<string, number> } : {}),
+    };
+    await Vault.create(store, contents, options.passphrase, options.kdf ? { kdf: options.kdf } : {});
+    return new PmheClient(store, user, contents, options);
+  }
+
+  /** Unlocks the vault in `store` (a wrong passphrase or a damaged vault throws VaultError). */
+  static async open(store: ClientStore, passphrase: string, options: OpenOptions = {}): Promise<PmheClient> {
+    const contents = await Vault.open(store, passphrase);
+    const user = await LocalUser.restore({
+      userId: contents.userId,
+      modelId: contents.modelId,
+      layout: contents.layout,
+      presetId: contents.presetId as LocalUser['plan']['preset']['id'],
+      identitySeed: contents.identitySeed,
+      ckksSecretKey: contents.ckksSecretKey,
+    });
+    return new PmheClient(store, user, contents, options);
+  }
+
+  /** setup(m) through the server: the public Ed25519 key and the evaluation keys, once. */
+  async register(): Promise<{ txId: string; already: boolean }> {
+    try {
+      const user = await this.api.register(await this.user.registration());
+      return { txId: user.txId, already: false };
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'ALREADY_REGISTERED')
+        return { txId: '', already: true };
+      throw error;
+    }
+  }
+
+  /**
+   * Filters readings, builds the plan's tuples (one reading each, or batches), encrypts and signs
+   * them, and stores them in the outbox. Nothing is sent yet: call flush().
+   */
+  async queue(raw: readonly RawReading[], readAt = Date.now()): Promise<Queued> {
+    const { plan } = this.user;
+    let t = performance.now();
+    const filtered = filterReadings(raw);
+    const groups = this.#group(filtered.kept);
+    const filterMs = performance.now() - t;
+    let encryptMs = 0;
+    let signMs = 0;
+    const uploads = [];
+    for (const readings of groups) {
+      t = performance.now();
+      const ciphertexts = this.user.encrypt(readings, this.profile);
+      encryptMs += performance.now() - t;
+      t = performance.now();
+      uploads.push({ ...(await this.user.uploadOf(ciphertexts)), readings, readAt });
+      signMs += performance.now() - t;
+    }
+    const items = await this.outbox.add(uploads);
+    void plan;
+    return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs } };
+  }
+
+  /** Sends what the outbox holds (retrying later what the server could not take now). */
+  flush(): Promise<FlushReport> {
+    return this.outbox.flush(this.api, (envelope) => this.user.resign(envelope));
+  }
+
+  /**
+   * Waits for the results of sent submissions (server-sent events, with polling as the fallback),
+   * checks and decrypts each, diagnoses it and adds it to the history.
+   */
+  async collect(options: CollectOptions = {}): Promise<HistoryEntry[]> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const collected: HistoryEntry[] = [];
+    const events = new AbortController();
+    let wake: () => void = () => {};
+    const listening = (async () => {
+      try {
+        for await (const _ of this.api.events(events.signal)) wake();
+      } catch {
+        // Events are a shortcut; polling below is the guarantee.
+      }
+    })();
+    try {
+      for (;;) {
+        const sent = await this.outbox.items('sent');
+        const wanted = options.count ?? collected.length + sent.length;
+        if (sent.length === 0 || collected.length >= wanted) break;
+        const bySubmission = new Map(sent.map((i) => [i.id, i]));
+        for (const summary of await this.api.results({ limit: 500 })) {
+          const item = bySubmission.get(summary.submissionId);
+          if (!item) continue;
+          const entry = await this.#receive(item, summary.id);
+          collected.push(entry);
+          options.onResult?.(entry);
+        }
+        if (collected.length >= wanted) break;
+        if (Date.now() > deadline) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 500);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      events.abort();
+      await listening;
+    }
+    return collected;
+  }
+
+  /** One result: checked, decrypted, diagnosed, kept; its outbox item is then forgotten. */
+  async #receive(item: OutboxItem, resultId: string): Promise<HistoryEntry> {
+    const result = await this.api.result(resultId);
+    const issued = checkResult(result, this.user, item.id);
+    const { q, values, diagnosis } = interpret(this.user, issued, item.readings);
+    const decryptedAt = Date.now();
+    const entry: HistoryEntry = {
+      resultId: result.id,
+      submissionId: item.id,
+      txId: result.txId,
+      blockNumber: result.blockNumber,
+      modelId: result.modelId,
+      layout: result.layout,
+      readings: item.readings,
+      q,
+      values,
+      diagnosis,
+      decryptedAt,
+      latencyMs: decryptedAt - item.readAt,
+      uploadedBytes: item.envelope.length + (item.issue?.length ?? 0),
+    };
+    await this.history.add(entry);
+    await this.outbox.remove(item);
+    return entry;
+  }
+
+  /** Readings → the readings of each upload, as the plan's layout wants them. */
+  #group(readings: readonly Reading[]): Reading[][] {
+    const { plan } = this.user;
+    if (plan.layout !== 'batch') return readings.map((r) => [r]);
+    const batch = plan.model.batch;
+    if (plan.model.windows && batch) {
+      // Window means read slot i as minute interval·i from the first midnight (UTC): a full grid.
+      const first = readings[0];
+      if (!first) return [];
+      const start = first.time - (first.time % 86_400_000);
+      return [
+        toGrid(readings, { start, intervalMinutes: batch.intervalMinutes, slots: plan.readingsPerUpload })
+          .readings,
+      ];
+    }
+    const size = plan.readingsPerUpload;
+    const groups: Reading[][] = [];
+    for (let i = 0; i < readings.length; i += size) groups.push(readings.slice(i, i + size));
+    return groups;
+  }
+
+  [Symbol.dispose](): void {
+    this.user[Symbol.dispose]();
+  }
+}

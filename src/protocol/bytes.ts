@@ -1,0 +1,28 @@
+/** Byte encodings shared by client and server, with no Node-only API (the browser client uses them). */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+
+export const toHex = (bytes: Uint8Array): string => bytesToHex(bytes);
+export const fromHex = (hex: string): Uint8Array => hexToBytes(hex);
+export const sha256Hex = (bytes: Uint8Array): string => bytesToHex(sha256(bytes));
+
+const CHUNK = 0x8000; // String.fromCharCode's argument list stays well under engine limits
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  }
+  return btoa(binary);
+}
+
+/** Strict: refuses anything that is not standard padded base64. */
+export function fromBase64(text: string): Uint8Array {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
+    throw new RangeError('not base64');
+  }
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}

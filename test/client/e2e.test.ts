@@ -1,0 +1,215 @@
+/**
+ * The client end to end over real loopback HTTP, with the real server, embedded ledger and
+ * PGlite: a user's day from init to diagnosis, the server restarted mid-stream, a lost
+ * acknowledgement, a wrong passphrase, a corrupted vault, a tampered result, a reading outside
+ * physiological range.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PmheClient } from '../../src/client/app.ts';
+import { FolderStore } from '../../src/client/node/folder-store.ts';
+import { ResultError } from '../../src/client/results.ts';
+import { FAST_KDF_FOR_TESTS, VaultError } from '../../src/client/vault.ts';
+import { simulatePerson } from '../../src/device/index.ts';
+import { finishedRows, runClear, tupleVectors } from '../../src/models/runtime.ts';
+import type { ApiResult } from '../../src/protocol/api.ts';
+import { fromBase64, sha256Hex, toBase64 } from '../../src/protocol/bytes.ts';
+import { type RunningServer, startServer } from '../../src/server/server.ts';
+import { tempDir } from '../ledger/fixtures.ts';
+
+const PASSPHRASE = 'correct horse battery staple';
+
+describe('client end to end', () => {
+  let server: RunningServer;
+  let dataDir: string;
+  let port: number;
+
+  const start = async () => {
+    server = await startServer({ dataDir, port, log: false });
+    port = Number(new URL(server.url).port);
+  };
+
+  before(async () => {
+    dataDir = await tempDir('client-e2e');
+    port = 0;
+    await start();
+  });
+  after(() => server.close());
+
+  const init = async (
+    userId: string,
+    options: { fetch?: typeof fetch; layout?: 'packed' | 'batch' } = {},
+  ) => {
+    const store = new FolderStore(await tempDir(`client-${userId}`));
+    const client = await PmheClient.init(store, {
+      userId,
+      modelId: 'early-warning',
+      layout: options.layout ?? 'packed',
+      passphrase: PASSPHRASE,
+      server: server.url,
+      kdf: FAST_KDF_FOR_TESTS,
+      outbox: { backoff: { baseMs: 10, maxMs: 50 } },
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    return { store, client };
+  };
+
+  test("a user's day from init to diagnosis; a reading outside physiological range is filtered and reported", async () => {
+    const { store, client } = await init('dana');
+    await client.register();
+    client[Symbol.dispose]();
+    // Unlocked again from the vault, as the app would after a restart.
+    using dana = await PmheClient.open(store, PASSPHRASE);
+    const readings = simulatePerson({ persona: 'sepsis', seed: 3, days: 1 }).slice(-8);
+    const impossible = { ...readings[3], time: (readings[3]?.time ?? 0) + 60_000, x: 400 };
+    const queued = await dana.queue(
+      [...readings, impossible as (typeof readings)[number]].sort((a, b) => a.time - b.time),
+    );
+    assert.equal(queued.report.received, 9);
+    assert.equal(queued.report.kept, 8);
+    assert.equal(queued.report.rejected['out-of-range'], 1);
+    assert.match(queued.report.rejections[0]?.message ?? '', /heart rate/);
+    assert.equal(queued.items.length, 8);
+    const flushed = await dana.flush();
+    assert.deepEqual([flushed.sent, flushed.failed, flushed.waiting], [8, 0, 0]);
+    const entries = await dana.collect({ timeoutMs: 60_000 });
+    assert.equal(entries.length, 8);
+    assert.equal((await dana.history.list()).length, 8);
+    assert.equal((await dana.outbox.items()).length, 0);
+    for (const entry of entries) {
+      const { plan } = dana.user;
+      const clear = finishedRows(
+        plan,
+        runClear(plan, tupleVectors(plan, entry.readings, {})),
+        1,
+      )[0] as Record<string, number>;
+      for (const [name, value] of Object.entries(clear)) {
+        assert.ok(
+          Math.abs((entry.values[name] as number) - value) < 0.05,
+          `${name}: ${entry.values[name]} vs ${value}`,
+        );
+      }
+      assert.match(entry.txId, /^[0-9a-f]{64}$/);
+      assert.ok(entry.diagnosis.label.length > 0);
+      assert.ok(entry.uploadedBytes > 0 && entry.latencyMs >= 0);
+    }
+  });
+
+  test('the server restarted in the middle of a stream, and a lost acknowledgement: nothing lost, nothing twice', async () => {
+    let dropNextAck = true;
+    const lossy: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (dropNextAck && init?.method === 'POST' && String(input).endsWith('/v1/submissions')) {
+        dropNextAck = false;
+        await res.arrayBuffer();
+        throw new TypeError('fetch failed', {
+          cause: new Error('connection reset after the request was sent'),
+        });
+      }
+      return res;
+    };
+    const { client } = await init('erin', { fetch: lossy });
+    using erin = client;
+    await erin.register();
+    const readings = simulatePerson({ persona: 'healthy', seed: 4, days: 1 }).slice(0, 12);
+    await erin.queue(readings.slice(0, 6));
+    // The server took the first upload but its answer was lost: retried, then found by id.
+    const lost = await erin.flush();
+    assert.equal(lost.waiting, 6);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal((await erin.flush()).sent, 6);
+
+    await server.close();
+    await erin.queue(readings.slice(6));
+    const down = await erin.flush();
+    assert.deepEqual([down.sent, down.waiting], [0, 6]);
+    assert.match(down.error ?? '', /could not be reached/);
+    await start();
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal((await erin.flush()).sent, 6);
+
+    const entries = await erin.collect({ timeoutMs: 60_000 });
+    assert.equal((await erin.history.list()).length, 12);
+    assert.ok(entries.length === 12);
+    const onServer = await erin.api.results({ limit: 500 });
+    assert.equal(onServer.length, 12, 'every reading committed exactly once');
+    assert.equal(new Set(onServer.map((r) => r.submissionId)).size, 12);
+  });
+
+  test('a wrong passphrase and a corrupted vault: clear errors, nothing destroyed', async () => {
+    const { store, client } = await init('finn');
+    client[Symbol.dispose]();
+    const before = await store.get('vault.cbor');
+    await assert.rejects(
+      PmheClient.open(store, 'not the passphrase'),
+      (e: unknown) => e instanceof VaultError && e.code === 'WRONG_PASSPHRASE',
+    );
+    assert.deepEqual(await store.get('vault.cbor'), before);
+    const damaged = new Uint8Array(before as Uint8Array);
+    damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] as number) ^ 0x01;
+    await store.put('vault.cbor', damaged);
+    await assert.rejects(
+      PmheClient.open(store, PASSPHRASE),
+      (e: unknown) => e instanceof VaultError && e.code === 'CORRUPT',
+    );
+    assert.deepEqual(await store.get('vault.cbor'), damaged);
+    await store.put('vault.cbor', before as Uint8Array);
+    (await PmheClient.open(store, PASSPHRASE))[Symbol.dispose]();
+  });
+
+  test('a result tampered with on the way is detected, never diagnosed', async () => {
+    let tamper: ((r: ApiResult) => ApiResult) | undefined;
+    const middle: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!tamper || !/\/v1\/results\/[0-9a-f]{64}$/.test(String(input))) return res;
+      const body = tamper((await res.json()) as ApiResult);
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    const { client } = await init('gus', { fetch: middle });
+    using gus = client;
+    await gus.register();
+    const [reading] = simulatePerson({ persona: 'healthy', seed: 5, days: 1 });
+    await gus.queue([reading as NonNullable<typeof reading>]);
+    await gus.flush();
+
+    const flip = (b64: string, at: number) => {
+      const bytes = fromBase64(b64);
+      bytes[at] = (bytes[at] as number) ^ 0xff;
+      return toBase64(bytes);
+    };
+    const cases: [string, (r: ApiResult) => ApiResult, RegExp][] = [
+      [
+        'a ciphertext altered',
+        (r) => ({ ...r, z: Object.fromEntries(Object.entries(r.z).map(([k, v]) => [k, flip(v, 200)])) }),
+        /TAMPERED.*does not hash/,
+      ],
+      [
+        'a ciphertext altered and its id recomputed',
+        (r) => {
+          const z: Record<string, string> = {};
+          const rename = new Map<string, string>();
+          for (const [k, v] of Object.entries(r.z)) {
+            const altered = flip(v, v.length >> 2);
+            const id = sha256Hex(fromBase64(altered));
+            rename.set(k, id);
+            z[id] = altered;
+          }
+          return { ...r, z, outputs: r.outputs.map((o) => ({ ...o, blob: rename.get(o.blob) ?? o.blob })) };
+        },
+        /TAMPERED/,
+      ],
+      ['another submission’s result', (r) => ({ ...r, submissionId: '0'.repeat(64) }), /FOREIGN/],
+    ];
+    for (const [what, change, expected] of cases) {
+      tamper = change;
+      await assert.rejects(
+        gus.collect({ timeoutMs: 20_000 }),
+        (e: unknown) => e instanceof ResultError && expected.test(e.message),
+        what,
+      );
+      assert.equal((await gus.history.list()).length, 0, `${what}: nothing diagnosed`);
+    }
+    tamper = undefined;
+    assert.equal((await gus.collect({ timeoutMs: 20_000 })).length, 1);
+  });
+});
