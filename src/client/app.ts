@@ -17,6 +17,13 @@ import type { ClientStore } from './store.ts';
 import { LocalUser } from './user.ts';
 import { type KdfParams, Vault, type VaultContents } from './vault.ts';
 
+/**
+ * Longest run of missing grid slots a batch model's window means may be interpolated across:
+ * 2 hours at 15 minutes. With the simulator's dropout rates 1 hour refused 42 of 60 simulated
+ * weeks, 2 hours 6 of 60 (docs/filtering.md); longer gaps are refused, naming them.
+ */
+export const MAX_GAP_SLOTS = 8;
+
 export interface InitOptions {
   userId: string;
   modelId: string;
@@ -233,8 +240,12 @@ export class PmheClient implements Disposable {
       if (!first) return [];
       const start = first.time - (first.time % 86_400_000);
       return [
-        toGrid(readings, { start, intervalMinutes: batch.intervalMinutes, slots: plan.readingsPerUpload })
-          .readings,
+        toGrid(readings, {
+          start,
+          intervalMinutes: batch.intervalMinutes,
+          slots: plan.readingsPerUpload,
+          maxGapSlots: MAX_GAP_SLOTS,
+        }).readings,
       ];
     }
     const size = plan.readingsPerUpload;

@@ -6,6 +6,7 @@
  * evaluation on the ledger, result check, decryption, diagnosis. Prints Q beside the plaintext
  * reference, the diagnosis, bytes uploaded per reading and latency, then `ledger verify`'s verdict.
  */
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,8 +26,8 @@ import { exited, freePort, spawnServer } from '../server/spawn.ts';
 
 const PERSONAS: readonly { name: PersonaName; seed: number; profile: Profile }[] = [
   { name: 'healthy', seed: 11, profile: { age: 38, bmi: 23, cholesterol: 185, smoker: 0 } },
-  { name: 'stage2-hypertensive', seed: 12, profile: { age: 54, bmi: 29, cholesterol: 240, smoker: 1 } },
-  { name: 'sepsis', seed: 13, profile: { age: 67, bmi: 26, cholesterol: 210, smoker: 0 } },
+  { name: 'stage2-hypertensive', seed: 13, profile: { age: 54, bmi: 29, cholesterol: 240, smoker: 1 } },
+  { name: 'sepsis', seed: 14, profile: { age: 67, bmi: 26, cholesterol: 210, smoker: 0 } },
 ];
 
 /** Each model in the layouts a person would use it in; `realtime` readings go one by one. */
@@ -56,16 +57,16 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pmhe-demo-'));
   const port = await freePort();
   say(`PMHE demo: server on http://127.0.0.1:${port} (embedded ledger + PGlite in ${dir})`);
-  const server = await spawnServer(join(dir, 'server'), port);
   const url = `http://127.0.0.1:${port}`;
-  let serverStopped = false;
+  let server: ChildProcess | undefined;
   const stop = async () => {
-    if (serverStopped) return;
-    serverStopped = true;
+    if (!server) return;
     server.kill('SIGTERM');
     await exited(server);
+    server = undefined;
   };
   try {
+    server = await spawnServer(join(dir, 'server'), port);
     const catalogue = await new ApiClient(url).catalogue();
     say(
       `catalogue: ${catalogue.models.map((m) => `${m.id} (${m.templates.map((t) => t.layout).join(', ')})`).join('; ')}`,

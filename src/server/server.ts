@@ -3,6 +3,7 @@
  * connection file), validation workers, the committer and the HTTP API. Shutdown is graceful:
  * requests in flight finish, the committer finishes its step, the ledger commits what it ordered.
  */
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -53,6 +54,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const log = (message: string, fields: Record<string, unknown> = {}) => {
     if (logger) logger.info(fields, message);
   };
+  // A fresh data folder is created (PGlite makes only its last segment).
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { db, kind, migrated } = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
   );
