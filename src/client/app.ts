@@ -45,7 +45,7 @@ export interface OpenOptions {
 export interface Queued {
   report: FilterReport;
   items: OutboxItem[];
-  /** Seconds spent filtering, building tuples, encrypting and signing (client time). */
+  /** Milliseconds spent filtering, building tuples and encrypting, and signing (client time). */
   timings: { filterMs: number; encryptMs: number; signMs: number };
 }
 
@@ -131,7 +131,6 @@ export class PmheClient implements Disposable {
    * them, and stores them in the outbox. Nothing is sent yet: call flush().
    */
   async queue(raw: readonly RawReading[], readAt = Date.now()): Promise<Queued> {
-    const { plan } = this.user;
     let t = performance.now();
     const filtered = filterReadings(raw);
     const groups = this.#group(filtered.kept);
@@ -148,7 +147,6 @@ export class PmheClient implements Disposable {
       signMs += performance.now() - t;
     }
     const items = await this.outbox.add(uploads);
-    void plan;
     return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs } };
   }
 

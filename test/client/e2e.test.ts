@@ -10,7 +10,7 @@ import { PmheClient } from '../../src/client/app.ts';
 import { FolderStore } from '../../src/client/node/folder-store.ts';
 import { ResultError } from '../../src/client/results.ts';
 import { FAST_KDF_FOR_TESTS, VaultError } from '../../src/client/vault.ts';
-import { simulatePerson } from '../../src/device/index.ts';
+import { type Reading, simulatePerson } from '../../src/device/index.ts';
 import { finishedRows, runClear, tupleVectors } from '../../src/models/runtime.ts';
 import type { ApiResult } from '../../src/protocol/api.ts';
 import { fromBase64, sha256Hex, toBase64 } from '../../src/protocol/bytes.ts';
@@ -134,6 +134,23 @@ describe('client end to end', () => {
     const onServer = await erin.api.results({ limit: 500 });
     assert.equal(onServer.length, 12, 'every reading committed exactly once');
     assert.equal(new Set(onServer.map((r) => r.submissionId)).size, 12);
+  });
+
+  test("an envelope older than the server's window is signed again, once the server confirms it never took it", async () => {
+    const { client } = await init('hana');
+    using hana = client;
+    await hana.register();
+    const reading = simulatePerson({ persona: 'healthy', seed: 6, days: 1 })[0] as Reading;
+    const stale = await hana.user.uploadOf(hana.user.encrypt([reading]), Date.now() - 10 * 60_000);
+    const [queued] = await hana.outbox.add([{ ...stale, readings: [reading], readAt: Date.now() }]);
+    assert.deepEqual((await hana.flush()).sent, 1);
+    const [sent] = await hana.outbox.items('sent');
+    assert.ok(sent && queued && sent.id !== queued.id, 'signed again: a new envelope, a new id');
+    assert.equal((await hana.collect({ timeoutMs: 20_000 })).length, 1);
+    assert.deepEqual(
+      (await hana.api.results()).map((r) => r.submissionId),
+      [sent.id],
+    );
   });
 
   test('a wrong passphrase and a corrupted vault: clear errors, nothing destroyed', async () => {

@@ -1,0 +1,145 @@
+/**
+ * `pmhe` as a person runs it, each command a real process against a real server on loopback:
+ * init → register → device simulate → device replay → submit → results → diagnose → export →
+ * keys export/import, and the exit codes for a vault that exists, a wrong passphrase and a
+ * server that is away.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { EXIT } from '../../src/cli/client.ts';
+import { type RunningServer, startServer } from '../../src/server/server.ts';
+import { tempDir } from '../ledger/fixtures.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function pmhe(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      join(root, 'node_modules/.bin/node'),
+      ['--import', 'tsx', 'src/cli/pmhe.ts', ...args],
+      {
+        cwd: root,
+        env: { ...process.env, PMHE_PASSPHRASE: 'a passphrase for the cli test', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const json = <T>(run: Run): T => {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}${run.stdout}`);
+  return JSON.parse(run.stdout) as T;
+};
+
+let server: RunningServer;
+before(async () => {
+  server = await startServer({ dataDir: await tempDir('cli-server'), port: 0, log: false });
+});
+after(() => server.close());
+
+test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit codes', async () => {
+  const dir = await tempDir('cli-client');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  const init = json<{ presetId: string }>(
+    await pmhe([
+      'init',
+      '--user',
+      'cli-user',
+      '--model',
+      'early-warning',
+      '--layout',
+      'packed',
+      '--json',
+      ...home,
+    ]),
+  );
+  assert.equal(init.presetId, 'secure-4096');
+  const again = await pmhe(['init', '--user', 'cli-user', '--model', 'early-warning', ...home]);
+  assert.equal(again.code, EXIT.vault);
+  assert.match(again.stderr, /already/i);
+
+  assert.match(json<{ txId: string }>(await pmhe(['register', '--json', ...home])).txId, /^[0-9a-f]{64}$/);
+
+  const csv = join(dir, 'day.csv');
+  const simulated = await pmhe([
+    'device',
+    'simulate',
+    '--persona',
+    'sepsis',
+    '--days',
+    '0.25',
+    '--interval',
+    '60',
+    '--out',
+    csv,
+  ]);
+  assert.equal(simulated.code, 0, simulated.stderr);
+  const queued = json<{ queued: number; report: { received: number; kept: number } }>(
+    await pmhe(['device', 'replay', csv, '--json', ...home]),
+  );
+  assert.ok(queued.queued >= 4 && queued.queued === queued.report.kept, JSON.stringify(queued));
+
+  const sent = json<{ sent: number; waiting: number }>(await pmhe(['submit', '--json', ...home]));
+  assert.deepEqual([sent.sent, sent.waiting], [queued.queued, 0]);
+  const results = json<{ results: { diagnosis: string; txId: string }[]; waiting: number }>(
+    await pmhe(['results', '--wait', '60', '--json', ...home]),
+  );
+  assert.deepEqual([results.results.length, results.waiting], [queued.queued, 0]);
+  const diagnosed = json<{ results: unknown[] }>(await pmhe(['diagnose', '--json', ...home]));
+  assert.equal(diagnosed.results.length, queued.queued);
+  const table = await pmhe(['diagnose', ...home]);
+  assert.match(table.stdout, /clinical risk/);
+
+  const bundlePath = join(dir, 'bundle.json');
+  assert.equal((await pmhe(['export', '--out', bundlePath, ...home])).code, 0);
+  const bundle = JSON.parse(await readFile(bundlePath, 'utf8')) as { resourceType: string; entry: unknown[] };
+  assert.equal(bundle.resourceType, 'Bundle');
+  assert.ok(bundle.entry.length > queued.queued);
+
+  // An encrypted backup under another passphrase, restored into another folder.
+  const backup = join(dir, 'backup.pmhv');
+  const exported = await pmhe(['keys', 'export', backup, ...home], {
+    PMHE_BACKUP_PASSPHRASE: 'the backup passphrase',
+  });
+  assert.equal(exported.code, 0, exported.stderr);
+  const other = ['--home', join(dir, 'restored'), '--server', server.url];
+  const imported = await pmhe(['keys', 'import', backup, ...other], {
+    PMHE_PASSPHRASE: 'the backup passphrase',
+  });
+  assert.equal(imported.code, 0, imported.stderr);
+  const restored = await pmhe(['diagnose', '--json', ...other], { PMHE_PASSPHRASE: 'the backup passphrase' });
+  assert.deepEqual(json<{ results: unknown[] }>(restored).results, []);
+
+  const wrong = await pmhe(['diagnose', ...home], { PMHE_PASSPHRASE: 'not the passphrase' });
+  assert.equal(wrong.code, EXIT.vault);
+  assert.match(wrong.stderr, /passphrase/i);
+
+  // The server away: the reading waits in the outbox, exit code "try again later".
+  const one = await pmhe(['device', 'simulate', '--days', '0.01', '--interval', '5', '--json', ...home]);
+  assert.equal(one.code, 0, one.stderr);
+  const away = await pmhe([
+    'submit',
+    '--json',
+    '--home',
+    join(dir, 'home'),
+    '--server',
+    'http://127.0.0.1:9',
+  ]);
+  assert.equal(away.code, EXIT.unavailable, away.stdout);
+  assert.ok(JSON.parse(away.stdout).waiting >= 1);
+});
