@@ -89,6 +89,8 @@ async function main(): Promise<void> {
       ],
       colWidths: [20, 22, 30, 30, 10, 34, 14, 20],
       wordWrap: true,
+      // Colours only on a terminal: CI logs stay readable.
+      ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }),
     });
     for (const r of rows) {
       table.push([
