@@ -20,6 +20,7 @@ import { decode, encode, rfc8949EncodeOptions } from 'cborg';
 import { CkksError } from '../ckks/errors.ts';
 import { unwrap } from '../ckks/format.ts';
 import { getPreset, PRESET_IDS, type PresetId } from '../ckks/presets.ts';
+import { own, subtle } from '../protocol/bytes.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { ClientStore } from './store.ts';
 
@@ -143,17 +144,6 @@ const DECODE_OPTIONS = {
 } as const;
 
 const utf8 = new TextEncoder();
-
-function subtle(): SubtleCrypto {
-  const s = globalThis.crypto?.subtle;
-  if (!s) throw new Error('WebCrypto (globalThis.crypto.subtle) is not available here');
-  return s;
-}
-
-/** WebCrypto's typings want ArrayBuffer-backed views; copy anything else. */
-function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
-}
 
 function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));

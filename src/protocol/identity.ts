@@ -3,6 +3,8 @@
  * Keys cross the wire as raw bytes: 32-byte public keys, 32-byte private seeds (RFC 8032 §5.1.5),
  * 64-byte signatures. Lengths are checked at the door with errors that say what arrived.
  */
+
+import { own, subtle } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 
 export const PUBLIC_KEY_BYTES = 32;
@@ -15,17 +17,6 @@ const ED25519 = { name: 'Ed25519' } as const;
 const PKCS8_PREFIX = Uint8Array.from('302e020100300506032b657004220420'.match(/../g) ?? [], (h) =>
   Number.parseInt(h, 16),
 );
-
-function subtle(): SubtleCrypto {
-  const s = globalThis.crypto?.subtle;
-  if (!s) throw new Error('WebCrypto (globalThis.crypto.subtle) is not available here');
-  return s;
-}
-
-/** WebCrypto's typings want ArrayBuffer-backed views; copy only views of a SharedArrayBuffer. */
-function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
-}
 
 function fromBase64Url(text: string): Uint8Array {
   const b64 = text.replace(/-/g, '+').replace(/_/g, '/');
