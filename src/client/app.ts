@@ -24,6 +24,9 @@ import { type KdfParams, Vault, type VaultContents } from './vault.ts';
  */
 export const MAX_GAP_SLOTS = 8;
 
+/** Store key of the last result id collect() has looked at. */
+const CURSOR_KEY = 'results-cursor';
+
 export interface InitOptions {
   userId: string;
   modelId: string;
@@ -40,6 +43,29 @@ export interface OpenOptions {
   server?: string;
   outbox?: OutboxOptions;
   fetch?: typeof fetch;
+  /**
+   * Progress of the slow steps, for a progress bar: 'keys' (key generation, 0/1 then 1/1),
+   * 'seal' and 'unlock' (the passphrase's key derivation, done out of total = 1000).
+   */
+  onProgress?: (phase: ProgressPhase, done: number, total: number) => void;
+}
+
+export type ProgressPhase = 'keys' | 'seal' | 'unlock';
+
+/** The vault's fraction 0..1 as done/1000, at most every 1%. */
+function kdfProgress(phase: ProgressPhase, options: OpenOptions) {
+  const report = options.onProgress;
+  if (!report) return {};
+  let last = -1;
+  return {
+    onProgress: (fraction: number) => {
+      const done = Math.round(Math.min(1, Math.max(0, fraction)) * 1000);
+      if (done - last >= 10 || done === 1000) {
+        last = done;
+        report(phase, done, 1000);
+      }
+    },
+  };
 }
 
 export interface Queued {
@@ -65,6 +91,7 @@ export class PmheClient implements Disposable {
   readonly history: History;
   readonly profile: Profile;
   readonly contents: VaultContents;
+  readonly #store: ClientStore;
 
   private constructor(store: ClientStore, user: LocalUser, contents: VaultContents, options: OpenOptions) {
     this.user = user;
@@ -76,10 +103,12 @@ export class PmheClient implements Disposable {
     });
     this.outbox = new Outbox(store, options.outbox);
     this.history = new History(store);
+    this.#store = store;
   }
 
   /** Generates keys on the device and seals them into a new vault in `store`. */
   static async init(store: ClientStore, options: InitOptions & OpenOptions): Promise<PmheClient> {
+    options.onProgress?.('keys', 0, 1);
     const user = await LocalUser.create({
       userId: options.userId,
       modelId: options.modelId,
@@ -96,13 +125,17 @@ export class PmheClient implements Disposable {
       ...(options.server ? { server: options.server } : {}),
       ...(options.profile ? { profile: options.profile as Record<string, number> } : {}),
     };
-    await Vault.create(store, contents, options.passphrase, options.kdf ? { kdf: options.kdf } : {});
+    options.onProgress?.('keys', 1, 1);
+    await Vault.create(store, contents, options.passphrase, {
+      ...(options.kdf ? { kdf: options.kdf } : {}),
+      ...kdfProgress('seal', options),
+    });
     return new PmheClient(store, user, contents, options);
   }
 
   /** Unlocks the vault in `store` (a wrong passphrase or a damaged vault throws VaultError). */
   static async open(store: ClientStore, passphrase: string, options: OpenOptions = {}): Promise<PmheClient> {
-    const contents = await Vault.open(store, passphrase);
+    const contents = await Vault.open(store, passphrase, kdfProgress('unlock', options));
     const user = await LocalUser.restore({
       userId: contents.userId,
       modelId: contents.modelId,
@@ -163,7 +196,11 @@ export class PmheClient implements Disposable {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     const collected: HistoryEntry[] = [];
     const events = new AbortController();
-    let wake: () => void = () => {};
+    // An event that arrives while the loop is busy is remembered, not lost.
+    let pending = false;
+    let wake: () => void = () => {
+      pending = true;
+    };
     const listening = (async () => {
       try {
         for await (const _ of this.api.events(events.signal)) wake();
@@ -171,34 +208,74 @@ export class PmheClient implements Disposable {
         // Events are a shortcut; polling below is the guarantee.
       }
     })();
+    const take = async (item: OutboxItem, resultId: string) => {
+      const entry = await this.#receive(item, resultId);
+      collected.push(entry);
+      options.onResult?.(entry);
+    };
     try {
-      for (;;) {
+      for (let round = 0; ; round++) {
         const sent = await this.outbox.items('sent');
         const wanted = options.count ?? collected.length + sent.length;
         if (sent.length === 0 || collected.length >= wanted) break;
         const bySubmission = new Map(sent.map((i) => [i.id, i]));
-        for (const summary of await this.api.results({ limit: 500 })) {
-          const item = bySubmission.get(summary.submissionId);
-          if (!item) continue;
-          const entry = await this.#receive(item, summary.id);
-          collected.push(entry);
-          options.onResult?.(entry);
+        // New results since the last one this client saw, oldest first, a page at a time.
+        const saved = await this.#cursor();
+        let cursor = saved;
+        try {
+          for (;;) {
+            const page = await this.api.results({ ...(cursor ? { after: cursor } : {}), limit: 500 });
+            for (const summary of page) {
+              const item = bySubmission.get(summary.submissionId);
+              if (item) {
+                await take(item, summary.id);
+                bySubmission.delete(item.id);
+              }
+              cursor = summary.id; // past it only once handled: a refused result is looked at again
+            }
+            if (page.length < 500) break;
+          }
+        } finally {
+          if (cursor !== saved && cursor !== undefined) await this.#cursor(cursor);
         }
-        if (collected.length >= wanted) break;
-        if (Date.now() > deadline) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 500);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        // A result listed before its upload was known as sent (a lost acknowledgement) is behind
+        // the cursor: ask for such submissions one by one, now and then.
+        if (round % 5 === 4) {
+          for (const item of bySubmission.values()) {
+            const status = await this.api.submission(item.id);
+            if (status?.resultId) await take(item, status.resultId);
+          }
+        }
+        if (collected.length >= wanted || Date.now() > deadline) break;
+        if (!pending) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 500);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        pending = false;
+        wake = () => {
+          pending = true;
+        };
       }
     } finally {
       events.abort();
       await listening;
     }
     return collected;
+  }
+
+  /** The last result id this client has looked at (stored, so a restart does not list them all again). */
+  async #cursor(set?: string): Promise<string | undefined> {
+    if (set !== undefined) {
+      await this.#store.put(CURSOR_KEY, new TextEncoder().encode(set));
+      return set;
+    }
+    const bytes = await this.#store.get(CURSOR_KEY);
+    return bytes && new TextDecoder().decode(bytes);
   }
 
   /** One result: checked, decrypted, diagnosed, kept; its outbox item is then forgotten. */

@@ -94,9 +94,14 @@ export const MAX_KDF_WORK = 4 * DEFAULT_KDF.N * DEFAULT_KDF.r * DEFAULT_KDF.p;
 
 export const MIN_PASSPHRASE_LENGTH = 8;
 
-export interface SealOptions {
+export interface SealOptions extends DeriveOptions {
   /** Key derivation parameters; DEFAULT_KDF unless given (also when re-sealing). */
   kdf?: KdfParams;
+}
+
+export interface DeriveOptions {
+  /** Called as the key derivation (the slow part, ~1 s) advances, with a fraction 0..1. */
+  onProgress?: (fraction: number) => void;
 }
 
 export interface VaultInfo {
@@ -228,11 +233,24 @@ interface Keys {
 }
 
 /** 64 bytes from scrypt: the first 32 key AES-256-GCM, the last 32 the HMAC check value. */
-async function deriveKeys(passphrase: string, salt: Uint8Array, kdf: KdfParams): Promise<Keys> {
+async function deriveKeys(
+  passphrase: string,
+  salt: Uint8Array,
+  kdf: KdfParams,
+  onProgress?: (fraction: number) => void,
+): Promise<Keys> {
   const secret = passphraseBytes(passphrase);
   let derived: Uint8Array<ArrayBuffer> | undefined;
   try {
-    derived = own(await scryptAsync(secret, salt, { N: kdf.N, r: kdf.r, p: kdf.p, dkLen: 64 }));
+    derived = own(
+      await scryptAsync(secret, salt, {
+        N: kdf.N,
+        r: kdf.r,
+        p: kdf.p,
+        dkLen: 64,
+        ...(onProgress ? { onProgress } : {}),
+      }),
+    );
     const aes = await subtle().importKey('raw', derived.subarray(0, 32), 'AES-GCM', false, [
       'encrypt',
       'decrypt',
@@ -479,7 +497,7 @@ export async function sealVault(
     view.setUint8(4, FORMAT_VERSION);
     view.setUint16(5, header.length, true);
     prefix.set(header, PREFIX_BYTES);
-    const keys = await deriveKeys(passphrase, salt, kdf);
+    const keys = await deriveKeys(passphrase, salt, kdf, options.onProgress);
     const check = new Uint8Array(await subtle().sign('HMAC', keys.mac, prefix));
     const ciphertext = new Uint8Array(
       await subtle().encrypt(
@@ -496,10 +514,14 @@ export async function sealVault(
 }
 
 /** Opens vault bytes: WRONG_PASSPHRASE, CORRUPT or UNSUPPORTED when it cannot. Writes nothing. */
-export async function openVault(bytes: Uint8Array, passphrase: string): Promise<VaultContents> {
+export async function openVault(
+  bytes: Uint8Array,
+  passphrase: string,
+  options: DeriveOptions = {},
+): Promise<VaultContents> {
   if (typeof passphrase !== 'string') throw new TypeError('the passphrase must be a string');
   const parsed = await parse(bytes);
-  const keys = await deriveKeys(passphrase, parsed.salt, parsed.kdf);
+  const keys = await deriveKeys(passphrase, parsed.salt, parsed.kdf, options.onProgress);
   if (!(await subtle().verify('HMAC', keys.mac, own(parsed.check), own(parsed.prefix)))) {
     throw new VaultError('WRONG_PASSPHRASE', 'wrong passphrase');
   }
@@ -642,8 +664,8 @@ export const Vault = Object.freeze({
   },
 
   /** Opens the stored vault; NOT_FOUND if there is none. Writes nothing. */
-  async open(store: ClientStore, passphrase: string): Promise<VaultContents> {
-    return openVault(await readStored(store), passphrase);
+  async open(store: ClientStore, passphrase: string, options: DeriveOptions = {}): Promise<VaultContents> {
+    return openVault(await readStored(store), passphrase, options);
   },
 
   /** Checksum, format version and KDF parameters of the stored vault, without the passphrase. */

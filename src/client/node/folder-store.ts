@@ -49,9 +49,16 @@ export class FolderStore implements ClientStore {
   }
 
   async keys(prefix: string): Promise<string[]> {
+    // Only the folder the prefix names is read ("outbox/" → outbox/), not the whole store.
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     let entries: string[];
     try {
-      entries = (await readdir(this.dir, { recursive: true, withFileTypes: true }))
+      entries = (
+        await readdir(join(this.dir, ...(folder ? checkKey(folder).split('/') : [])), {
+          recursive: true,
+          withFileTypes: true,
+        })
+      )
         .filter((e) => e.isFile() && !e.name.endsWith('.tmp'))
         .map((e) => relative(this.dir, join(e.parentPath, e.name)).split(sep).join('/'));
     } catch (error) {
