@@ -42,6 +42,13 @@ export function serverCommands(program: Command): void {
     .addOption(
       new Option('--rate-limit <n>', 'requests per user per minute').env('PMHE_RATE_LIMIT').argParser(count),
     )
+    .addOption(
+      new Option(
+        '--web-dir <dir>',
+        'the built browser client served at / (default: web/dist of this checkout)',
+      ).env('PMHE_WEB_DIR'),
+    )
+    .addOption(new Option('--no-web', 'serve no browser client at /'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('PMHE_LOG_LEVEL').default('info'))
     .action(async (options: StartOptions) => {
       // Loaded here: other commands need not pay for the server's dependencies.
@@ -59,9 +66,10 @@ export function serverCommands(program: Command): void {
           ...(options.rateLimit ? { ratePerMinute: options.rateLimit } : {}),
         },
         log: options.logLevel,
+        ...(options.web === false ? { webDir: false } : options.webDir ? { webDir: options.webDir } : {}),
       });
       process.stdout.write(
-        `PMHE server listening on ${running.url} (API ${running.url}/v1, docs ${running.url}/docs)\n`,
+        `PMHE server listening on ${running.url} (app ${running.url}/, API ${running.url}/v1, docs ${running.url}/docs)\n`,
       );
       const stop = async (signal: string) => {
         process.stdout.write(`${signal}: finishing committed work…\n`);
@@ -84,6 +92,9 @@ interface StartOptions {
   bodyLimit?: number;
   rateLimit?: number;
   logLevel: string;
+  webDir?: string;
+  /** false with --no-web. */
+  web: boolean;
 }
 
 function count(value: string): number {

@@ -3,17 +3,19 @@
  * against the JSON Schema, then for meaning (known meta-functions with valid arguments, vitals
  * and profile fields declared, unique names, a batch size for the batch layout).
  */
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
 import { ProtocolError } from './errors.ts';
 import { metaFunction } from './meta-functions.ts';
 import { type Template, TemplateSchema } from './schema.ts';
 
-const validator = TypeCompiler.Compile(TemplateSchema);
-
-/** Validates a template received as JSON; returns it typed or throws naming the first problem. */
+/**
+ * Validates a template received as JSON; returns it typed or throws naming the first problem.
+ * Value, not TypeCompiler: the compiler builds its checker with `new Function`, which the browser
+ * client's Content-Security-Policy (no 'unsafe-eval') forbids, and a template is checked rarely.
+ */
 export function checkTemplate(input: unknown): Template {
-  if (!validator.Check(input)) {
-    const first = validator.Errors(input).First();
+  if (!Value.Check(TemplateSchema, input)) {
+    const first = Value.Errors(TemplateSchema, input).First();
     throw new ProtocolError('BAD_TEMPLATE', `template${first?.path ?? ''}: ${first?.message ?? 'invalid'}`);
   }
   const template = input;

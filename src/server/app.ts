@@ -43,6 +43,7 @@ import { acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { register } from './register.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
+import { serveWebApp } from './web.ts';
 
 export interface Limits {
   /** Largest request body, bytes (registration carries evaluation keys: megabytes). */
@@ -67,6 +68,8 @@ export interface AppContext {
   metrics: Metrics;
   limits: Limits;
   logger: Logger | false;
+  /** Folder of the built browser client served at `/` (src/server/web.ts); none when absent. */
+  webDir?: string;
 }
 
 declare module 'fastify' {
@@ -377,6 +380,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
   );
 
+  if (ctx.webDir !== undefined) await serveWebApp(app, ctx.webDir);
   return app;
 }
 

@@ -17,6 +17,7 @@ import { Committer } from './committer.ts';
 import { type Db, openDatabase } from './db/database.ts';
 import { Metrics } from './metrics.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
+import { DEFAULT_WEB_DIR } from './web.ts';
 
 export interface ServerConfig {
   host?: string;
@@ -34,6 +35,11 @@ export interface ServerConfig {
   limits?: Partial<Limits>;
   /** A pino logger, a level, or false for silence. */
   log?: Logger | string | false;
+  /**
+   * The built browser client served at `/` (default: this checkout's web/dist; without an
+   * index.html there, `/` says to run `npm run web:build`). false serves no page at all.
+   */
+  webDir?: string | false;
 }
 
 export interface RunningServer {
@@ -89,6 +95,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metrics,
       limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
       logger,
+      ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
     });
     const pruner = setInterval(() => void pruneNonces(db).catch(() => undefined), 60_000);
     pruner.unref();

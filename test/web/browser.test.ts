@@ -1,0 +1,250 @@
+/**
+ * The browser client in a real browser (Debian's Chromium, driven by playwright-core) against
+ * the real server on loopback: onboarding to a diagnosis, reload and unlock, a wrong passphrase,
+ * exports; every request the page makes is recorded and searched for the secret key and the
+ * plaintext readings; every control has a label and the keyboard reaches it. Screenshots of each
+ * screen go to test-results/screens/ (CI artifacts).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { decode } from 'cborg';
+import { type Browser, chromium, type Page, type Request } from 'playwright-core';
+import type { HistoryEntry } from '../../src/client/history.ts';
+import { openVault } from '../../src/client/vault.ts';
+import { type RunningServer, startServer } from '../../src/server/server.ts';
+import { tempDir } from '../ledger/fixtures.ts';
+import { keyNeedles, readingNeedles } from '../secrecy-needles.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENS = join(root, 'test-results', 'screens');
+const PASSPHRASE = 'a browser passphrase';
+
+/** Every request the page (and its worker) made: URL, headers and body. */
+interface Recorded {
+  url: string;
+  headers: string;
+  body: Buffer;
+}
+
+describe('browser client', {
+  skip: !process.env.CI && !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
+}, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+  const requests: Recorded[] = [];
+  const problems: string[] = [];
+
+  before(async () => {
+    // The app as users get it: a production build, served by the server.
+    const outDir = await tempDir('web-dist');
+    const build = spawnSync(
+      join(root, 'node_modules/.bin/node'),
+      [
+        join(root, 'node_modules/vite/bin/vite.js'),
+        'build',
+        '--config',
+        'web/vite.config.ts',
+        '--outDir',
+        outDir,
+        '--emptyOutDir',
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    assert.equal(build.status, 0, `vite build failed: ${build.stderr}${build.stdout}`);
+    server = await startServer({ dataDir: await tempDir('web-server'), port: 0, log: false, webDir: outDir });
+    await mkdir(SCREENS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    const context = await browser.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    context.on('request', (request: Request) => {
+      requests.push({
+        url: request.url(),
+        headers: JSON.stringify(request.headers()),
+        body: request.postDataBuffer() ?? Buffer.alloc(0),
+      });
+    });
+    page = await context.newPage();
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const screen = (name: string) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
+  const onScreen = (name: string) =>
+    page.waitForFunction(
+      (n) => document.body.dataset.screen === n && document.body.dataset.busy !== 'true',
+      name,
+      {
+        timeout: 60_000,
+      },
+    );
+
+  test('onboarding: keys made in the page, labelled controls, the keyboard reaches every one', async () => {
+    await page.goto(server.url);
+    await onScreen('onboarding');
+    await screen('1-onboarding');
+    // Every visible control has an accessible name.
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, button, textarea')]
+        .filter((e) => (e as HTMLElement).offsetParent !== null)
+        .filter((e) => {
+          const input = e as HTMLInputElement;
+          const named =
+            (input.labels?.length ?? 0) > 0 ||
+            e.getAttribute('aria-label') ||
+            e.getAttribute('aria-labelledby') ||
+            (e.tagName === 'BUTTON' && e.textContent?.trim());
+          return !named;
+        })
+        .map((e) => e.outerHTML.slice(0, 80)),
+    );
+    assert.deepEqual(unlabelled, []);
+    // Tab from the top reaches the user id, the passphrase fields and the create button.
+    const reached = new Set<string>();
+    await page.locator('body').focus();
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab');
+      reached.add(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    for (const id of ['user-id', 'passphrase', 'passphrase-confirm', 'create'])
+      assert.ok(reached.has(id), `Tab never reaches #${id}`);
+
+    await page.fill('#user-id', 'browser-user');
+    await page.check('#model-early-warning');
+    await page.fill('#passphrase', PASSPHRASE);
+    await page.fill('#passphrase-confirm', PASSPHRASE);
+    await page.click('#create');
+    await page.waitForSelector('#progress-box:not([hidden])', { timeout: 10_000 }).catch(() => undefined);
+    await onScreen('app');
+    await screen('2-app');
+  });
+
+  test('a simulated stream to encrypted diagnoses, with the ledger transaction of each', async () => {
+    await page.selectOption('#persona', 'sepsis');
+    await page.fill('#count', '4');
+    await page.click('#start');
+    await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length >= 4, undefined, {
+      timeout: 120_000,
+    });
+    const rows = await page.$$eval('#results tbody tr', (trs) =>
+      trs.map((tr) => ({
+        tx: (tr as HTMLElement).dataset.tx ?? '',
+        block: (tr as HTMLElement).dataset.block ?? '',
+      })),
+    );
+    for (const row of rows) {
+      assert.match(row.tx, /^[0-9a-f]{64}$/);
+      assert.match(row.block, /^\d+$/);
+    }
+    const diagnosis = await page.textContent('#diagnosis');
+    assert.match(diagnosis ?? '', /risk/i);
+    assert.match((await page.textContent('#stat-count')) ?? '', /4/);
+    await screen('3-diagnosis');
+  });
+
+  test('exports: a FHIR Bundle and CSV of the user’s own history', async () => {
+    const [fhir] = await Promise.all([page.waitForEvent('download'), page.click('#export-fhir')]);
+    const bundle = JSON.parse(await readFile((await fhir.path()) as string, 'utf8')) as {
+      resourceType: string;
+      entry: { resource: { resourceType: string; code?: { coding?: { code: string }[] } } }[];
+    };
+    assert.equal(bundle.resourceType, 'Bundle');
+    const codes = bundle.entry.flatMap((e) => e.resource.code?.coding?.map((c) => c.code) ?? []);
+    for (const loinc of ['8867-4', '9279-1', '85354-9']) assert.ok(codes.includes(loinc), loinc);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    assert.match(
+      await readFile((await csv.path()) as string, 'utf8'),
+      /^time,heart_rate,diastolic,systolic,respiratory_rate/,
+    );
+  });
+
+  test('reload: a wrong passphrase is refused clearly; the right one unlocks the same history', async () => {
+    await page.reload();
+    await onScreen('unlock');
+    await page.fill('#unlock-passphrase', 'not the passphrase');
+    await page.click('#unlock');
+    await page.waitForSelector('#error:not([hidden])', { timeout: 30_000 });
+    assert.match((await page.textContent('#error')) ?? '', /passphrase/i);
+    await screen('4-wrong-passphrase');
+    await page.fill('#unlock-passphrase', PASSPHRASE);
+    await page.click('#unlock');
+    await onScreen('app');
+    await page.waitForFunction(() => document.querySelectorAll('#results tbody tr').length >= 4, undefined, {
+      timeout: 30_000,
+    });
+    await screen('5-unlocked');
+  });
+
+  test('SECRECY: no request carries the secret key or a plaintext reading', async () => {
+    // The vault as the page stored it, opened here with the passphrase the test typed.
+    const vaultBytes = await page.evaluate(
+      () =>
+        new Promise<number[]>((resolve, reject) => {
+          const open = indexedDB.open('pmhe-client');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const get = open.result.transaction('entries').objectStore('entries').get('vault.cbor');
+            get.onsuccess = () => resolve(Array.from(get.result as Uint8Array));
+            get.onerror = () => reject(get.error);
+          };
+        }),
+    );
+    const vault = await openVault(Uint8Array.from(vaultBytes), PASSPHRASE);
+    // The readings the page generated, from its own history (CBOR HistoryEntry values).
+    const history = await page.evaluate(
+      () =>
+        new Promise<number[][]>((resolve, reject) => {
+          const open = indexedDB.open('pmhe-client');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const store = open.result.transaction('entries').objectStore('entries');
+            const all = store.getAll(IDBKeyRange.bound('history/', 'history/\uffff'));
+            all.onsuccess = () => resolve((all.result as Uint8Array[]).map((b) => Array.from(b)));
+            all.onerror = () => reject(all.error);
+          };
+        }),
+    );
+    const readings = history.flatMap((bytes) => (decode(Uint8Array.from(bytes)) as HistoryEntry).readings);
+    assert.ok(readings.length >= 4, `readings in the history: ${readings.length}`);
+    assert.ok(
+      requests.some((r) => r.url.endsWith('/v1/submissions') && r.body.length > 10_000),
+      'uploads were recorded',
+    );
+
+    const needles = [...keyNeedles(vault.ckksSecretKey), ...keyNeedles(vault.identitySeed).slice(0, 5)];
+    for (const r of readings) {
+      for (const value of [r.x, r.y, r.z, r.w]) {
+        // Decimal text only when it is long enough not to turn up by chance in binary bodies.
+        const needles_ = readingNeedles(value);
+        needles.push(...(String(value).length >= 4 ? needles_ : needles_.slice(1)));
+      }
+      needles.push(Buffer.from(`${r.x},${r.y},${r.z},${r.w}`), Buffer.from(`"x":${r.x},"y":${r.y}`));
+    }
+    for (const r of requests) {
+      const haystack = Buffer.concat([Buffer.from(r.url), Buffer.from(r.headers), r.body]);
+      for (const needle of needles) {
+        assert.equal(
+          haystack.indexOf(needle),
+          -1,
+          `${r.url} carries a secret (${needle.toString('hex').slice(0, 16)}…)`,
+        );
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,649 @@
+/**
+ * The PMHE browser client's page: onboarding, unlock, and the monitoring screen. Plain DOM; the
+ * keys, the vault and every CKKS operation live in ./worker.ts, which this page talks to through
+ * ./messages.ts. The page talks to no server itself: the worker calls this page's own origin.
+ *
+ * Element ids for tests (stable):
+ *   screens     #loading  #onboarding  #unlock-screen  #app  #restore (details)
+ *   messages    #status (aria-live)  #error (role=alert)  #progress-box  #progress  #progress-label
+ *   onboarding  #create-form  #user-id  input[name=model] (#model-early-warning, #model-blood-pressure,
+ *               #model-chd-risk)  #profile-fields (#age #bmi #cholesterol #smoker)  #passphrase
+ *               #passphrase-confirm  #create
+ *   unlock      #unlock-form  #unlock-passphrase  #unlock
+ *   restore     #import-file  #import-passphrase  #import-replace  #import
+ *   main        #account  #lock  #persona  #count  #pace  #seed  #start  #stop  #csv-file  #connect-hr
+ *               #connect-bp  #bluetooth-note  #resp-rate  #stream-progress
+ *               #diagnosis (data-level, data-borderline; [data-testid=borderline] badge)
+ *               #readings-chart  #results-chart  #stats (#stat-count #stat-bytes #stat-latency
+ *               #stat-rejected)  #results (tbody rows: data-tx, data-block, data-level)
+ *               #export-fhir  #export-csv  #export-backup
+ *   backup      #backup-dialog  #backup-passphrase  #backup-new-passphrase  #backup-confirm  #backup-cancel
+ *               #backup-error
+ * document.body.dataset.screen is 'loading' | 'onboarding' | 'unlock' | 'app'; data-busy="true"
+ * while a slow operation runs.
+ */
+import './style.css';
+import type { HistoryEntry } from '../../src/client/history.ts';
+import { PERSONA_NAMES, PERSONAS } from '../../src/device/personas.ts';
+import type { Layout } from '../../src/protocol/schema.ts';
+import { bluetooth, connect, type Measurement } from './bluetooth.ts';
+import { ReadingsChart, ResultsChart } from './charts.ts';
+import type { Event, ProgressPhase, VaultSummary } from './messages.ts';
+import { $, addResultRow, el, fmtMs, modelOf, renderDiagnosis, Stats } from './view.ts';
+import { WorkerCallError, WorkerClient } from './worker-client.ts';
+
+/** The models offered, in plain language, with the layout each is used in. */
+const MODELS: readonly {
+  id: string;
+  layout: Layout;
+  explanation: string;
+  sends: string;
+  plot: string[];
+  simulator: { count: number; paceMs: number };
+}[] = [
+  {
+    id: 'early-warning',
+    layout: 'packed',
+    explanation:
+      'After every reading, scores your breathing rate, systolic blood pressure and heart rate on the NEWS2 early-warning chart that hospitals use, and says whether the total calls for attention. The fastest choice.',
+    sends: 'Sends: each reading, encrypted; the server never sees it.',
+    plot: ['total', 'rrScore', 'sbpScore', 'hrScore'],
+    simulator: { count: 30, paceMs: 1000 },
+  },
+  {
+    id: 'blood-pressure',
+    layout: 'batch',
+    explanation:
+      'Looks at a whole week of blood-pressure readings at once: day, night and 24-hour averages, their spread and the night-time dip, against the ambulatory thresholds. One result per week of readings.',
+    sends: 'Sends: a week of readings in one encrypted upload; the server never sees them.',
+    plot: ['daySbp', 'nightSbp', 'dayDbp', 'nightDbp'],
+    simulator: { count: 672, paceMs: 20 },
+  },
+  {
+    id: 'chd-risk',
+    layout: 'packed',
+    explanation:
+      'Estimates your risk of coronary heart disease from your blood pressure and a profile you enter once (age, body-mass index, cholesterol, smoking). Larger keys: slower to set up and to compute.',
+    sends: 'Sends: each reading and your profile, encrypted; the server never sees them.',
+    plot: ['risk'],
+    simulator: { count: 10, paceMs: 3000 },
+  },
+];
+
+const PHASES: Record<ProgressPhase, string> = {
+  keys: 'Generating your keys on this device…',
+  seal: 'Sealing your keys under your passphrase…',
+  unlock: 'Unlocking your keys…',
+  register: 'Sending your public and evaluation keys to the server…',
+  encrypt: 'Encrypting readings…',
+  upload: 'Uploading encrypted readings…',
+  backup: 'Sealing the backup…',
+};
+
+const worker = new WorkerClient();
+const server = location.origin;
+const stats = new Stats();
+let vault: VaultSummary | null = null;
+let readingsChart: ReadingsChart | undefined;
+let resultsChart: ResultsChart | undefined;
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+function say(message: string): void {
+  $('status').textContent = message;
+}
+
+function showError(message: string | null, focus?: HTMLElement): void {
+  const box = $('error');
+  box.textContent = message ?? '';
+  box.hidden = message === null;
+  if (message !== null && focus) {
+    focus.setAttribute('aria-invalid', 'true');
+    focus.setAttribute('aria-errormessage', 'error');
+    focus.focus();
+  }
+}
+
+function clearInvalid(): void {
+  for (const e of document.querySelectorAll('[aria-invalid]')) {
+    e.removeAttribute('aria-invalid');
+    e.removeAttribute('aria-errormessage');
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof WorkerCallError) {
+    switch (error.code) {
+      case 'WRONG_PASSPHRASE':
+        return 'Wrong passphrase. Check it and try again.';
+      case 'NETWORK':
+      case 'TIMEOUT':
+        return `The server cannot be reached right now (${error.message}). Nothing is lost: readings wait on this device.`;
+      default:
+        return error.message;
+    }
+  }
+  return (error as Error).message ?? String(error);
+}
+
+function progress(phase: ProgressPhase, done: number, total: number): void {
+  if (phase === 'encrypt' || phase === 'upload') return; // shown per stream below
+  const box = $('progress-box');
+  const bar = $<HTMLProgressElement>('progress');
+  box.hidden = false;
+  $('progress-label').textContent = PHASES[phase];
+  // Key generation and registration report only start and end: an indeterminate bar.
+  if ((phase === 'keys' || phase === 'register') && done < total) bar.removeAttribute('value');
+  else {
+    bar.max = total;
+    bar.value = done;
+  }
+}
+
+function endProgress(): void {
+  $('progress-box').hidden = true;
+}
+
+/** Runs a slow operation with the submit buttons off and the progress bar right after `near`. */
+async function busy<T>(what: () => Promise<T>, near?: HTMLElement): Promise<T> {
+  const box = $('progress-box');
+  if (near) near.after(box);
+  else $('status').after(box);
+  document.body.dataset.busy = 'true';
+  for (const b of document.querySelectorAll<HTMLButtonElement>('form button[type=submit]')) b.disabled = true;
+  try {
+    return await what();
+  } finally {
+    delete document.body.dataset.busy;
+    for (const b of document.querySelectorAll<HTMLButtonElement>('form button[type=submit]'))
+      b.disabled = false;
+    endProgress();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screens
+
+type Screen = 'loading' | 'onboarding' | 'unlock' | 'app';
+
+function show(screen: Screen): void {
+  document.body.dataset.screen = screen;
+  $('loading').hidden = screen !== 'loading';
+  $('onboarding').hidden = screen !== 'onboarding';
+  $('unlock-screen').hidden = screen !== 'unlock';
+  $('app').hidden = screen !== 'app';
+  $('restore').hidden = screen !== 'onboarding' && screen !== 'unlock';
+  $('import-replace-field').hidden = screen !== 'unlock';
+  $('loading').removeAttribute('aria-busy');
+}
+
+function renderModels(): void {
+  const fieldset = $('models');
+  MODELS.forEach((m, i) => {
+    const model = modelOf(m.id);
+    if (!model) return;
+    const id = `model-${m.id}`;
+    const radio = el('input', {
+      type: 'radio',
+      name: 'model',
+      id,
+      value: m.id,
+      'aria-describedby': `${id}-about ${id}-sends`,
+    });
+    radio.checked = i === 0;
+    fieldset.append(
+      el(
+        'div',
+        { class: 'model' },
+        radio,
+        el('label', { for: id }, model.name),
+        el('p', { id: `${id}-about` }, m.explanation),
+        el('p', { id: `${id}-sends` }, m.sends),
+      ),
+    );
+  });
+  fieldset.addEventListener('change', () => {
+    $('profile-fields').hidden = (modelOf(chosenModel().id)?.profile.length ?? 0) === 0;
+  });
+}
+
+const chosenModel = () => {
+  const checked = document.querySelector<HTMLInputElement>('input[name=model]:checked');
+  return MODELS.find((m) => m.id === checked?.value) ?? (MODELS[0] as (typeof MODELS)[number]);
+};
+
+function renderPersonas(): void {
+  const select = $<HTMLSelectElement>('persona');
+  for (const name of PERSONA_NAMES) select.append(el('option', { value: name }, name));
+  const describe = () => {
+    $('persona-description').textContent = PERSONAS[select.value as keyof typeof PERSONAS]?.description ?? '';
+  };
+  select.addEventListener('change', describe);
+  describe();
+}
+
+async function enterApp(summary: VaultSummary): Promise<void> {
+  vault = summary;
+  const model = modelOf(summary.modelId);
+  const choice = MODELS.find((m) => m.id === summary.modelId);
+  $('account').textContent =
+    `${summary.userId} · ${model?.name ?? summary.modelId} (${summary.layout}, ${summary.presetId}) · keys made ${new Date(summary.createdAt).toLocaleString()}`;
+  if (choice) {
+    $<HTMLInputElement>('count').value = String(choice.simulator.count);
+    $<HTMLSelectElement>('pace').value = String(choice.simulator.paceMs);
+  }
+  $('count-label').textContent =
+    summary.layout === 'batch' ? 'Time slots (15 simulated minutes each; 672 make a week)' : 'Readings';
+  const history = await worker.call('results', {});
+  show('app');
+  readingsChart ??= new ReadingsChart($<HTMLCanvasElement>('readings-chart'));
+  readingsChart.clear();
+  resultsChart?.destroy();
+  const plot = choice?.plot ?? model?.outputs.slice(0, 4).map((o) => o.name) ?? [];
+  resultsChart = new ResultsChart($<HTMLCanvasElement>('results-chart'), plot, 'decrypted result');
+  stats.reset();
+  $<HTMLTableElement>('results').tBodies[0]?.replaceChildren();
+  $('diagnosis').replaceChildren(el('p', {}, 'No result yet: start a source of readings.'));
+  $('diagnosis').dataset.level = 'none';
+  for (const entry of history) showResult(entry, false);
+  stats.render();
+  if (!summary.registered) await register();
+  else say(`Unlocked. ${history.length} earlier result${history.length === 1 ? '' : 's'} loaded.`);
+}
+
+async function register(): Promise<void> {
+  try {
+    const r = await busy(() => worker.call('register', {}), $('account'));
+    if (vault) vault.registered = true;
+    say(
+      r.already
+        ? 'The server already knew your keys.'
+        : `Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`,
+    );
+  } catch (error) {
+    if (error instanceof WorkerCallError && error.code === 'USER_EXISTS') {
+      // Keys made for a user id the server gave to someone else: unused, so they can go.
+      const userId = vault?.userId ?? '';
+      await worker.call('discard', {}).catch(() => undefined);
+      vault = null;
+      show('onboarding');
+      showError(
+        `The user id "${userId}" is taken on this server by other keys: choose another one.`,
+        $('user-id'),
+      );
+      return;
+    }
+    showError(
+      `Registration with the server failed: ${messageOf(error)}. It is tried again at the next unlock.`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results and readings from the worker
+
+function showResult(entry: HistoryEntry, live: boolean): void {
+  const choice = MODELS.find((m) => m.id === entry.modelId);
+  const primary = choice?.plot[0] ?? Object.keys(entry.values)[0] ?? '';
+  renderDiagnosis($('diagnosis'), entry);
+  addResultRow($<HTMLTableElement>('results').tBodies[0] as HTMLTableSectionElement, entry, primary);
+  resultsChart?.add(entry.readings.at(-1)?.time ?? entry.decryptedAt, entry.values);
+  if (!live) for (const r of entry.readings.slice(-1)) readingsChart?.add(r);
+  stats.add(entry);
+  if (live) {
+    stats.render();
+    say(`New result: ${entry.diagnosis.label} (reading → diagnosis ${fmtMs(entry.latencyMs)}).`);
+  }
+}
+
+function onEvent(event: Event): void {
+  switch (event.type) {
+    case 'progress':
+      progress(event.phase, event.done, event.total);
+      break;
+    case 'reading': {
+      readingsChart?.add(event.reading);
+      if (event.total > 1) {
+        const bar = $<HTMLProgressElement>('stream-progress');
+        $('stream-box').hidden = false;
+        bar.max = event.total;
+        bar.value = event.index + 1;
+        $('stream-label').textContent =
+          `Reading ${event.index + 1} of ${event.total} taken${event.fate === 'corrected' ? ' (an artifact was corrected)' : ''}`;
+      }
+      break;
+    }
+    case 'rejected':
+      stats.rejected++;
+      stats.render();
+      say(`A reading was not sent: ${event.message}`);
+      break;
+    case 'result':
+      showResult(event.entry, true);
+      break;
+    case 'stream-end':
+      setStreaming(false);
+      if (document.body.dataset.screen !== 'app') break;
+      say(
+        `${event.stopped ? 'Stopped' : 'Done'}: ${event.readings} reading${event.readings === 1 ? '' : 's'} taken, ${event.results} result${event.results === 1 ? '' : 's'} received.`,
+      );
+      break;
+    case 'status':
+      if (event.level === 'error') showError(event.message);
+      else say(event.message);
+      break;
+  }
+}
+
+function setStreaming(on: boolean): void {
+  $<HTMLButtonElement>('start').disabled = on;
+  $<HTMLButtonElement>('stop').disabled = !on;
+  $<HTMLInputElement>('csv-file').disabled = on;
+  if (!on) $('stream-box').hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms and buttons
+
+function wireOnboarding(): void {
+  $('create-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const userId = $<HTMLInputElement>('user-id').value.trim();
+    const passphrase = $<HTMLInputElement>('passphrase').value;
+    const confirm = $<HTMLInputElement>('passphrase-confirm').value;
+    if (userId === '') return showError('Enter a user id.', $('user-id'));
+    if ([...passphrase].length < 8)
+      return showError('The passphrase needs at least 8 characters.', $('passphrase'));
+    if (passphrase !== confirm)
+      return showError('The two passphrases differ: type the same one twice.', $('passphrase-confirm'));
+    const choice = chosenModel();
+    const model = modelOf(choice.id);
+    const profile: Record<string, number> = {};
+    if (model?.profile.length) {
+      profile.age = Number($<HTMLInputElement>('age').value);
+      profile.bmi = Number($<HTMLInputElement>('bmi').value);
+      profile.cholesterol = Number($<HTMLInputElement>('cholesterol').value);
+      profile.smoker = $<HTMLInputElement>('smoker').checked ? 1 : 0;
+    }
+    const started = performance.now();
+    try {
+      const summary = await busy(
+        () =>
+          worker.call('create', {
+            userId,
+            modelId: choice.id,
+            layout: choice.layout,
+            passphrase,
+            server,
+            ...(model?.profile.length ? { profile } : {}),
+          }),
+        $('create'),
+      );
+      $<HTMLInputElement>('passphrase').value = '';
+      $<HTMLInputElement>('passphrase-confirm').value = '';
+      say(`Keys created and sealed in ${fmtMs(performance.now() - started)}.`);
+      document.body.dataset.keysMs = String(Math.round(performance.now() - started));
+      await enterApp(summary);
+    } catch (error) {
+      showError(`The keys could not be created: ${messageOf(error)}`);
+    }
+  });
+}
+
+function wireUnlock(): void {
+  $('unlock-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const field = $<HTMLInputElement>('unlock-passphrase');
+    if (field.value === '') return showError('Enter your passphrase.', field);
+    try {
+      const summary = await busy(
+        () => worker.call('unlock', { passphrase: field.value, server }),
+        $('unlock'),
+      );
+      field.value = '';
+      await enterApp(summary);
+    } catch (error) {
+      field.select();
+      showError(messageOf(error), field);
+    }
+  });
+
+  $('restore-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const file = $<HTMLInputElement>('import-file').files?.[0];
+    const passphrase = $<HTMLInputElement>('import-passphrase').value;
+    if (!file) return showError('Choose a backup file.', $('import-file'));
+    if (passphrase === '') return showError("Enter the backup's passphrase.", $('import-passphrase'));
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const replace = $<HTMLInputElement>('import-replace').checked;
+      await busy(
+        () => worker.call('importBackup', { bytes, passphrase, replace }, [bytes.buffer]),
+        $('import'),
+      );
+      const summary = await busy(() => worker.call('unlock', { passphrase, server }), $('import'));
+      $<HTMLInputElement>('import-passphrase').value = '';
+      say('Keys restored from the backup.');
+      await enterApp(summary);
+    } catch (error) {
+      showError(`The backup was not restored: ${messageOf(error)}`);
+    }
+  });
+}
+
+function wireApp(): void {
+  $('lock').addEventListener('click', async () => {
+    await worker.call('lock', {});
+    vault = null;
+    setStreaming(false);
+    show('unlock');
+    say('Locked: the keys are out of memory.');
+    $('unlock-passphrase').focus();
+  });
+
+  $('start').addEventListener('click', async () => {
+    showError(null);
+    const count = Number($<HTMLInputElement>('count').value);
+    const seed = Number($<HTMLInputElement>('seed').value);
+    try {
+      setStreaming(true);
+      const r = await worker.call('stream', {
+        kind: 'simulator',
+        persona: $<HTMLSelectElement>('persona').value,
+        seed: Number.isSafeInteger(seed) ? seed : 1,
+        count,
+        paceMs: Number($<HTMLSelectElement>('pace').value),
+      });
+      say(`Simulating ${r.readings} readings of a ${$<HTMLSelectElement>('persona').value} person.`);
+    } catch (error) {
+      setStreaming(false);
+      showError(messageOf(error));
+    }
+  });
+
+  $('stop').addEventListener('click', async () => {
+    await worker.call('stop', {});
+    say('Stopping: readings already encrypted are still sent.');
+  });
+
+  $('csv-file').addEventListener('change', async () => {
+    const input = $<HTMLInputElement>('csv-file');
+    const file = input.files?.[0];
+    if (!file) return;
+    showError(null);
+    try {
+      setStreaming(true);
+      const r = await worker.call('stream', {
+        kind: 'csv',
+        text: await file.text(),
+        paceMs: Number($<HTMLSelectElement>('pace').value),
+      });
+      say(`Replaying ${r.readings} readings from ${file.name}.`);
+    } catch (error) {
+      setStreaming(false);
+      showError(messageOf(error));
+    } finally {
+      input.value = '';
+    }
+  });
+
+  wireBluetooth();
+  wireExports();
+}
+
+/** Latest value of each vital from the monitors; a reading goes out once all four are known. */
+const live: { x?: number; y?: number; z?: number; lastSent: number } = { lastSent: 0 };
+const LIVE_MIN_INTERVAL_MS = 5000;
+
+function wireBluetooth(): void {
+  const hr = $<HTMLButtonElement>('connect-hr');
+  const bp = $<HTMLButtonElement>('connect-bp');
+  if (!bluetooth()) {
+    hr.disabled = true;
+    bp.disabled = true;
+    $('bluetooth-note').textContent = window.isSecureContext
+      ? 'This browser has no Web Bluetooth (Chrome, Edge or Opera on a desktop or Android have it). Use the simulator or a CSV file instead.'
+      : 'Web Bluetooth needs a secure page (HTTPS, or localhost). Use the simulator or a CSV file instead.';
+    return;
+  }
+  $('bluetooth-note').textContent =
+    'Standard Bluetooth heart-rate (0x180D) and blood-pressure (0x1810) monitors. The browser asks you to pick the device.';
+  const state = (text: string) => {
+    $('bluetooth-state').textContent = text;
+  };
+  const onMeasurement = (m: Measurement) => {
+    if (m.kind === 'heart-rate') live.x = m.heartRate;
+    else {
+      live.y = m.diastolic;
+      live.z = m.systolic;
+      if (m.pulseRate !== undefined && Number.isFinite(m.pulseRate)) live.x ??= m.pulseRate;
+    }
+    const w = Number($<HTMLInputElement>('resp-rate').value);
+    const now = Date.now();
+    if (live.x === undefined || live.y === undefined || live.z === undefined || !(w > 0)) {
+      state(
+        `Heart rate ${live.x ?? '–'}, blood pressure ${live.z ?? '–'}/${live.y ?? '–'}, respiratory rate ${w > 0 ? w : '–'}: waiting for all four.`,
+      );
+      return;
+    }
+    if (m.kind === 'heart-rate' && now - live.lastSent < LIVE_MIN_INTERVAL_MS) return;
+    live.lastSent = now;
+    worker
+      .call('push', { reading: { time: now, x: live.x, y: live.y, z: live.z, w } })
+      .catch((error: unknown) => showError(messageOf(error)));
+  };
+  for (const [button, kind] of [
+    [hr, 'heart-rate'],
+    [bp, 'blood-pressure'],
+  ] as const) {
+    button.addEventListener('click', async () => {
+      try {
+        const device = await connect(
+          kind,
+          onMeasurement,
+          (message) => state(`A measurement could not be read: ${message}`),
+          () => state(`The ${kind} monitor disconnected.`),
+        );
+        state(`Connected to ${device.name}.`);
+      } catch (error) {
+        if ((error as Error).name !== 'NotFoundError') showError(messageOf(error)); // NotFound: the user cancelled
+      }
+    });
+  }
+}
+
+function download(data: BlobPart, type: string, filename: string): void {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = el('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function wireExports(): void {
+  $('export-fhir').addEventListener('click', async () => {
+    try {
+      const r = await worker.call('exportFhir', {});
+      download(r.text, 'application/fhir+json', r.filename);
+      say(`Saved ${r.filename}.`);
+    } catch (error) {
+      showError(messageOf(error));
+    }
+  });
+  $('export-csv').addEventListener('click', async () => {
+    try {
+      const r = await worker.call('exportCsv', {});
+      download(r.text, 'text/csv', r.filename);
+      say(`Saved ${r.filename}.`);
+    } catch (error) {
+      showError(messageOf(error));
+    }
+  });
+  const dialog = $<HTMLDialogElement>('backup-dialog');
+  const dialogError = (message: string | null) => {
+    $('backup-error').textContent = message ?? '';
+    $('backup-error').hidden = message === null;
+  };
+  $('export-backup').addEventListener('click', () => {
+    dialogError(null);
+    dialog.showModal();
+    $('backup-passphrase').focus();
+  });
+  $('backup-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    $<HTMLInputElement>('backup-passphrase').value = '';
+    $<HTMLInputElement>('backup-new-passphrase').value = '';
+  });
+  $('backup-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const passphrase = $<HTMLInputElement>('backup-passphrase').value;
+    const other = $<HTMLInputElement>('backup-new-passphrase').value;
+    if (passphrase === '') return dialogError('Enter your current passphrase.');
+    if (other !== '' && [...other].length < 8)
+      return dialogError("The backup's passphrase needs at least 8 characters.");
+    try {
+      const r = await busy(
+        () => worker.call('exportBackup', { passphrase, ...(other ? { backupPassphrase: other } : {}) }),
+        $('backup-error'),
+      );
+      download(r.bytes as Uint8Array<ArrayBuffer>, 'application/octet-stream', r.filename);
+      dialog.close();
+      say(`Saved ${r.filename}: keep it safe, with its passphrase somewhere else.`);
+    } catch (error) {
+      dialogError(messageOf(error));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+async function start(): Promise<void> {
+  worker.onEvent = onEvent;
+  renderModels();
+  renderPersonas();
+  wireOnboarding();
+  wireUnlock();
+  wireApp();
+  try {
+    const status = await worker.call('status', {});
+    if (status.unlocked) await enterApp(status.unlocked);
+    else if (status.vault) {
+      $('unlock-info').textContent = 'This browser holds your keys, sealed under your passphrase.';
+      show('unlock');
+    } else show('onboarding');
+  } catch (error) {
+    show('onboarding');
+    showError(`The client could not start: ${messageOf(error)}`);
+  }
+}
+
+void start();

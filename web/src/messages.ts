@@ -1,0 +1,108 @@
+/**
+ * The page ⇄ worker protocol. The page sends a Request (an id, an op and its payload); the worker
+ * answers each with exactly one Reply carrying the same id: the op's result, or a structured
+ * error {code, message}. Between request and reply, and while a stream runs, the worker posts
+ * Events: progress {phase, done, total}, each reading as it is taken, each decrypted result,
+ * status lines. Everything here is structured-cloneable data: no keys, no classes.
+ */
+import type { RawReading } from '../../src/client/filter.ts';
+import type { HistoryEntry } from '../../src/client/history.ts';
+import type { Reading } from '../../src/device/reading.ts';
+import type { Layout } from '../../src/protocol/schema.ts';
+
+export interface VaultSummary {
+  userId: string;
+  modelId: string;
+  layout: Layout;
+  presetId: string;
+  createdAt: number;
+  /** Whether this browser registered these keys with the server (setup done). */
+  registered: boolean;
+}
+
+export type StreamSource =
+  /** The seeded simulator: `count` readings of a persona, one every `paceMs` of wall time. */
+  | { kind: 'simulator'; persona: string; seed: number; count: number; paceMs: number; start?: number }
+  /** A CSV file's text (src/device/csv.ts columns), replayed at `paceMs` per reading. */
+  | { kind: 'csv'; text: string; paceMs: number };
+
+export interface Ops {
+  /** Whether this browser holds a vault, and whether it is unlocked. */
+  status: { payload: Record<string, never>; result: { vault: boolean; unlocked: VaultSummary | null } };
+  /** Keys made here and sealed under the passphrase in IndexedDB. */
+  create: {
+    payload: {
+      userId: string;
+      modelId: string;
+      layout: Layout;
+      passphrase: string;
+      profile?: Record<string, number>;
+      server: string;
+    };
+    result: VaultSummary;
+  };
+  unlock: { payload: { passphrase: string; server: string }; result: VaultSummary };
+  lock: { payload: Record<string, never>; result: null };
+  /**
+   * Deletes the unlocked vault, only while nothing depends on it: never registered, nothing
+   * uploaded or received (a user id the server gave to other keys). Anything else is refused.
+   */
+  discard: { payload: Record<string, never>; result: null };
+  /** setup(m): the public key and evaluation keys to the server (once; again is harmless). */
+  register: { payload: Record<string, never>; result: { txId: string; already: boolean; ms: number } };
+  /** Starts a stream of readings; answers once it started (readings and results follow as events). */
+  stream: { payload: StreamSource; result: { readings: number } };
+  /** Stops the stream (what was already queued is still sent and collected). */
+  stop: { payload: Record<string, never>; result: null };
+  /** One reading from a live device (Web Bluetooth), taken now. */
+  push: { payload: { reading: RawReading }; result: null };
+  /** The local history, oldest first. */
+  results: { payload: Record<string, never>; result: HistoryEntry[] };
+  exportFhir: { payload: Record<string, never>; result: { text: string; filename: string } };
+  exportCsv: { payload: Record<string, never>; result: { text: string; filename: string } };
+  /** The vault re-sealed under `backupPassphrase` (or as stored when absent). */
+  exportBackup: {
+    payload: { passphrase: string; backupPassphrase?: string };
+    result: { bytes: Uint8Array; filename: string };
+  };
+  /** A backup stored as this browser's vault (refused when one exists unless `replace`). */
+  importBackup: {
+    payload: { bytes: Uint8Array; passphrase: string; replace?: boolean };
+    result: VaultSummary;
+  };
+}
+
+export type Op = keyof Ops;
+
+export type Request = { [K in Op]: { id: number; op: K; payload: Ops[K]['payload'] } }[Op];
+
+export interface WorkerError {
+  /** VaultError codes (WRONG_PASSPHRASE, …), ApiError codes (NETWORK, …), or LOCKED, BUSY, BAD_INPUT, FAILED. */
+  code: string;
+  message: string;
+}
+
+export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: WorkerError };
+
+export type ProgressPhase = 'keys' | 'seal' | 'unlock' | 'register' | 'encrypt' | 'upload' | 'backup';
+
+/** A decrypted, checked result, as the page shows it. */
+export interface ResultEvent {
+  type: 'result';
+  entry: HistoryEntry;
+}
+
+export type Event =
+  | { type: 'progress'; phase: ProgressPhase; done: number; total: number }
+  /** A reading handed to the client, and what the filter made of it. */
+  | { type: 'reading'; reading: Reading; fate: string; index: number; total: number }
+  | { type: 'rejected'; time: number; message: string }
+  | ResultEvent
+  /** The stream finished (or was stopped); every sent reading's result has arrived or timed out. */
+  | { type: 'stream-end'; readings: number; results: number; stopped: boolean }
+  | { type: 'status'; message: string; level: 'info' | 'warning' | 'error' };
+
+/** Anything the worker posts. */
+export type FromWorker = ({ kind: 'reply' } & Reply) | ({ kind: 'event' } & Event);
+
+export const isReply = (m: FromWorker): m is { kind: 'reply' } & Reply => m.kind === 'reply';

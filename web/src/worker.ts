@@ -1,0 +1,543 @@
+/**
+ * The PMHE client in a module Web Worker: the vault (IndexedDB), the keys, every CKKS operation
+ * and every request to the server happen here, so keys never enter the page's main thread and a
+ * second of key generation or encryption never freezes the page. The page talks to it with the
+ * messages of ./messages.ts.
+ *
+ * A reading's way: the artifact filter over the last readings kept (so a single reading still
+ * meets its neighbours), queue (encrypt, sign, outbox), flush (upload), and a collector that
+ * waits for results (server-sent events, polling as the fallback), checks, decrypts and
+ * diagnoses each, and posts it to the page.
+ */
+
+import { loadSeal } from '../../src/ckks/seal.ts';
+import { PmheClient } from '../../src/client/app.ts';
+import { IdbStore } from '../../src/client/browser/idb-store.ts';
+import { toCsv, toFhirBundle } from '../../src/client/export.ts';
+import { FilterError, filterReadings, type RawReading } from '../../src/client/filter.ts';
+import type { HistoryEntry } from '../../src/client/history.ts';
+import { VAULT_KEY, Vault, type VaultContents, VaultError } from '../../src/client/vault.ts';
+import { parseCsv } from '../../src/device/csv.ts';
+import { isPersonaName } from '../../src/device/profile.ts';
+import type { Reading } from '../../src/device/reading.ts';
+import { simulatePerson } from '../../src/device/simulator.ts';
+import type {
+  Event,
+  FromWorker,
+  Op,
+  Ops,
+  ProgressPhase,
+  Request,
+  StreamSource,
+  VaultSummary,
+  WorkerError,
+} from './messages.ts';
+
+interface WorkerScope {
+  postMessage(message: FromWorker, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<Request>) => void): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+class Failure extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const emit = (event: Event) => scope.postMessage({ kind: 'event', ...event });
+const progress = (phase: ProgressPhase, done: number, total: number) =>
+  emit({ type: 'progress', phase, done, total });
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+let storePromise: Promise<IdbStore> | undefined;
+const store = () => {
+  storePromise ??= IdbStore.open('pmhe-client');
+  return storePromise;
+};
+
+let client: PmheClient | undefined;
+let pipeline: Pipeline | undefined;
+let stream: Stream | undefined;
+
+function unlocked(): { client: PmheClient; pipeline: Pipeline } {
+  if (!client || !pipeline) throw new Failure('LOCKED', 'the keys are locked: unlock them first');
+  return { client, pipeline };
+}
+
+/** Set once the server took this vault's keys (setup), so an unlock need not register again. */
+const REGISTERED_KEY = 'app/registered';
+
+async function summary(c: VaultContents, server: string): Promise<VaultSummary> {
+  const marker = await (await store()).get(REGISTERED_KEY);
+  const registered = marker !== undefined && new TextDecoder().decode(marker) === registrationOf(c, server);
+  return {
+    userId: c.userId,
+    modelId: c.modelId,
+    layout: c.layout,
+    presetId: c.presetId,
+    createdAt: c.createdAt,
+    registered,
+  };
+}
+
+/** Names the keys and server a registration was for (a restored backup or another server registers again). */
+const registrationOf = (c: VaultContents, server: string) => `${c.userId} ${c.createdAt} ${server}`;
+
+// ---------------------------------------------------------------------------------------------
+// From a reading to a diagnosis
+
+/** Readings kept before the newest that the artifact filter compares it with (its half-width 3, twice). */
+const FILTER_WINDOW = 6;
+
+class Pipeline {
+  readonly client: PmheClient;
+  /** Serializes queue and flush: the outbox numbers its items from the last one stored. */
+  #chain: Promise<unknown> = Promise.resolve();
+  #recent: Reading[] = [];
+  #batch: Reading[] = [];
+  #collecting: Promise<void> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Counts for the page's progress bars (since unlock). */
+  queued = 0;
+  uploaded = 0;
+  results = 0;
+
+  constructor(client: PmheClient) {
+    this.client = client;
+  }
+
+  /** Filters one reading against the last ones kept, then queues and sends it (in order). */
+  take(raw: RawReading, readAt: number, position: { index: number; total: number }): Promise<void> {
+    const run = this.#chain.then(() => this.#take(raw, readAt, position));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #take(raw: RawReading, readAt: number, position: { index: number; total: number }): Promise<void> {
+    if (this.#closed) return;
+    const input = [...this.#recent, raw];
+    const last = input.length - 1;
+    const { kept, indices, report } = filterReadings(input, { order: 'strict' });
+    const fate = report.perReading[last] ?? 'kept';
+    const at = indices.indexOf(last);
+    const reading = kept[at];
+    if (at < 0 || !reading) {
+      const why = report.rejections.find((r) => r.index === last)?.message ?? fate;
+      emit({ type: 'rejected', time: raw.time, message: why });
+      return;
+    }
+    this.#recent = [...this.#recent, reading].slice(-FILTER_WINDOW);
+    emit({ type: 'reading', reading, fate, ...position });
+    const { plan } = this.client.user;
+    if (plan.layout === 'batch') {
+      // A batch model reads a whole grid of readings: upload once it is full.
+      const interval = (plan.model.batch?.intervalMinutes ?? 15) * 60_000;
+      const first = this.#batch[0];
+      const start = first ? first.time - (first.time % 86_400_000) : 0;
+      if (first && reading.time >= start + plan.readingsPerUpload * interval) await this.#queueBatch();
+      this.#batch.push(reading);
+      emit({
+        type: 'status',
+        level: 'info',
+        message: `${this.#batch.length} of ${plan.readingsPerUpload} readings of this batch collected`,
+      });
+      return;
+    }
+    await this.#queue([reading], readAt);
+  }
+
+  /** The newest reading kept in this session, if any. */
+  get lastTime(): number | undefined {
+    return this.#recent.at(-1)?.time;
+  }
+
+  /** A new source starts a new series: the artifact filter no longer compares with the last one. */
+  newSeries(): void {
+    this.#recent = [];
+  }
+
+  /** Queues what a batch collected so far (at the end of a stream, or when a grid is full). */
+  endBatch(): Promise<void> {
+    const run = this.#chain.then(() => this.#queueBatch());
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #queueBatch(): Promise<void> {
+    const readings = this.#batch;
+    this.#batch = [];
+    if (readings.length === 0) return;
+    try {
+      await this.#queue(readings, Date.now());
+    } catch (error) {
+      if (!(error instanceof FilterError)) throw error;
+      emit({ type: 'status', level: 'error', message: `this batch cannot be sent: ${error.message}` });
+    }
+  }
+
+  async #queue(readings: Reading[], readAt: number): Promise<void> {
+    const queued = await this.client.queue(readings, readAt);
+    this.queued += queued.items.length;
+    progress('encrypt', this.queued, Math.max(this.queued, stream?.total ?? this.queued));
+    await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#closed) return;
+    const report = await this.client.flush();
+    this.uploaded += report.sent;
+    progress('upload', this.uploaded, Math.max(this.uploaded, this.queued));
+    if (report.failed > 0) {
+      const failed = await this.client.outbox.items('failed');
+      emit({
+        type: 'status',
+        level: 'error',
+        message: `the server refused ${report.failed} upload(s): ${failed.at(-1)?.lastError ?? ''}`,
+      });
+    }
+    if (report.error) {
+      emit({ type: 'status', level: 'warning', message: `upload postponed: ${report.error}` });
+    }
+    if (report.waiting > 0 && report.nextAttemptAt !== undefined && this.#retry === undefined) {
+      this.#retry = setTimeout(
+        () => {
+          this.#retry = undefined;
+          const run = this.#chain.then(() => this.#flush());
+          this.#chain = run.catch(() => undefined);
+        },
+        Math.max(100, report.nextAttemptAt - Date.now()),
+      );
+    }
+    if (report.sent > 0) this.#collect();
+  }
+
+  /** One collector at a time, for as long as sent items wait for their results. */
+  #collect(): void {
+    this.#collecting ??= (async () => {
+      try {
+        while (!this.#closed) {
+          const waiting = await this.client.outbox.items('sent');
+          if (waiting.length === 0) break;
+          const got = await this.client.collect({
+            timeoutMs: 30_000,
+            onResult: (entry: HistoryEntry) => {
+              this.results++;
+              emit({ type: 'result', entry });
+            },
+          });
+          if (got.length === 0) await sleep(1000);
+        }
+      } catch (error) {
+        // After a lock the keys are gone mid-way: nothing to report.
+        if (!this.#closed)
+          emit({ type: 'status', level: 'error', message: `results: ${describe(error).message}` });
+      } finally {
+        this.#collecting = undefined;
+      }
+    })();
+  }
+
+  /** Sends what an earlier session left pending and collects what it left waiting for a result. */
+  resume(): void {
+    const run = this.#chain.then(async () => {
+      await this.#flush();
+      if ((await this.client.outbox.items('sent')).length > 0) this.#collect();
+    });
+    this.#chain = run.catch((error: unknown) => {
+      if (!this.#closed) emit({ type: 'status', level: 'warning', message: describe(error).message });
+    });
+  }
+
+  /** Until every queued reading was uploaded and its result arrived (or `timeoutMs` passed). */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.#chain;
+    while (Date.now() < deadline && !this.#closed) {
+      const left = (await this.client.outbox.items()).filter((i) => i.state !== 'failed');
+      if (left.length === 0) return;
+      if (left.some((i) => i.state === 'sent')) this.#collect();
+      await sleep(250);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+  }
+}
+
+class Stream {
+  readonly total: number;
+  stopped = false;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    readonly readings: readonly RawReading[],
+    readonly paceMs: number,
+  ) {
+    this.total = readings.length;
+  }
+
+  async run(p: Pipeline): Promise<void> {
+    const before = p.results;
+    let taken = 0;
+    try {
+      for (const [index, reading] of this.readings.entries()) {
+        if (this.stopped) break;
+        const started = Date.now();
+        await p.take(reading, started, { index, total: this.total });
+        taken++;
+        const wait = this.paceMs - (Date.now() - started);
+        if (wait > 0 && index < this.total - 1) await this.#pause(wait);
+      }
+      await p.endBatch();
+      await p.settle(120_000);
+    } catch (error) {
+      if (!p.closed) emit({ type: 'status', level: 'error', message: describe(error).message });
+    } finally {
+      if (stream === this) stream = undefined;
+      emit({ type: 'stream-end', readings: taken, results: p.results - before, stopped: this.stopped });
+    }
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.#wake?.();
+  }
+}
+
+function readingsOf(source: StreamSource, c: PmheClient, after: number | undefined): RawReading[] {
+  if (source.kind === 'csv') {
+    try {
+      return parseCsv(source.text);
+    } catch (error) {
+      throw new Failure('BAD_INPUT', `the CSV file cannot be read: ${(error as Error).message}`);
+    }
+  }
+  if (!isPersonaName(source.persona)) throw new Failure('BAD_INPUT', `unknown persona "${source.persona}"`);
+  if (!(Number.isSafeInteger(source.count) && source.count >= 1 && source.count <= 5000)) {
+    throw new Failure('BAD_INPUT', 'the number of readings must be between 1 and 5000');
+  }
+  const interval = 15;
+  const day = 86_400_000;
+  const now = Date.now();
+  // From midnight UTC today (where a batch model's grid starts), or after the readings already
+  // taken: a second run goes on in time rather than repeating times the filter would refuse.
+  let start = source.start ?? now - (now % day);
+  if (source.start === undefined && after !== undefined && after >= start) {
+    const step = c.user.plan.layout === 'batch' ? day : interval * 60_000;
+    start = Math.floor(after / step) * step + step;
+  }
+  if (c.user.plan.layout === 'batch') {
+    // A batch reads a grid of time slots: `count` slots, the readings that did not drop out.
+    const days = (source.count * interval) / 1440;
+    return simulatePerson({ persona: source.persona, seed: source.seed, days, start });
+  }
+  // Dropouts (4% of slots, in bursts) leave slots empty: a few more slots than readings wanted,
+  // so that a persona's course (sepsis deteriorates over the series) spans the readings shown.
+  for (let slots = Math.ceil(source.count * 1.1) + 4; ; slots *= 2) {
+    const days = (slots * interval) / 1440;
+    const readings = simulatePerson({ persona: source.persona, seed: source.seed, days, start });
+    if (readings.length >= source.count) return readings.slice(0, source.count);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ops
+
+function opened(c: PmheClient): Promise<VaultSummary> {
+  client?.[Symbol.dispose]();
+  client = c;
+  pipeline?.close();
+  pipeline = new Pipeline(c);
+  return summary(c.contents, c.api.base);
+}
+
+function lock(): void {
+  stream?.stop();
+  stream = undefined;
+  pipeline?.close();
+  pipeline = undefined;
+  client?.[Symbol.dispose]();
+  client = undefined;
+}
+
+const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['result']> } = {
+  async status() {
+    // Loading SEAL's WebAssembly early makes the first key generation or unlock faster.
+    void loadSeal().catch(() => undefined);
+    return {
+      vault: await Vault.exists(await store()),
+      unlocked: client ? await summary(client.contents, client.api.base) : null,
+    };
+  },
+
+  async create(p) {
+    if (client) throw new Failure('BUSY', 'lock the current keys first');
+    const c = await PmheClient.init(await store(), {
+      userId: p.userId,
+      modelId: p.modelId,
+      layout: p.layout,
+      passphrase: p.passphrase,
+      server: p.server,
+      ...(p.profile ? { profile: p.profile } : {}),
+      onProgress: progress,
+    });
+    return opened(c);
+  },
+
+  async unlock(p) {
+    if (client) return summary(client.contents, client.api.base);
+    return opened(
+      await PmheClient.open(await store(), p.passphrase, { server: p.server, onProgress: progress }),
+    );
+  },
+
+  async lock() {
+    lock();
+    return null;
+  },
+
+  async discard() {
+    const { client: c } = unlocked();
+    const s = await store();
+    const used =
+      (await summary(c.contents, c.api.base)).registered ||
+      (await c.outbox.items()).length > 0 ||
+      (await c.history.list()).length > 0;
+    if (used)
+      throw new Failure('BUSY', 'these keys are in use (registered, or with readings): they are kept');
+    lock();
+    await s.delete(VAULT_KEY);
+    return null;
+  },
+
+  async register() {
+    const { client: c } = unlocked();
+    const started = performance.now();
+    progress('register', 0, 1);
+    const r = await c.register();
+    await (await store()).put(
+      REGISTERED_KEY,
+      new TextEncoder().encode(registrationOf(c.contents, c.api.base)),
+    );
+    progress('register', 1, 1);
+    return { ...r, ms: Math.round(performance.now() - started) };
+  },
+
+  async stream(source) {
+    const { client: c, pipeline: p } = unlocked();
+    if (stream) throw new Failure('BUSY', 'a stream is already running: stop it first');
+    const newest = (await c.history.list()).at(-1)?.readings.at(-1)?.time;
+    const after = Math.max(newest ?? Number.NEGATIVE_INFINITY, p.lastTime ?? Number.NEGATIVE_INFINITY);
+    const readings = readingsOf(source, c, Number.isFinite(after) ? after : undefined);
+    if (readings.length === 0) throw new Failure('BAD_INPUT', 'there are no readings to send');
+    const paceMs = Math.max(0, Math.min(60_000, source.paceMs));
+    const s = new Stream(readings, paceMs);
+    stream = s;
+    p.newSeries();
+    void s.run(p);
+    return { readings: readings.length };
+  },
+
+  async stop() {
+    stream?.stop();
+    return null;
+  },
+
+  async push({ reading }) {
+    const { pipeline: p } = unlocked();
+    await p.take(reading, Date.now(), { index: 0, total: 1 });
+    return null;
+  },
+
+  async results() {
+    const { client: c, pipeline: p } = unlocked();
+    const entries = await c.history.list();
+    // What a locked or closed session left behind comes in as events from here on.
+    p.resume();
+    return entries;
+  },
+
+  async exportFhir() {
+    const { client: c } = unlocked();
+    const bundle = toFhirBundle(await c.history.list(), { userId: c.contents.userId });
+    return { text: JSON.stringify(bundle, null, 2), filename: `pmhe-${safe(c.contents.userId)}-fhir.json` };
+  },
+
+  async exportCsv() {
+    const { client: c } = unlocked();
+    return { text: toCsv(await c.history.list()), filename: `pmhe-${safe(c.contents.userId)}.csv` };
+  },
+
+  async exportBackup(p) {
+    const s = await store();
+    const contents = client?.contents;
+    const bytes = await Vault.exportBackup(s, p.passphrase, p.backupPassphrase, {
+      onProgress: (f) => progress('backup', Math.round(f * 1000), 1000),
+    });
+    const name = contents ? safe(contents.userId) : 'keys';
+    return { bytes, filename: `pmhe-${name}-keys.pmhv` };
+  },
+
+  async importBackup(p) {
+    lock();
+    const s = await store();
+    // Opened once to check it (nothing is written otherwise); the page unlocks next.
+    const contents = await Vault.importBackup(s, p.bytes, p.passphrase, p.replace ? { replace: true } : {});
+    return summary(contents, '');
+  },
+};
+
+const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 64);
+
+function describe(error: unknown): WorkerError {
+  if (error instanceof VaultError) return { code: error.code, message: error.message };
+  if (error instanceof Failure) return { code: error.code, message: error.message };
+  const e = error as { code?: unknown; message?: unknown; name?: unknown };
+  if (typeof e?.code === 'string' && typeof e.message === 'string')
+    return { code: e.code, message: e.message };
+  return { code: 'FAILED', message: e instanceof Error ? e.message : String(error) };
+}
+
+scope.addEventListener('message', (event) => {
+  const request = event.data;
+  const handler = handlers[request.op] as (payload: unknown) => Promise<unknown>;
+  if (!handler) {
+    scope.postMessage({
+      kind: 'reply',
+      id: request.id,
+      ok: false,
+      error: { code: 'BAD_INPUT', message: `unknown op ${String(request.op)}` },
+    });
+    return;
+  }
+  handler(request.payload).then(
+    (result) => {
+      const transfer =
+        result instanceof Object && 'bytes' in result ? [(result.bytes as Uint8Array).buffer] : [];
+      scope.postMessage({ kind: 'reply', id: request.id, ok: true, result }, transfer as Transferable[]);
+    },
+    (error: unknown) => {
+      scope.postMessage({ kind: 'reply', id: request.id, ok: false, error: describe(error) });
+    },
+  );
+});
