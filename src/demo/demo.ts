@@ -6,11 +6,13 @@
  * evaluation on the ledger, result check, decryption, diagnosis. Prints Q beside the plaintext
  * reference, the diagnosis, bytes uploaded per reading and latency, then `ledger verify`'s verdict.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { ApiClient } from '../client/api-client.ts';
 import { PmheClient } from '../client/app.ts';
@@ -39,6 +41,26 @@ const RUNS: readonly { modelId: string; layout: Layout; days: number; realtime: 
 ];
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function buildWeb(): boolean {
+  const build = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/vite/bin/vite.js'),
+      'build',
+      '--config',
+      'web/vite.config.ts',
+      '--logLevel',
+      'error',
+    ],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+  return build.status === 0;
+}
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 interface Row {
@@ -65,6 +87,8 @@ async function main(): Promise<void> {
     await exited(server);
     server = undefined;
   };
+  // The browser client is served from web/dist; build it when missing (about a second).
+  const webBuilt = existsSync(join(ROOT, 'web', 'dist', 'index.html')) || buildWeb();
   try {
     server = await spawnServer(join(dir, 'server'), port);
     const catalogue = await new ApiClient(url).catalogue();
@@ -118,7 +142,9 @@ async function main(): Promise<void> {
       '  npm run pmhe -- device simulate --persona sepsis && npm run pmhe -- submit && npm run pmhe -- results',
     );
     say('  npm run pmhe -- diagnose; npm run pmhe -- export --out my-health.json');
-    say('  the browser client: open the server URL once web/ is built (docs/client.md)');
+    say(
+      `  the browser client: ${webBuilt ? '' : 'npm run web:build, then '}open http://127.0.0.1:8080/ once the server runs`,
+    );
     if (!verdict.ok) process.exitCode = 1;
   } finally {
     await stop();

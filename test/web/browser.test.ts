@@ -84,6 +84,22 @@ describe('browser client', {
     await server?.close();
   });
 
+  /** Visible inputs, selects and buttons without an accessible name (label, aria-label, text). */
+  const unlabelled = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('input, select, button, textarea')]
+        .filter((e) => (e as HTMLElement).offsetParent !== null)
+        .filter((e) => {
+          const input = e as HTMLInputElement;
+          const named =
+            (input.labels?.length ?? 0) > 0 ||
+            e.getAttribute('aria-label') ||
+            e.getAttribute('aria-labelledby') ||
+            (e.tagName === 'BUTTON' && e.textContent?.trim());
+          return !named;
+        })
+        .map((e) => e.outerHTML.slice(0, 80)),
+    );
   const screen = (name: string) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
   const onScreen = (name: string) =>
     page.waitForFunction(
@@ -99,21 +115,7 @@ describe('browser client', {
     await onScreen('onboarding');
     await screen('1-onboarding');
     // Every visible control has an accessible name.
-    const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll('input, select, button, textarea')]
-        .filter((e) => (e as HTMLElement).offsetParent !== null)
-        .filter((e) => {
-          const input = e as HTMLInputElement;
-          const named =
-            (input.labels?.length ?? 0) > 0 ||
-            e.getAttribute('aria-label') ||
-            e.getAttribute('aria-labelledby') ||
-            (e.tagName === 'BUTTON' && e.textContent?.trim());
-          return !named;
-        })
-        .map((e) => e.outerHTML.slice(0, 80)),
-    );
-    assert.deepEqual(unlabelled, []);
+    assert.deepEqual(await unlabelled(), []);
     // Tab from the top reaches the user id, the passphrase fields and the create button.
     const reached = new Set<string>();
     await page.locator('body').focus();
@@ -154,6 +156,7 @@ describe('browser client', {
     const diagnosis = await page.textContent('#diagnosis');
     assert.match(diagnosis ?? '', /risk/i);
     assert.match((await page.textContent('#stat-count')) ?? '', /4/);
+    assert.deepEqual(await unlabelled(), []);
     await screen('3-diagnosis');
   });
 
