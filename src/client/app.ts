@@ -8,7 +8,7 @@
 import type { Reading } from '../device/reading.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
-import { ApiClient, ApiError } from './api-client.ts';
+import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
 import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
 import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
@@ -196,14 +196,15 @@ export class PmheClient implements Disposable {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     const collected: HistoryEntry[] = [];
     const events = new AbortController();
-    // An event that arrives while the loop is busy is remembered, not lost.
-    let pending = false;
-    let wake: () => void = () => {
-      pending = true;
-    };
+    // Results the server announced, kept until the loop gets to them (none is lost while it is busy).
+    const announced: ResultEvent[] = [];
+    let wake: () => void = () => {};
     const listening = (async () => {
       try {
-        for await (const _ of this.api.events(events.signal)) wake();
+        for await (const event of this.api.events(events.signal)) {
+          announced.push(event);
+          wake();
+        }
       } catch {
         // Events are a shortcut; polling below is the guarantee.
       }
@@ -214,30 +215,22 @@ export class PmheClient implements Disposable {
       options.onResult?.(entry);
     };
     try {
+      // The result list is read at first and whenever half a second passes without an event.
+      let poll = true;
       for (let round = 0; ; round++) {
         const sent = await this.outbox.items('sent');
         const wanted = options.count ?? collected.length + sent.length;
         if (sent.length === 0 || collected.length >= wanted) break;
         const bySubmission = new Map(sent.map((i) => [i.id, i]));
-        // New results since the last one this client saw, oldest first, a page at a time.
-        const saved = await this.#cursor();
-        let cursor = saved;
-        try {
-          for (;;) {
-            const page = await this.api.results({ ...(cursor ? { after: cursor } : {}), limit: 500 });
-            for (const summary of page) {
-              const item = bySubmission.get(summary.submissionId);
-              if (item) {
-                await take(item, summary.id);
-                bySubmission.delete(item.id);
-              }
-              cursor = summary.id; // past it only once handled: a refused result is looked at again
-            }
-            if (page.length < 500) break;
-          }
-        } finally {
-          if (cursor !== saved && cursor !== undefined) await this.#cursor(cursor);
+        // An announced result is fetched directly: no listing.
+        for (const event of announced.splice(0)) {
+          const item = bySubmission.get(event.submissionId);
+          if (!item) continue;
+          await take(item, event.resultId);
+          bySubmission.delete(item.id);
         }
+        if (collected.length >= wanted) break;
+        if (poll) await this.#poll(bySubmission, take);
         // A result listed before its upload was known as sent (a lost acknowledgement) is behind
         // the cursor: ask for such submissions one by one, now and then.
         if (round % 5 === 4) {
@@ -247,25 +240,49 @@ export class PmheClient implements Disposable {
           }
         }
         if (collected.length >= wanted || Date.now() > deadline) break;
-        if (!pending) {
+        poll = announced.length === 0;
+        if (poll) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 500);
             wake = () => {
               clearTimeout(timer);
+              poll = false;
               resolve();
             };
           });
+          wake = () => {};
         }
-        pending = false;
-        wake = () => {
-          pending = true;
-        };
       }
     } finally {
       events.abort();
       await listening;
     }
     return collected;
+  }
+
+  /** New results since the last one this client saw, oldest first, a page at a time. */
+  async #poll(
+    bySubmission: Map<string, OutboxItem>,
+    take: (item: OutboxItem, resultId: string) => Promise<void>,
+  ): Promise<void> {
+    const saved = await this.#cursor();
+    let cursor = saved;
+    try {
+      for (;;) {
+        const page = await this.api.results({ ...(cursor ? { after: cursor } : {}), limit: 500 });
+        for (const summary of page) {
+          const item = bySubmission.get(summary.submissionId);
+          if (item) {
+            await take(item, summary.id);
+            bySubmission.delete(item.id);
+          }
+          cursor = summary.id; // past it only once handled: a refused result is looked at again
+        }
+        if (page.length < 500) break;
+      }
+    } finally {
+      if (cursor !== saved && cursor !== undefined) await this.#cursor(cursor);
+    }
   }
 
   /** The last result id this client has looked at (stored, so a restart does not list them all again). */
