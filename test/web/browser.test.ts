@@ -176,6 +176,40 @@ describe('browser client', {
     );
   });
 
+  test('an encrypted key backup under another passphrase, and readings from a CSV file', async () => {
+    await page.click('#export-backup');
+    await page.fill('#backup-passphrase', PASSPHRASE);
+    await page.fill('#backup-new-passphrase', 'the backup passphrase');
+    await screen('6-backup');
+    const [backup] = await Promise.all([page.waitForEvent('download'), page.click('#backup-confirm')]);
+    const restored = await openVault(
+      new Uint8Array(await readFile((await backup.path()) as string)),
+      'the backup passphrase',
+    );
+    assert.equal(restored.userId, 'browser-user');
+
+    const before = await page.$$eval('#results tbody tr', (trs) => trs.length);
+    const csv = [
+      'time,heart_rate,diastolic,systolic,respiratory_rate',
+      '2030-01-01T08:00:00Z,72,78,121,15',
+      '2030-01-01T08:15:00Z,75,79,122,16',
+      '2030-01-01T08:30:00Z,74,80,123,15',
+    ].join('\n');
+    await page.setInputFiles('#csv-file', {
+      name: 'readings.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(csv),
+    });
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#results tbody tr').length >= n + 2,
+      before,
+      {
+        timeout: 60_000,
+      },
+    );
+    await onScreen('app');
+  });
+
   test('reload: a wrong passphrase is refused clearly; the right one unlocks the same history', async () => {
     await page.reload();
     await onScreen('unlock');
