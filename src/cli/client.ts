@@ -384,7 +384,12 @@ export function clientCommands(program: Command): void {
 
 async function queue(g: Global, readings: Parameters<PmheClient['queue']>[0]): Promise<number> {
   using client = await open(g);
-  const queued = await client.queue(readings);
+  const progress = bar(g, 'filtering, encrypting and signing {bar} {value}/{total} uploads');
+  const queued = await client.queue(readings, Date.now(), (done, total) => {
+    if (done === 1) progress?.start(total, 0);
+    progress?.update(done);
+  });
+  progress?.stop();
   if (g.json)
     out(JSON.stringify({ queued: queued.items.length, report: queued.report, timings: queued.timings }));
   else {

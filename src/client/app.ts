@@ -163,7 +163,11 @@ export class PmheClient implements Disposable {
    * Filters readings, builds the plan's tuples (one reading each, or batches), encrypts and signs
    * them, and stores them in the outbox. Nothing is sent yet: call flush().
    */
-  async queue(raw: readonly RawReading[], readAt = Date.now()): Promise<Queued> {
+  async queue(
+    raw: readonly RawReading[],
+    readAt = Date.now(),
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Queued> {
     let t = performance.now();
     const filtered = filterReadings(raw);
     const groups = this.#group(filtered.kept);
@@ -178,6 +182,7 @@ export class PmheClient implements Disposable {
       t = performance.now();
       uploads.push({ ...(await this.user.uploadOf(ciphertexts)), readings, readAt });
       signMs += performance.now() - t;
+      onProgress?.(uploads.length, groups.length);
     }
     const items = await this.outbox.add(uploads);
     return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs } };
