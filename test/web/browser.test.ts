@@ -227,6 +227,69 @@ describe('browser client', {
     await screen('5-unlocked');
   });
 
+  test('Web Bluetooth: standard heart-rate and blood-pressure monitors (simulated GATT notifications) reach a diagnosis', async () => {
+    const context = await browser.newContext();
+    // A stand-in for navigator.bluetooth whose devices notify Heart Rate Measurement (0x2A37:
+    // flags 0, 72 bpm) and Blood Pressure Measurement (0x2A35: mmHg, SFLOAT 121/78, MAP 92).
+    // (A string, not a function: tsx would wrap the function's inner names in a helper the page lacks.)
+    await context.addInitScript({
+      content: `
+        const device = (hr) => {
+          const characteristic = Object.assign(new EventTarget(), {
+            value: undefined,
+            async startNotifications() {
+              const bytes = hr ? [0x00, 72] : [0x00, 0x79, 0x00, 0x4e, 0x00, 0x5c, 0x00];
+              setInterval(() => {
+                characteristic.value = new DataView(Uint8Array.from(bytes).buffer);
+                characteristic.dispatchEvent(new Event('characteristicvaluechanged'));
+              }, 250);
+              return characteristic;
+            },
+          });
+          return Object.assign(new EventTarget(), {
+            name: hr ? 'test strap' : 'test cuff',
+            gatt: {
+              connect: async () => ({
+                getPrimaryService: async () => ({ getCharacteristic: async () => characteristic }),
+              }),
+              disconnect() {},
+            },
+          });
+        };
+        Object.defineProperty(navigator, 'bluetooth', {
+          value: { requestDevice: async (o) => device(o.filters[0].services[0] === 0x180d) },
+        });`,
+    });
+    const bt = await context.newPage();
+    try {
+      await bt.goto(server.url);
+      await bt.waitForFunction(() => document.body.dataset.screen === 'onboarding', undefined, {
+        timeout: 30_000,
+      });
+      await bt.fill('#user-id', 'bluetooth-user');
+      await bt.check('#model-early-warning');
+      await bt.fill('#passphrase', PASSPHRASE);
+      await bt.fill('#passphrase-confirm', PASSPHRASE);
+      await bt.click('#create');
+      await bt.waitForFunction(
+        () => document.body.dataset.screen === 'app' && document.body.dataset.busy !== 'true',
+        undefined,
+        {
+          timeout: 60_000,
+        },
+      );
+      await bt.fill('#resp-rate', '15');
+      await bt.click('#connect-hr');
+      await bt.click('#connect-bp');
+      await bt.waitForFunction(() => document.querySelectorAll('#results tbody tr').length >= 1, undefined, {
+        timeout: 60_000,
+      });
+      assert.match((await bt.textContent('#diagnosis')) ?? '', /risk/i);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('SECRECY: no request carries the secret key or a plaintext reading', async () => {
     // The vault as the page stored it, opened here with the passphrase the test typed.
     const vaultBytes = await page.evaluate(
