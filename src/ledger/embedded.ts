@@ -52,6 +52,12 @@ export interface BatchOptions {
   preferredMaxBytes: number;
   /** Cut a block this long after its first transaction arrived (Fabric's BatchTimeout). */
   timeoutMs: number;
+  /**
+   * Group commit: when no block is being committed, cut at once instead of waiting out
+   * `timeoutMs` (a lone transaction does not wait); while one is, transactions gather and are cut
+   * when it ends (or by count, bytes or time). Off, blocks are cut by count, bytes and time only.
+   */
+  cutWhenIdle: boolean;
 }
 
 export interface EmbeddedLedgerOptions {
@@ -90,6 +96,7 @@ export const DEFAULT_BATCH: Readonly<BatchOptions> = Object.freeze({
   maxTransactions: 64,
   preferredMaxBytes: 2 * 1024 * 1024,
   timeoutMs: 10,
+  cutWhenIdle: true,
 });
 const DEFAULT_CONTRACTS = new URL('../contract/index.ts', import.meta.url).href;
 export const DEFAULT_MAX_TRANSACTION_BYTES = 10 * 1024 * 1024;
@@ -121,6 +128,8 @@ export class EmbeddedLedger implements Ledger {
   #pendingBytes = 0;
   #timer: NodeJS.Timeout | null = null;
   #commits: Promise<void> = Promise.resolve();
+  /** Blocks cut and not yet committed. */
+  #committing = 0;
   #failed: LedgerError | null = null;
   #closed = false;
 
@@ -374,6 +383,8 @@ export class EmbeddedLedger implements Ledger {
       this.#pendingBytes >= this.#batch.preferredMaxBytes
     ) {
       this.#cut();
+    } else if (this.#batch.cutWhenIdle && this.#committing === 0) {
+      this.#cut();
     } else {
       this.#timer ??= setTimeout(() => this.#cut(), this.#batch.timeoutMs);
     }
@@ -386,7 +397,13 @@ export class EmbeddedLedger implements Ledger {
     const batch = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.#commits = this.#commits.then(() => this.#commit(batch));
+    this.#committing++;
+    this.#commits = this.#commits
+      .then(() => this.#commit(batch))
+      .finally(() => {
+        // What gathered during this commit goes next, without waiting for its timer.
+        if (--this.#committing === 0 && this.#batch.cutWhenIdle && !this.#closed) this.#cut();
+      });
   }
 
   async #commit(batch: Pending[]): Promise<void> {

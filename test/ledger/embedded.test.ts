@@ -91,7 +91,8 @@ test('DETERMINISM: a contract that uses randomness is caught by comparing two ex
 test('MVCC: concurrent read-modify-writes of one key: one commits, the rest are invalid (code 11)', async () => {
   const ledger = await EmbeddedLedger.open(await tempDir(), {
     contracts: [CounterContract],
-    batch: { timeoutMs: 50 },
+    // Conflicts inside one block: every transaction waits for the block's timer.
+    batch: { timeoutMs: 50, cutWhenIdle: false },
   });
   const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => ledger.submit('increment')));
   const valid = outcomes.filter((o) => o.status === 'fulfilled');
