@@ -216,14 +216,9 @@ export function clientCommands(program: Command): void {
       run(async (_o: object, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const { txId, already } = await client.register();
-        if (g.json) out(JSON.stringify({ userId: client.user.userId, txId, already }));
-        else
-          out(
-            already
-              ? `${client.user.userId} was already registered`
-              : `registered ${client.user.userId}: setup transaction ${txId}`,
-          );
+        const { txId } = await client.register();
+        if (g.json) out(JSON.stringify({ userId: client.user.userId, txId }));
+        else out(`registered ${client.user.userId}: setup transaction ${txId}`);
         return EXIT.ok;
       }),
     );
@@ -279,11 +274,7 @@ export function clientCommands(program: Command): void {
         const progress = bar(g, 'uploading {bar} {value}/{total}');
         progress?.start(total, 0);
         let sent = 0;
-        const report = await client.outbox.flush(
-          client.api,
-          (e) => client.user.resign(e),
-          () => progress?.update(++sent),
-        );
+        const report = await client.flush(() => progress?.update(++sent));
         progress?.stop();
         if (g.json) out(JSON.stringify(report));
         else {

@@ -54,8 +54,6 @@ export class ApiClient {
   readonly #signer: RequestSigner | undefined;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
-  /** Bytes of request bodies sent so far (what the user uploaded). */
-  bytesSent = 0;
 
   constructor(base: string, signer?: RequestSigner, options: ApiClientOptions = {}) {
     this.base = base.replace(/\/+$/, '');
@@ -156,7 +154,6 @@ export class ApiClient {
     } catch (error) {
       throw unreachable(error);
     }
-    if (body) this.bytesSent += body.length;
     if (!res.ok) throw await failure(res);
     return (await res.json()) as T;
   }

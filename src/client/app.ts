@@ -8,7 +8,7 @@
 import type { Reading } from '../device/reading.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
-import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
+import { ApiClient, type ResultEvent } from './api-client.ts';
 import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
 import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
@@ -147,16 +147,10 @@ export class PmheClient implements Disposable {
     return new PmheClient(store, user, contents, options);
   }
 
-  /** setup(m) through the server: the public Ed25519 key and the evaluation keys, once. */
-  async register(): Promise<{ txId: string; already: boolean }> {
-    try {
-      const user = await this.api.register(await this.user.registration());
-      return { txId: user.txId, already: false };
-    } catch (error) {
-      if (error instanceof ApiError && error.code === 'ALREADY_REGISTERED')
-        return { txId: '', already: true };
-      throw error;
-    }
+  /** setup(m) through the server: the public Ed25519 key and the evaluation keys (again: a new setup). */
+  async register(): Promise<{ txId: string }> {
+    const user = await this.api.register(await this.user.registration());
+    return { txId: user.txId };
   }
 
   /**
@@ -189,8 +183,8 @@ export class PmheClient implements Disposable {
   }
 
   /** Sends what the outbox holds (retrying later what the server could not take now). */
-  flush(): Promise<FlushReport> {
-    return this.outbox.flush(this.api, (envelope) => this.user.resign(envelope));
+  flush(onSent?: (item: OutboxItem) => void): Promise<FlushReport> {
+    return this.outbox.flush(this.api, (envelope) => this.user.resign(envelope), onSent);
   }
 
   /**

@@ -45,10 +45,6 @@ export class History {
     await this.#store.put(keyOf(entry), encode(entry));
   }
 
-  async has(resultId: string): Promise<boolean> {
-    return (await this.#store.keys(PREFIX)).some((k) => k.endsWith(`-${resultId}`));
-  }
-
   /** Every entry, oldest reading first. */
   async list(): Promise<HistoryEntry[]> {
     const entries: HistoryEntry[] = [];

@@ -117,10 +117,6 @@ export class Outbox {
     return items;
   }
 
-  async get(id: string): Promise<OutboxItem | undefined> {
-    return (await this.items()).find((i) => i.id === id);
-  }
-
   /** Forgets a sent item once its result is in the local history. */
   async remove(item: OutboxItem): Promise<void> {
     await this.#store.delete(keyOf(item));

@@ -10,8 +10,8 @@
  *   result/<u>/<result id>   ResultRecord: Z and its result schema
  *   op/<u>/<tx id>           OperationRecord: the output of add or mult
  */
-import { createHash } from 'node:crypto';
 import type { ChaincodeStub } from 'fabric-shim-api';
+import { sha256Hex } from '../protocol/bytes.ts';
 import type { TemplateRef } from '../protocol/envelope.ts';
 import type { Layout, ResultSlot } from '../protocol/schema.ts';
 import { ContractError } from './errors.ts';
@@ -99,9 +99,7 @@ export interface OperationRecord {
   timestamp: number;
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
+export { sha256Hex } from '../protocol/bytes.ts';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });

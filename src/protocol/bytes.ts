@@ -4,7 +4,17 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 
 export const toHex = (bytes: Uint8Array): string => bytesToHex(bytes);
 export const fromHex = (hex: string): Uint8Array => hexToBytes(hex);
-export const sha256Hex = (bytes: Uint8Array): string => bytesToHex(sha256(bytes));
+/** Node's own hash when running in Node (about 8× noble's on a 170 KB envelope), noble's in browsers. */
+interface NodeHash {
+  createHash(algorithm: 'sha256'): { update(data: Uint8Array): { digest(encoding: 'hex'): string } };
+}
+const nodeCrypto = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as NodeHash | undefined;
+
+export const sha256Hex: (bytes: Uint8Array) => string = nodeCrypto
+  ? (bytes) => nodeCrypto.createHash('sha256').update(bytes).digest('hex')
+  : (bytes) => bytesToHex(sha256(bytes));
 
 const CHUNK = 0x8000; // String.fromCharCode's argument list stays well under engine limits
 

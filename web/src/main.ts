@@ -256,11 +256,7 @@ async function register(): Promise<void> {
   try {
     const r = await busy(() => worker.call('register', {}), $('account'));
     if (vault) vault.registered = true;
-    say(
-      r.already
-        ? 'The server already knew your keys.'
-        : `Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`,
-    );
+    say(`Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`);
   } catch (error) {
     if (error instanceof WorkerCallError && error.code === 'USER_EXISTS') {
       // Keys made for a user id the server gave to someone else: unused, so they can go.
