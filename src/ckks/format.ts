@@ -153,7 +153,9 @@ export function unwrap(bytes: Uint8Array, expected: { kind: Kind; preset: Preset
       `${head.kind} has ${actual - head.payloadBytes} bytes after its declared ${head.payloadBytes}-byte payload`,
     );
   }
-  const payload = bytes.subarray(HEADER_BYTES);
+  // A plain Uint8Array view whatever subclass came in: node-seal's loadFromArray refuses a Node
+  // Buffer ("expected Uint8Array"), and fabric-shim hands the contract Buffers.
+  const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, actual);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stored = view.getUint32(12, true);
   const computed = crc32(payload);

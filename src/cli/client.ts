@@ -35,6 +35,8 @@ export const EXIT = Object.freeze({
   vault: 3,
   /** The server could not be reached or is overloaded: nothing lost, try again later. */
   unavailable: 4,
+  /** Readings sent and acknowledged whose results have not come yet: nothing lost, ask again later. */
+  awaited: 5,
 });
 
 interface Global {
@@ -299,9 +301,13 @@ export function clientCommands(program: Command): void {
         if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting }));
         else {
           out(table(entries));
-          out(`${entries.length} new result(s); ${waiting} still awaited`);
+          out(
+            waiting
+              ? `${entries.length} new result(s); ${waiting} reading upload(s) still awaited: the ledger has not answered yet (nothing is lost; run \`pmhe results\` again later)`
+              : `${entries.length} new result(s); none awaited`,
+          );
         }
-        return EXIT.ok;
+        return waiting ? EXIT.awaited : EXIT.ok;
       }),
     );
 

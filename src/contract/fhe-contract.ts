@@ -49,6 +49,7 @@ import {
   type ResultRecord,
   type SubmissionRecord,
   sha256Hex,
+  touchBlob,
   txTime,
   type UserRecord,
 } from './state.ts';
@@ -171,67 +172,7 @@ export class FheContract extends Contract {
   @Returns('string')
   async receive(ctx: Context): Promise<string> {
     const stub = ctx.stub;
-    const envelopes = readEnvelopes(stub.getTransient().get('envelopes'));
-    const now = txTime(stub);
-    const users = new Map<string, UserRecord>();
-    const nonces = new Set<string>();
-    const stored: SubmissionRecord[] = [];
-    for (const [i, envelope] of envelopes.entries()) {
-      const where = `envelopes[${i}]`;
-      const submission = await guardProtocolAsync(where, () =>
-        verifySubmission(envelope, {
-          publicKey: async (userId) => {
-            const user = users.get(userId) ?? (await getUser(stub, userId));
-            users.set(userId, user);
-            return Buffer.from(user.publicKey, 'base64');
-          },
-          template: (id) => {
-            const user = [...users.values()].find((u) => u.template.id === id);
-            return user?.template.version;
-          },
-          now,
-          maxAgeMs: LIMITS.storedNonceMaxAgeMs,
-          nonceSeen: async (userId, nonce) => {
-            const hex = Buffer.from(nonce).toString('hex');
-            if (nonces.has(`${userId}/${hex}`)) return true;
-            nonces.add(`${userId}/${hex}`);
-            return (await stub.getState(keys.nonce(userId, hex))).length > 0;
-          },
-        }),
-      );
-      const user = users.get(submission.userId) as UserRecord;
-      if (submission.modelId !== user.modelId || submission.presetId !== user.presetId) {
-        throw new ContractError(
-          'WRONG_TEMPLATE',
-          `${where}: for ${submission.modelId} on ${submission.presetId}, but user "${user.userId}" chose ${user.modelId} on ${user.presetId}`,
-        );
-      }
-      const plan = planFor(user.modelId, user.layout, user.presetId);
-      const context = await CkksContext.create(plan.preset.id);
-      const loaded = guardCkks('BAD_CIPHERTEXT', where, () =>
-        loadTuple(plan, context, submission.ciphertexts),
-      );
-      for (const v of loaded) v.dispose();
-      const nonce = Buffer.from(submission.nonce).toString('hex');
-      await stub.putState(keys.nonce(user.userId, nonce), utf8(stub.getTxID()));
-      const record: SubmissionRecord = {
-        id: sha256Hex(envelope),
-        userId: user.userId,
-        modelId: submission.modelId,
-        presetId: submission.presetId,
-        template: submission.template,
-        nonce,
-        timestamp: submission.timestamp,
-        receivedAt: now,
-        signature: signatureOf(envelope),
-        ciphertexts: [],
-        bytes: envelope.length,
-        txId: stub.getTxID(),
-      };
-      for (const c of submission.ciphertexts) record.ciphertexts.push(await putBlob(stub, c));
-      await putJson(stub, keys.submission(user.userId, record.id), record);
-      stored.push(record);
-    }
+    const { stored } = await receiveEnvelopes(stub, readEnvelopes(stub.getTransient().get('envelopes')));
     const summary = stored.map(({ id, userId, ciphertexts, bytes }) => ({ id, userId, ciphertexts, bytes }));
     stub.setEvent(
       'received',
@@ -240,14 +181,21 @@ export class FheContract extends Contract {
     return JSON.stringify({ submissions: summary });
   }
 
-  /** issue(result): Z = F(M) on the user's stored tuples, stored with its result schema. */
+  /**
+   * issue(result): Z = F(M) on the user's tuples, stored with its result schema. Envelopes in the
+   * transient map are received first, in this same transaction: a real-time reading then costs
+   * one ordered transaction, and no peer can lag behind a receive it has not committed yet.
+   */
   @Transaction()
   @Returns('string')
   @Params(String)
   async issue(ctx: Context, request: string): Promise<string> {
     const stub = ctx.stub;
     const { r, user } = await ownerRequest(stub, request, 'issue');
-    await useNonce(stub, r);
+    const carried = stub.getTransient().get('envelopes');
+    // Reads never see the transaction's own writes: what is received here is used from memory.
+    const fresh = carried ? await receiveEnvelopes(stub, readEnvelopes(carried)) : undefined;
+    await useNonce(stub, r, fresh?.nonces);
     const ids = guardProtocol(() => listParam(r, 'submissions'));
     if (ids.length === 0 || ids.length > LIMITS.submissionsPerIssue) {
       throw new ContractError(
@@ -256,17 +204,10 @@ export class FheContract extends Contract {
       );
     }
     const plan = planFor(user.modelId, user.layout, user.presetId);
-    const evaluator = await guardCkksAsync('EVALUATION_FAILED', 'loading evaluation keys', () =>
-      evaluatorFor(user.presetId, { ...user, load: (h) => getBlob(stub, h, 'evaluation key') }),
-    );
+    const evaluator = await userEvaluator(stub, user);
     const outputs: ResultOutput[] = [];
     for (const [s, id] of ids.entries()) {
-      const submission = await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id));
-      if (!submission)
-        throw new ContractError('NOT_FOUND', `params.submissions[${s}]: no submission ${id} of this user`);
-      const uploads = await Promise.all(
-        submission.ciphertexts.map((h) => getBlob(stub, h, `submission ${id}`)),
-      );
+      const uploads = await submissionCiphertexts(stub, user, id, s, fresh?.ciphertexts);
       const inputs = guardCkks('BAD_CIPHERTEXT', `submission ${id}`, () =>
         loadTuple(plan, evaluator.context, uploads),
       );
@@ -276,13 +217,11 @@ export class FheContract extends Contract {
           evaluate(plan, evaluator, inputs),
         );
         for (const [o, zo] of results.entries()) {
-          const bytes = zo.save();
-          const blob = await putBlob(stub, bytes);
           outputs.push({
             submission: s,
             name: plan.outputs[o]?.name ?? `${o}`,
             perReading: plan.outputs[o]?.perReading ?? false,
-            blob,
+            blob: await putBlob(stub, zo.save()),
           });
         }
       } finally {
@@ -405,9 +344,7 @@ export class FheContract extends Contract {
     await useNonce(stub, r);
     const refs = [guardProtocol(() => textParam(r, 'a')), guardProtocol(() => textParam(r, 'b'))] as const;
     const hashes = await Promise.all(refs.map((ref, i) => resolveRef(stub, user, ref, i === 0 ? 'a' : 'b')));
-    const evaluator = await guardCkksAsync('EVALUATION_FAILED', 'loading evaluation keys', () =>
-      evaluatorFor(user.presetId, { ...user, load: (h) => getBlob(stub, h, 'evaluation key') }),
-    );
+    const evaluator = await userEvaluator(stub, user);
     if (op === 'mult' && !evaluator.relinKeys) {
       throw new ContractError(
         'BAD_REQUEST',
@@ -445,6 +382,103 @@ export class FheContract extends Contract {
   }
 }
 
+interface Received {
+  stored: SubmissionRecord[];
+  /** Nonces used by these envelopes ("<user>/<hex>"): a request in the same transaction may not reuse one. */
+  nonces: Set<string>;
+  /** Each stored submission's ciphertexts, by its state key (so only its owner's request finds it). */
+  ciphertexts: Map<string, Uint8Array[]>;
+}
+
+/** Checks signed envelopes (signature, template, age, nonce, ciphertexts) and stores them. */
+async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): Promise<Received> {
+  const now = txTime(stub);
+  const users = new Map<string, UserRecord>();
+  const received: Received = { stored: [], nonces: new Set(), ciphertexts: new Map() };
+  for (const [i, envelope] of envelopes.entries()) {
+    const where = `envelopes[${i}]`;
+    const submission = await guardProtocolAsync(where, () =>
+      verifySubmission(envelope, {
+        publicKey: async (userId) => {
+          const user = users.get(userId) ?? (await getUser(stub, userId));
+          users.set(userId, user);
+          return Buffer.from(user.publicKey, 'base64');
+        },
+        template: (id) => [...users.values()].find((u) => u.template.id === id)?.template.version,
+        now,
+        maxAgeMs: LIMITS.storedNonceMaxAgeMs,
+        nonceSeen: async (userId, nonce) => {
+          const hex = Buffer.from(nonce).toString('hex');
+          if (received.nonces.has(`${userId}/${hex}`)) return true;
+          received.nonces.add(`${userId}/${hex}`);
+          return (await stub.getState(keys.nonce(userId, hex))).length > 0;
+        },
+      }),
+    );
+    const user = users.get(submission.userId) as UserRecord;
+    if (submission.modelId !== user.modelId || submission.presetId !== user.presetId) {
+      throw new ContractError(
+        'WRONG_TEMPLATE',
+        `${where}: for ${submission.modelId} on ${submission.presetId}, but user "${user.userId}" chose ${user.modelId} on ${user.presetId}`,
+      );
+    }
+    const plan = planFor(user.modelId, user.layout, user.presetId);
+    const context = await CkksContext.create(plan.preset.id);
+    const loaded = guardCkks('BAD_CIPHERTEXT', where, () => loadTuple(plan, context, submission.ciphertexts));
+    for (const v of loaded) v.dispose();
+    const nonce = Buffer.from(submission.nonce).toString('hex');
+    await stub.putState(keys.nonce(user.userId, nonce), utf8(stub.getTxID()));
+    const record: SubmissionRecord = {
+      id: sha256Hex(envelope),
+      userId: user.userId,
+      modelId: submission.modelId,
+      presetId: submission.presetId,
+      template: submission.template,
+      nonce,
+      timestamp: submission.timestamp,
+      receivedAt: now,
+      signature: signatureOf(envelope),
+      ciphertexts: [],
+      bytes: envelope.length,
+      txId: stub.getTxID(),
+    };
+    for (const c of submission.ciphertexts) record.ciphertexts.push(await putBlob(stub, c));
+    await putJson(stub, keys.submission(user.userId, record.id), record);
+    received.stored.push(record);
+    received.ciphertexts.set(keys.submission(user.userId, record.id), [...submission.ciphertexts]);
+  }
+  return received;
+}
+
+/** A submission's ciphertexts: received in this transaction, or read from the ledger. */
+async function submissionCiphertexts(
+  stub: ChaincodeStub,
+  user: UserRecord,
+  id: string,
+  index: number,
+  fresh: ReadonlyMap<string, Uint8Array[]> | undefined,
+): Promise<Uint8Array[]> {
+  const own = fresh?.get(keys.submission(user.userId, id));
+  if (own) return own;
+  const submission = await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id));
+  if (!submission)
+    throw new ContractError('NOT_FOUND', `params.submissions[${index}]: no submission ${id} of this user`);
+  return Promise.all(submission.ciphertexts.map((h) => getBlob(stub, h, `submission ${id}`)));
+}
+
+/**
+ * The user's evaluator, cached by key hashes. Both key blobs are read on every call, cached or
+ * not: Fabric compares the endorsers' whole responses, read sets included, and a read made only
+ * on one organisation's cache miss fails the transaction. touchBlob records the read without
+ * shipping megabytes of key to the chaincode.
+ */
+async function userEvaluator(stub: ChaincodeStub, user: UserRecord) {
+  for (const hash of [user.relinKeys, user.galoisKeys]) if (hash) await touchBlob(stub, hash);
+  return guardCkksAsync('EVALUATION_FAILED', 'loading evaluation keys', () =>
+    evaluatorFor(user.presetId, { ...user, load: (h) => getBlob(stub, h, 'evaluation key') }),
+  );
+}
+
 /** A signed request from a registered user, for this op, within the timestamp window. */
 async function ownerRequest(stub: ChaincodeStub, request: string, op: RequestOp) {
   const bytes = decodeBase64(request, 'request');
@@ -467,11 +501,11 @@ async function verified(
   );
 }
 
-/** Records a request's nonce; a second use is a replay. */
-async function useNonce(stub: ChaincodeStub, r: Request): Promise<void> {
+/** Records a request's nonce; a second use (also by an envelope of the same transaction) is a replay. */
+async function useNonce(stub: ChaincodeStub, r: Request, usedHere?: ReadonlySet<string>): Promise<void> {
   const hex = Buffer.from(r.nonce).toString('hex');
   const key = keys.nonce(r.userId, hex);
-  if ((await stub.getState(key)).length > 0) {
+  if (usedHere?.has(`${r.userId}/${hex}`) || (await stub.getState(key)).length > 0) {
     throw new ContractError('REPLAY', `nonce: already used by user "${r.userId}"`);
   }
   await stub.putState(key, utf8(stub.getTxID()));

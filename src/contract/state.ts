@@ -131,6 +131,15 @@ export async function getBlob(stub: ChaincodeStub, hash: string, what: string): 
   return bytes;
 }
 
+/**
+ * Puts blob/<hash> in the read set without fetching its bytes: Fabric's GetStateMetadata (which
+ * getStateValidationParameter calls) reads the key and records its version, and a read set
+ * holds each key once, so a later getState of the same key changes nothing.
+ */
+export async function touchBlob(stub: ChaincodeStub, hash: string): Promise<void> {
+  await stub.getStateValidationParameter(keys.blob(hash));
+}
+
 export async function getUser(stub: ChaincodeStub, userId: string): Promise<UserRecord> {
   const user = await getJson<UserRecord>(stub, keys.user(userId));
   if (!user) throw new ContractError('UNKNOWN_USER', `user "${userId}" has not run setup`);

@@ -19,6 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contracts as defaultContracts } from '../contract/index.ts';
 import { type Block, BlockStore, type Recovery } from './block-store.ts';
+import { DEFAULT_ENDORSERS, Endorser, type EndorserOptions, endorseAll } from './endorsers.ts';
 import { ioError, LedgerError } from './errors.ts';
 import { loadOrCreateCreator } from './identity.ts';
 import {
@@ -40,7 +41,7 @@ import { type ContractClass, Simulator } from './simulator.ts';
 import type { KeyModification, SimulationReader, StubInput } from './stub.ts';
 import { type Creator, decodeTx, encodeTx, makeTxId, type TxRecord } from './transaction.ts';
 import { compareState, type LedgerVerdict, type VerifyProgress, verifyChain } from './verify.ts';
-import { type Version, WorldState } from './world-state.ts';
+import { type Version, type VersionedValue, WorldState } from './world-state.ts';
 
 /** Fabric's TxValidationCode for a transaction id seen before. */
 export const TX_DUPLICATE_TXID = 2;
@@ -77,10 +78,16 @@ export interface EmbeddedLedgerOptions {
   /** The submitting identity; by default a self-signed certificate kept in the ledger folder. */
   creator?: Creator;
   /**
-   * Simulation threads: 0 simulates on the calling thread. Workers load the contracts from
+   * Simulation threads per endorsing organisation: 0 simulates on the calling thread (every
+   * organisation then shares one module instance and its caches). Workers load the contracts from
    * `contractsModule` (a module exporting `contracts`; FheContract's by default).
    */
   workers?: number;
+  /**
+   * The endorsing organisations (an AND policy: all must return identical responses); the first
+   * is the gateway's own. Two by default, as on the smallest consortium Fabric network.
+   */
+  endorsers?: readonly EndorserOptions[];
   contractsModule?: string;
 }
 
@@ -114,8 +121,10 @@ export class EmbeddedLedger implements Ledger {
   readonly opened: OpenReport;
   readonly #store: BlockStore;
   readonly #state: WorldState;
-  readonly #simulator: Simulator | null;
-  readonly #pool: SimulationPool | null;
+  readonly #endorsers: Endorser[];
+  /** When each block committed in this process was committed (lagging endorsers see it later). */
+  readonly #commitTimes: number[] = [];
+  readonly #openHeight: number;
   readonly #creator: Creator;
   readonly #channel: string;
   readonly #batch: BatchOptions;
@@ -152,15 +161,18 @@ export class EmbeddedLedger implements Ledger {
         'workers need contractsModule: a module worker threads can import',
       );
     }
-    this.#pool =
-      workers > 0
-        ? new SimulationPool(
-            workers,
-            { contractsModule: options.contractsModule ?? DEFAULT_CONTRACTS, chaincode },
-            this.#reader,
-          )
-        : null;
-    this.#simulator = this.#pool ? null : new Simulator(options.contracts ?? defaultContracts, chaincode);
+    const simulator = workers > 0 ? null : new Simulator(options.contracts ?? defaultContracts, chaincode);
+    const data = { contractsModule: options.contractsModule ?? DEFAULT_CONTRACTS, chaincode };
+    this.#openHeight = parts.store.height;
+    this.#endorsers = (options.endorsers ?? DEFAULT_ENDORSERS).map((e) => {
+      const reader = this.#readerFor(e.lagMs ?? 0);
+      return new Endorser(
+        e,
+        reader,
+        simulator ? { simulator } : { pool: () => new SimulationPool(workers, data, reader) },
+      );
+    });
+    if (this.#endorsers.length === 0) throw new LedgerError('BAD_ARGUMENT', 'endorsers: at least one');
     this.#batch = { ...DEFAULT_BATCH, ...options.batch };
     this.#maxTransactionBytes = options.maxTransactionBytes ?? DEFAULT_MAX_TRANSACTION_BYTES;
     this.#maxProposalBytes = options.maxProposalBytes ?? DEFAULT_MAX_PROPOSAL_BYTES;
@@ -234,8 +246,21 @@ export class EmbeddedLedger implements Ledger {
     return { txId: tx.txId, blockNumber, payload: tx.response.payload };
   }
 
+  /** A query runs on the gateway's own organisation only, as Fabric's Evaluate does. */
   async evaluate(name: string, proposal: Proposal = {}): Promise<Uint8Array> {
-    return (await this.#endorse(name, proposal, makeTxId(this.#txNonce(), this.#creator))).response.payload;
+    const input = this.#proposalInput(name, proposal, makeTxId(this.#txNonce(), this.#creator));
+    const tx = await (this.#endorsers[0] as Endorser).simulate(input);
+    if (tx.response.status >= 400) {
+      throw new LedgerError('ENDORSEMENT', tx.response.message || `${name} failed`, { txId: tx.txId });
+    }
+    return tx.response.payload;
+  }
+
+  /** Restarts one organisation's chaincode (fresh threads and caches); 0 is the gateway's own. */
+  async restartChaincode(organization: number): Promise<void> {
+    const endorser = this.#endorsers[organization];
+    if (!endorser) throw new LedgerError('BAD_ARGUMENT', `no organisation ${organization}`);
+    await endorser.restart();
   }
 
   async *events(options: EventOptions = {}): AsyncGenerator<ChaincodeEvent> {
@@ -304,13 +329,17 @@ export class EmbeddedLedger implements Ledger {
     this.#cut();
     this.#closed = true;
     await this.#commits;
-    await this.#pool?.close();
+    await Promise.all(this.#endorsers.map((e) => e.close()));
     this.#emitter.emit('change');
     await this.#store.close();
     await this.#state.close();
   }
 
   async #endorse(name: string, proposal: Proposal, txId: string): Promise<TxRecord> {
+    return endorseAll(this.#endorsers, this.#proposalInput(name, proposal, txId));
+  }
+
+  #proposalInput(name: string, proposal: Proposal, txId: string): StubInput {
     this.#checkUsable();
     if (typeof name !== 'string' || name.length === 0) {
       throw new LedgerError('BAD_ARGUMENT', 'transaction name must be a non-empty string');
@@ -336,7 +365,7 @@ export class EmbeddedLedger implements Ledger {
         `${name}: proposal of ${size} bytes, more than the ${this.#maxProposalBytes} allowed`,
       );
     }
-    const input: StubInput = {
+    return {
       txId,
       channel: this.#channel,
       creator: this.#creator,
@@ -345,20 +374,12 @@ export class EmbeddedLedger implements Ledger {
       args,
       transient,
     };
-    const tx = this.#pool
-      ? await this.#pool.simulate(input)
-      : await (this.#simulator as Simulator).simulate(input, this.#reader);
-    if (tx.response.status >= 400) {
-      throw new LedgerError('ENDORSEMENT', tx.response.message || `${name} failed`, { txId: tx.txId });
-    }
-    return tx;
   }
 
-  readonly #reader: SimulationReader = {
-    get: (key) => this.#state.get(key),
-    range: (start, end) => this.#state.range(start, end),
-    history: async (key) => {
-      const out: KeyModification[] = [];
+  /** Committed state as a peer sees it that commits each block `lagMs` after this one. */
+  #readerFor(lagMs: number): SimulationReader {
+    const history = async (key: string): Promise<(KeyModification & { version: Version })[]> => {
+      const out: (KeyModification & { version: Version })[] = [];
       for (const entry of await this.#state.history(key)) {
         const block = await this.#store.get(entry.version[0]);
         const tx = decodeTx(block.transactions[entry.version[1]] as Uint8Array);
@@ -366,8 +387,44 @@ export class EmbeddedLedger implements Ledger {
         out.push({ ...entry, value: write?.value ?? new Uint8Array(0) });
       }
       return out;
-    },
-  };
+    };
+    if (lagMs <= 0) {
+      return {
+        get: (key) => this.#state.get(key),
+        range: (start, end) => this.#state.range(start, end),
+        history,
+      };
+    }
+    const heightSeen = () => {
+      const before = Date.now() - lagMs;
+      let n = this.#commitTimes.length;
+      while (n > 0 && (this.#commitTimes[n - 1] as number) > before) n--;
+      return this.#openHeight + n;
+    };
+    const getAt = async (key: string, height: number): Promise<VersionedValue | undefined> => {
+      const current = await this.#state.get(key);
+      if (current && current.version[0] < height) return current;
+      const seen = (await history(key)).filter((m) => m.version[0] < height).at(-1);
+      return seen && !seen.isDelete ? { value: seen.value, version: seen.version } : undefined;
+    };
+    return {
+      get: (key) => getAt(key, heightSeen()),
+      // Keys deleted since the lagging height are missed: the contract never deletes (yet).
+      range: async (start, end) => {
+        const height = heightSeen();
+        const out: [string, VersionedValue][] = [];
+        for (const [key] of await this.#state.range(start, end)) {
+          const value = await getAt(key, height);
+          if (value) out.push([key, value]);
+        }
+        return out;
+      },
+      history: async (key) => {
+        const height = heightSeen();
+        return (await history(key)).filter((m) => m.version[0] < height);
+      },
+    };
+  }
 
   #order(p: Pending): void {
     if (this.#closed) {
@@ -427,6 +484,7 @@ export class EmbeddedLedger implements Ledger {
           codes,
         ),
       );
+      this.#commitTimes.push(Date.now());
       for (const [i, p] of batch.entries()) p.resolve({ blockNumber: number, code: codes[i] as number });
       this.#emitter.emit('change');
     } catch (error) {

@@ -141,8 +141,9 @@ export class SimulationStub {
     return this.#input.creator.mspid;
   }
 
+  /** Buffers, as fabric-shim delivers them (node-seal, for one, refuses a Buffer). */
   getTransient(): Map<string, Uint8Array> {
-    return new Map(this.#input.transient);
+    return new Map([...this.#input.transient].map(([k, v]) => [k, asBuffer(v)]));
   }
 
   getTxTimestamp(): Timestamp {
@@ -157,7 +158,17 @@ export class SimulationStub {
     checkKey(key);
     const found = await this.#reader.get(key);
     if (!this.#reads.has(key)) this.#reads.set(key, found ? found.version : null);
-    return found ? found.value : new Uint8Array(0);
+    return asBuffer(found ? found.value : new Uint8Array(0));
+  }
+
+  /**
+   * Fabric's GetStateMetadata: with a read set being recorded, the peer reads the key and records
+   * its version (core/ledger/kvledger/txmgmt/txmgr/query_executor.go). No key-level endorsement
+   * policies here, so there is never one to return.
+   */
+  async getStateValidationParameter(key: string): Promise<Uint8Array | undefined> {
+    await this.getState(key);
+    return undefined;
   }
 
   async putState(key: string, value: Uint8Array): Promise<void> {
@@ -185,7 +196,7 @@ export class SimulationStub {
     return queryResult(async () => {
       const found = await this.#reader.range(start, end);
       this.#ranges.push({ start, end, results: found.map(([key, v]) => [key, v.version]) });
-      return found.map(([key, v]) => ({ namespace: '', key, value: v.value }));
+      return found.map(([key, v]) => ({ namespace: '', key, value: asBuffer(v.value) }));
     });
   }
 
@@ -197,7 +208,7 @@ export class SimulationStub {
       (await this.#reader.history(key)).map((m) => ({
         txId: m.txId,
         isDelete: m.isDelete,
-        value: m.value,
+        value: asBuffer(m.value),
         timestamp: timestampOf(m.timestamp),
       })),
     );
@@ -210,6 +221,9 @@ export class SimulationStub {
     this.#event = { name, payload: new Uint8Array(payload) };
   }
 }
+
+/** A Node Buffer over the same bytes: what fabric-shim gives a contract for every value. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** Fabric refuses empty keys, invalid UTF-8, and simple keys starting with \0 (composite keys). */
 function checkKey(key: string): void {

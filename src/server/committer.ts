@@ -1,12 +1,19 @@
 /**
- * The outbox worker: hands accepted submissions to the ledger (receive, many envelopes per
- * transaction), then asks for Z (issue) where the user sent an issue request, and stores what
- * the contract returns. Retries until committed; never commits twice:
+ * The outbox worker: hands accepted submissions to the ledger and stores what the contract
+ * returns. An upload that carries its issue request is received and evaluated in one `issue`
+ * transaction (one ordered transaction per real-time reading); the others are received in
+ * batches (many envelopes per `receive`) and issued later. Retries until committed; never
+ * commits twice:
  *
  *  - every transaction id is recorded before the transaction is sent (Ledger.prepare), so after
  *    a crash the ledger is asked whether it committed instead of sending it again;
  *  - the contract refuses a replayed envelope or request (stored nonces), so even a duplicate
  *    that slipped through changes nothing.
+ *
+ * Only the contract's refusal on the gateway's own organisation (LedgerError ENDORSEMENT) is
+ * final. Everything else is transient (endorsers that disagree or lag, an unreachable peer or
+ * chaincode, discovery not settled, an MVCC conflict) and is retried with backoff per
+ * submission, the delay capped, never given up on: nothing a person measured is lost.
  */
 import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
@@ -19,8 +26,11 @@ import type { Db } from './db/database.ts';
 import type { Submission } from './db/schema.ts';
 
 /** What the committer schedules with: a row without its envelope (fetched only when sent). */
-type Job = Pick<Submission, 'id' | 'user_id' | 'bytes' | 'issue_request' | 'receive_txs' | 'issue_txs'>;
-const JOB_COLUMNS = ['id', 'user_id', 'bytes', 'issue_request', 'receive_txs', 'issue_txs'] as const;
+type Job = Pick<
+  Submission,
+  'id' | 'user_id' | 'state' | 'bytes' | 'issue_request' | 'receive_txs' | 'issue_txs'
+>;
+const JOB_COLUMNS = ['id', 'user_id', 'state', 'bytes', 'issue_request', 'receive_txs', 'issue_txs'] as const;
 
 export interface ResultReady {
   userId: string;
@@ -33,6 +43,8 @@ export interface CommitterOptions {
   concurrency?: number;
   /** Longest wait between polls when idle, and the first retry delay after a ledger failure. */
   idleMs?: number;
+  /** The longest a submission waits between two retries (the delay doubles up to it). */
+  maxRetryDelayMs?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -49,14 +61,20 @@ export class Committer {
   #running: Promise<void> | null = null;
   #stopping = false;
   readonly #wakers: (() => void)[] = [];
+  readonly #maxRetryDelayMs: number;
+  /** Submissions whose last transaction failed transiently: how often, and when to try again. */
+  readonly #delayed = new Map<string, { failures: number; at: number }>();
   /** Counters for /metrics. */
   readonly stats = { received: 0, issued: 0, rejected: 0, retries: 0 };
+  /** Transient failures by LedgerError code (MISMATCH, UNAVAILABLE, INVALID, …), for /metrics. */
+  readonly retriesByReason = new Map<string, number>();
 
   constructor(db: Db, ledger: Ledger, options: CommitterOptions = {}) {
     this.#db = db;
     this.#ledger = ledger;
     this.#concurrency = options.concurrency ?? 32;
     this.#idleMs = options.idleMs ?? 500;
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
     this.#log = options.log ?? (() => undefined);
     this.events.setMaxListeners(0);
   }
@@ -68,13 +86,13 @@ export class Committer {
         this.#pump(
           'receive',
           RECEIVES_IN_FLIGHT,
-          (n, busy) => this.#nextReceive(n, busy),
+          (n, skip) => this.#nextReceive(n, skip),
           (c) => this.#receive(c),
         ),
         this.#pump(
           'issue',
           this.#concurrency,
-          (n, busy) => this.#nextIssues(n, busy),
+          (n, skip) => this.#nextIssues(n, skip),
           (s) => this.#issue(s[0] as Job),
         ),
       ]);
@@ -114,32 +132,29 @@ export class Committer {
 
   /**
    * Keeps up to `limit` jobs in flight: takes rows not already in hand, starts them, and looks
-   * again whenever one finishes or new work is announced. Ledger failures back off and retry.
+   * again whenever one finishes or new work is announced. A job that fails transiently puts its
+   * submissions back with their own backoff; a database failure pauses the whole pump.
    */
   async #pump(
     name: string,
     limit: number,
-    next: (count: number, busy: ReadonlySet<string>) => Promise<Job[][]>,
+    next: (count: number, skip: (id: string) => boolean) => Promise<Job[][]>,
     run: (job: Job[]) => Promise<void>,
   ): Promise<void> {
     const busy = new Set<string>();
     const running = new Set<Promise<void>>();
-    let failures = 0;
-    let retryAt = 0;
-    const failed = (what: string, error: unknown) => {
-      failures++;
-      const delayMs = Math.min(30_000, this.#idleMs * 2 ** (failures - 1));
-      retryAt = Date.now() + delayMs;
-      this.stats.retries++;
-      this.#log(`${name}: ${what} failed; retrying`, { error: (error as Error).message, delayMs });
-    };
+    let dbFailures = 0;
+    let pausedUntil = 0;
+    const skip = (id: string) => busy.has(id) || (this.#delayed.get(id)?.at ?? 0) > Date.now();
     while (!this.#stopping) {
       let jobs: Job[][] = [];
-      if (running.size < limit && Date.now() >= retryAt) {
+      if (running.size < limit && Date.now() >= pausedUntil) {
         try {
-          jobs = await next(limit - running.size, busy);
+          jobs = await next(limit - running.size, skip);
+          dbFailures = 0;
         } catch (error) {
-          failed('reading the database', error);
+          pausedUntil = Date.now() + this.#backoff(++dbFailures);
+          this.#log(`${name}: reading the database failed; retrying`, { error: (error as Error).message });
         }
       }
       for (const job of jobs) {
@@ -147,9 +162,9 @@ export class Committer {
         // On a ledger or database failure the rows stay as they are and are taken again later.
         const task: Promise<void> = run(job)
           .then(() => {
-            failures = 0;
+            for (const s of job) this.#delayed.delete(s.id);
           })
-          .catch((error: unknown) => failed('a transaction', error))
+          .catch((error: unknown) => this.#retryLater(name, job, error))
           .finally(() => {
             for (const s of job) busy.delete(s.id);
             running.delete(task);
@@ -158,9 +173,13 @@ export class Committer {
         running.add(task);
       }
       if (jobs.length === 0 || running.size >= limit) {
-        if (running.size === 0 && jobs.length === 0) this.events.emit('idle');
+        if (running.size === 0 && jobs.length === 0 && this.#delayed.size === 0) this.events.emit('idle');
+        const soonest = Math.min(pausedUntil, ...[...this.#delayed.values()].map((d) => d.at));
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(0, retryAt - Date.now()) || this.#idleMs);
+          const timer = setTimeout(
+            resolve,
+            Math.min(this.#idleMs, Math.max(0, soonest - Date.now())) || this.#idleMs,
+          );
           this.#wakers.push(() => {
             clearTimeout(timer);
             resolve();
@@ -169,6 +188,29 @@ export class Committer {
       }
     }
     await Promise.allSettled(running);
+  }
+
+  /** Doubling from idleMs, capped, with jitter so that many retries do not arrive together. */
+  #backoff(failures: number): number {
+    const ceiling = Math.min(this.#maxRetryDelayMs, this.#idleMs * 2 ** Math.min(failures - 1, 20));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  #retryLater(name: string, job: readonly Job[], error: unknown): void {
+    const reason = error instanceof LedgerError ? error.code : 'OTHER';
+    let delayMs = 0;
+    for (const s of job) {
+      const failures = (this.#delayed.get(s.id)?.failures ?? 0) + 1;
+      delayMs = this.#backoff(failures);
+      this.#delayed.set(s.id, { failures, at: Date.now() + delayMs });
+    }
+    this.stats.retries++;
+    this.retriesByReason.set(reason, (this.retriesByReason.get(reason) ?? 0) + 1);
+    this.#log(`${name}: a transaction failed (${reason}); its submissions are retried`, {
+      error: (error as Error).message,
+      submissions: job.length,
+      delayMs: Math.round(delayMs),
+    });
   }
 
   /** After a crash: transactions prepared and perhaps committed before it, found on the ledger. */
@@ -186,7 +228,7 @@ export class Committer {
     const issuing = await this.#db
       .selectFrom('submissions')
       .selectAll()
-      .where('state', '=', 'received')
+      .where('state', 'in', ['accepted', 'received'])
       .where('result_id', 'is', null)
       .where(sql<boolean>`cardinality(issue_txs) > 0`)
       .execute();
@@ -209,17 +251,21 @@ export class Committer {
     return undefined;
   }
 
-  /** Accepted submissions not in hand, cut into receive transactions that fit a block. */
-  async #nextReceive(count: number, busy: ReadonlySet<string>): Promise<Job[][]> {
+  /**
+   * Accepted submissions without an issue request (those go with theirs in one issue), not in
+   * hand, cut into receive transactions that fit a block.
+   */
+  async #nextReceive(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
     const pending = (
       await this.#db
         .selectFrom('submissions')
         .select(JOB_COLUMNS)
         .where('state', '=', 'accepted')
+        .where('issue_request', 'is', null)
         .orderBy('seq')
-        .limit(LIMITS.envelopesPerReceive * count + busy.size)
+        .limit(LIMITS.envelopesPerReceive * count + this.#delayed.size + 64)
         .execute()
-    ).filter((s) => !busy.has(s.id));
+    ).filter((s) => !skip(s.id));
     const chunks: Job[][] = [];
     let chunk: Job[] = [];
     let bytes = 0;
@@ -236,18 +282,20 @@ export class Committer {
     return chunks.slice(0, count);
   }
 
-  async #receive(chunk: Job[]): Promise<void> {
-    const ids = chunk.map((s) => s.id);
+  /** The stored envelopes of these submissions, in this order. */
+  async #envelopes(ids: readonly string[]): Promise<Uint8Array[]> {
     const rows = await this.#db
       .selectFrom('submissions')
       .select(['id', 'envelope'])
       .where('id', 'in', ids)
       .execute();
     const envelopes = new Map(rows.map((r) => [r.id, r.envelope]));
-    const prepared = await this.#ledger.prepare(
-      'receive',
-      receiveProposal(ids.map((id) => envelopes.get(id) as Uint8Array)),
-    );
+    return ids.map((id) => envelopes.get(id) as Uint8Array);
+  }
+
+  async #receive(chunk: Job[]): Promise<void> {
+    const ids = chunk.map((s) => s.id);
+    const prepared = await this.#ledger.prepare('receive', receiveProposal(await this.#envelopes(ids)));
     await this.#db
       .updateTable('submissions')
       .set({ receive_txs: sql`array_append(receive_txs, ${prepared.txId})`, updated_at: new Date() })
@@ -273,26 +321,32 @@ export class Committer {
     }
   }
 
-  async #nextIssues(count: number, busy: ReadonlySet<string>): Promise<Job[][]> {
+  /** Submissions with an issue request and no result: accepted (received with it) or received. */
+  async #nextIssues(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
     const ready = await this.#db
       .selectFrom('submissions')
       .select(JOB_COLUMNS)
-      .where('state', '=', 'received')
+      .where('state', 'in', ['accepted', 'received'])
       .where('issue_request', 'is not', null)
       .where('result_id', 'is', null)
       .where('error', 'is', null)
       .orderBy('seq')
-      .limit(count + busy.size)
+      .limit(count + this.#delayed.size + 64)
       .execute();
     return ready
-      .filter((s) => !busy.has(s.id))
+      .filter((s) => !skip(s.id))
       .slice(0, count)
       .map((s) => [s]);
   }
 
+  /** issue, carrying the envelope when the submission is not received yet. */
   async #issue(s: Job): Promise<void> {
     const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
-    const prepared = await this.#ledger.prepare('issue', { args: [request] });
+    const carried = s.state === 'accepted' ? await this.#envelopes([s.id]) : undefined;
+    const prepared = await this.#ledger.prepare('issue', {
+      args: [request],
+      ...(carried ? receiveProposal(carried) : {}),
+    });
     await this.#db
       .updateTable('submissions')
       .set({ issue_txs: sql`array_append(issue_txs, ${prepared.txId})`, updated_at: new Date() })
@@ -301,12 +355,17 @@ export class Committer {
     try {
       const committed = await prepared.submit();
       await this.#storeResult(s, committed.txId, committed.blockNumber);
+      if (carried) this.stats.received++;
     } catch (error) {
       const code = refusal(error);
       if (code === undefined) throw error;
       const before = code === 'REPLAY' ? await this.#committed([...s.issue_txs, prepared.txId]) : undefined;
       if (before) await this.#storeResult(s, before.txId, before.blockNumber);
-      else {
+      else if (carried) {
+        // The envelope or the request was refused: receive the envelope alone (it is rejected
+        // there if it was at fault), and the request then goes on its own.
+        await this.#receive([s]);
+      } else {
         // Stored, but Z was refused (e.g. a stale issue request): the client may ask again.
         await this.#db
           .updateTable('submissions')
@@ -363,6 +422,13 @@ export class Committer {
         .updateTable('submissions')
         .set({ state: 'issued', result_id: txId, error: null, updated_at: new Date() })
         .where('id', '=', s.id)
+        .execute();
+      // Received by this same issue: the transaction that received it is the one that issued.
+      await tx
+        .updateTable('submissions')
+        .set({ receive_tx: txId, receive_block: blockNumber })
+        .where('id', '=', s.id)
+        .where('receive_tx', 'is', null)
         .execute();
     });
     this.stats.issued++;

@@ -34,6 +34,12 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly #retries = new Gauge({
+    name: 'pmhe_committer_retries',
+    help: 'Transactions that failed transiently and were put back for retry since start, by LedgerError code (MISMATCH: endorsers disagreed or one lags; UNAVAILABLE: peer, chaincode or discovery; INVALID: MVCC)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly #height = new Gauge({
     name: 'pmhe_ledger_height',
     help: 'Ledger block height',
@@ -56,6 +62,7 @@ export class Metrics {
     const { committer, ledger, validator } = this.#sources;
     this.#backlog.set(await committer.backlog());
     for (const [kind, n] of Object.entries(committer.stats)) this.#committed.set({ kind }, n);
+    for (const [reason, n] of committer.retriesByReason) this.#retries.set({ reason }, n);
     this.#height.set(await ledger.height());
     this.#restarts.set(validator.restarts);
   }

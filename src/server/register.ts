@@ -3,7 +3,8 @@
  * to the contract with the evaluation keys; the server keeps what it needs to check uploads.
  */
 import type { UserRecord } from '../contract/state.ts';
-import type { Ledger } from '../ledger/ledger.ts';
+import { isTransient, LedgerError } from '../ledger/errors.ts';
+import { type Committed, type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
 import type { RegisterBody, RegisteredUser } from '../protocol/api.ts';
 import { bytesParam, peekRequest, verifyRequest } from '../protocol/request.ts';
 import type { Template } from '../protocol/schema.ts';
@@ -25,7 +26,7 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
   const transient: Record<string, Uint8Array> = {};
   if (body.relinKeys) transient.relinKeys = body.relinKeys;
   if (body.galoisKeys) transient.galoisKeys = body.galoisKeys;
-  const committed = await ctx.ledger.submit('setup', {
+  const committed = await submitSetup(ctx.ledger, {
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
   });
@@ -55,4 +56,36 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
     template,
     txId: committed.txId,
   };
+}
+
+/** Tries over about 10 s: long enough for Fabric's discovery to settle, or a lagging peer to catch up. */
+const SETUP_ATTEMPTS = 6;
+
+/**
+ * setup, retried while the failure is transient (the person is waiting for this answer). A retry
+ * refused as a replay means an earlier attempt committed after all: its answer is used.
+ */
+async function submitSetup(ledger: Ledger, proposal: Proposal): Promise<Committed> {
+  const sent: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const prepared = await ledger.prepare('setup', proposal);
+    sent.push(prepared.txId);
+    try {
+      return await prepared.submit();
+    } catch (error) {
+      if (
+        error instanceof LedgerError &&
+        error.code === 'ENDORSEMENT' &&
+        error.message.startsWith('REPLAY:')
+      ) {
+        for (const txId of sent.slice(0, -1)) {
+          const info = await ledger.getTransaction(txId).catch(() => undefined);
+          if (info?.validationCode === TX_VALID)
+            return { txId, blockNumber: info.blockNumber, payload: info.payload };
+        }
+      }
+      if (!isTransient(error) || attempt === SETUP_ATTEMPTS) throw error;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+    }
+  }
 }

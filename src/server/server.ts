@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
+import { DEFAULT_ENDORSERS, type EndorserOptions } from '../ledger/endorsers.ts';
 import { FabricLedger } from '../ledger/fabric/adapter.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { WorkerPool } from '../workers/pool.ts';
@@ -29,8 +30,13 @@ export interface ServerConfig {
   databaseUrl?: string;
   /** A Fabric connection file; the embedded ledger when absent. */
   fabricConnection?: string;
-  /** Simulation threads of the embedded ledger and ciphertext-validation threads. */
+  /**
+   * Simulation threads of the embedded ledger, per endorsing organisation (by default the cores
+   * shared among the organisations), and ciphertext-validation threads.
+   */
   simulationWorkers?: number;
+  /** The embedded ledger's endorsing organisations (tests make one lag). */
+  endorsers?: readonly EndorserOptions[];
   validationWorkers?: number;
   limits?: Partial<Limits>;
   /** A pino logger, a level, or false for silence. */
@@ -68,10 +74,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const cleanup: (() => Promise<unknown>)[] = [() => db.destroy()];
   try {
     log('database open', { kind, migrated });
+    const endorsers = config.endorsers ?? DEFAULT_ENDORSERS;
     const ledger: Ledger = config.fabricConnection
       ? await FabricLedger.connect(config.fabricConnection)
       : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
-          workers: config.simulationWorkers ?? availableParallelism(),
+          workers:
+            config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
+          endorsers,
         });
     cleanup.unshift(() => ledger.close());
     if (ledger instanceof EmbeddedLedger)

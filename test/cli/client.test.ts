@@ -96,6 +96,10 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
 
   const sent = json<{ sent: number; waiting: number }>(await pmhe(['submit', '--json', ...home]));
   assert.deepEqual([sent.sent, sent.waiting], [queued.queued, 0]);
+  // Asked at once, some results are usually still awaited: then the exit code says so (5).
+  const early = await pmhe(['results', '--wait', '0', '--json', ...home]);
+  const earlyWaiting = (JSON.parse(early.stdout) as { waiting: number }).waiting;
+  assert.equal(early.code, earlyWaiting > 0 ? 5 : 0, `${earlyWaiting} awaited, exit ${early.code}`);
   const results = json<{ results: { diagnosis: string; txId: string }[]; waiting: number }>(
     await pmhe(['results', '--wait', '60', '--json', ...home]),
   );

@@ -77,17 +77,6 @@ test('DETERMINISM: two independent ledgers given the same proposals write byte-i
   for (const l of ledgers) await l.close();
 });
 
-test('DETERMINISM: a contract that uses randomness is caught by comparing two executions', async () => {
-  const ledgers = [
-    await EmbeddedLedger.open(await tempDir(), { contracts: [CounterContract] }),
-    await EmbeddedLedger.open(await tempDir(), { contracts: [CounterContract] }),
-  ];
-  const [a, b] = await Promise.all(ledgers.map((l) => l.submit('random').then(() => l.block(0))));
-  const writes = [a, b].map((block) => decodeTx(block?.transactions[0] as Uint8Array).rwset.writes);
-  assert.notDeepEqual(writes[0], writes[1]);
-  for (const l of ledgers) await l.close();
-});
-
 test('MVCC: concurrent read-modify-writes of one key: one commits, the rest are invalid (code 11)', async () => {
   const ledger = await EmbeddedLedger.open(await tempDir(), {
     contracts: [CounterContract],

@@ -172,14 +172,20 @@ function preparedEnvelope(decoded: Decoded, result: Uint8Array): common.Envelope
 }
 
 /** A peer's error: a gRPC status with gateway.ErrorDetail entries, as fabric's gateway sends them. */
-function peerError(code: grpc.status, message: string, details: string[] = []): Partial<grpc.StatusObject> {
+/** A gateway error; each detail is an endorser's message, from our organisation unless named. */
+function peerError(
+  code: grpc.status,
+  message: string,
+  details: (string | { mspId: string; message: string })[] = [],
+): Partial<grpc.StatusObject> {
   const status = new google.rpc.Status();
   status.setCode(code);
   status.setMessage(message);
-  for (const text of details) {
+  for (const item of details) {
+    const { mspId, message: text } = typeof item === 'string' ? { mspId: MSP_ID, message: item } : item;
     const detail = new gateway.ErrorDetail();
     detail.setAddress(`${PEER_NAME}:7051`);
-    detail.setMspId(MSP_ID);
+    detail.setMspId(mspId);
     detail.setMessage(text);
     const any = status.addDetails();
     any.setTypeUrl('type.googleapis.com/gateway.ErrorDetail');
@@ -572,14 +578,69 @@ describe('FabricLedger against a loopback Gateway service', { skip }, () => {
     assert.equal(recorded.submit.length, 0, 'nothing is ordered after a refusal');
   });
 
-  test('a peer-side refusal without a chaincode message is ENDORSEMENT naming the peer', async () => {
+  test('a peer-side refusal without a chaincode message is UNAVAILABLE (kept, retried) naming the peer', async () => {
     const ledger = await open();
     behaviour.endorse = () => ({
       error: peerError(grpc.status.FAILED_PRECONDITION, 'failed to endorse', [
         'access denied: creator org unknown',
       ]),
     });
-    await rejectsWith(ledger.submit('receive'), { code: 'ENDORSEMENT', message: /Org1MSP .*access denied/ });
+    await rejectsWith(ledger.submit('receive'), { code: 'UNAVAILABLE', message: /Org1MSP .*access denied/ });
+  });
+
+  test("LAGGING PEER: a refusal by another organisation only is MISMATCH, not the contract's answer", async () => {
+    const ledger = await open({ endorsingOrganizations: ['Org1MSP', 'Org2MSP'] });
+    behaviour.endorse = () => ({
+      error: peerError(
+        grpc.status.ABORTED,
+        'failed to collect enough transaction endorsements, see attached details for more info',
+        [
+          {
+            mspId: 'Org2MSP',
+            message: 'chaincode response 500, NOT_FOUND: params.submissions[0]: no submission',
+          },
+        ],
+      ),
+    });
+    await rejectsWith(ledger.submit('issue', { args: ['r'] }), {
+      code: 'MISMATCH',
+      message: /Org2MSP.*NOT_FOUND/,
+    });
+    // Both organisations refusing: ours is the contract's answer.
+    behaviour.endorse = () => ({
+      error: peerError(grpc.status.ABORTED, 'failed to collect enough transaction endorsements', [
+        { mspId: 'Org2MSP', message: 'chaincode response 500, REPLAY: nonce: already used' },
+        { mspId: MSP_ID, message: 'chaincode response 500, REPLAY: nonce: already used' },
+      ]),
+    });
+    await rejectsWith(ledger.submit('issue', { args: ['r'] }), { code: 'ENDORSEMENT', message: /^REPLAY: / });
+  });
+
+  test('MISMATCH: ABORTED without a chaincode message (responses differ, chaincode unreachable)', async () => {
+    const ledger = await open();
+    behaviour.endorse = () => ({
+      error: peerError(grpc.status.ABORTED, 'failed to collect enough transaction endorsements', [
+        { mspId: 'Org2MSP', message: 'ProposalResponsePayloads do not match' },
+      ]),
+    });
+    await rejectsWith(ledger.submit('issue'), { code: 'MISMATCH', message: /do not match/ });
+    behaviour.endorse = () => ({
+      error: peerError(grpc.status.ABORTED, 'failed to endorse transaction', [
+        'could not launch chaincode pmhe:1: connection refused 127.0.0.1:9999',
+      ]),
+    });
+    await rejectsWith(ledger.submit('issue'), { code: 'MISMATCH', message: /could not launch chaincode/ });
+  });
+
+  test('discovery not settled ("failed to find any endorsing peers") is UNAVAILABLE', async () => {
+    const ledger = await open();
+    behaviour.endorse = () => ({
+      error: peerError(
+        grpc.status.FAILED_PRECONDITION,
+        'failed to find any endorsing peers for org(s): Org2MSP',
+      ),
+    });
+    await rejectsWith(ledger.submit('setup'), { code: 'UNAVAILABLE', message: /discovery/ });
   });
 
   test('an invalidated transaction (MVCC_READ_CONFLICT) is INVALID with validationCode 11', async () => {

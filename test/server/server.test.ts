@@ -97,8 +97,10 @@ for (const database of ['pglite', 'postgresql'] as const) {
           `/v1/submissions/${result.submissionId}`,
         );
         assert.equal(status.body.state, 'issued');
+        // One ordered transaction per real-time reading: the issue that carried the envelope.
         const receipt = await server.ledger.getTransaction(status.body.txId);
-        assert.deepEqual([receipt.function, receipt.blockNumber], ['receive', status.body.blockNumber]);
+        assert.deepEqual([receipt.function, receipt.blockNumber], ['issue', status.body.blockNumber]);
+        assert.equal(status.body.txId, result.txId);
         assert.ok((await server.ledger.getTransaction(result.txId)).blockNumber === result.blockNumber);
       }
       const later = await alice.get<{ results: unknown[] }>(`/v1/results?after=${results[1]?.id}`);

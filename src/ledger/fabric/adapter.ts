@@ -52,16 +52,26 @@ export type FabricPhase = 'endorse' | 'submit' | 'commit' | 'evaluate' | 'events
 
 /**
  * The gateway reports a contract's refusal as an error detail per endorser, worded
- * "chaincode response <status>, <message>" (fabric internal/pkg/gateway/api.go responseStatus).
+ * "chaincode response <status>, <message>" (fabric internal/pkg/gateway/apiutils.go
+ * responseStatus), with the endorser's MSP id.
  */
 const CHAINCODE_RESPONSE = /chaincode response \d+, ([\s\S]*)$/;
 
-function chaincodeMessage(error: GatewayError): string | undefined {
+interface Refusal {
+  message: string;
+  /** The organisation whose peer's chaincode refused, when the gateway named it. */
+  mspId: string | undefined;
+}
+
+function chaincodeRefusals(error: GatewayError): Refusal[] {
+  const found: Refusal[] = [];
   for (const detail of error.details) {
     const match = CHAINCODE_RESPONSE.exec(detail.message);
-    if (match) return match[1];
+    if (match) found.push({ message: match[1] as string, mspId: detail.mspId || undefined });
   }
-  return CHAINCODE_RESPONSE.exec(error.message)?.[1];
+  const top = CHAINCODE_RESPONSE.exec(error.message)?.[1];
+  if (found.length === 0 && top !== undefined) found.push({ message: top, mspId: undefined });
+  return found;
 }
 
 function describe(error: GatewayError): string {
@@ -70,11 +80,21 @@ function describe(error: GatewayError): string {
 }
 
 /**
- * Maps a failure of the gateway client to a LedgerError: the contract's refusal is ENDORSEMENT
- * with its own message; an unreachable or slow peer is UNAVAILABLE; a message over the gRPC
- * size limit is BAD_ARGUMENT.
+ * Maps a failure of the gateway client to a LedgerError. Only the contract's refusal on the
+ * gateway's own organisation (`ownMspId`) is ENDORSEMENT, with the contract's own message: that
+ * peer has committed what the gateway reported committed, so the refusal is the contract's
+ * answer. A refusal by another organisation alone, or endorsements that do not match (gRPC
+ * ABORTED with no chaincode message: ProposalResponsePayloads differ, or a chaincode server
+ * could not be reached), is MISMATCH. An unreachable peer, or discovery not settled yet, is
+ * UNAVAILABLE; a message over the gRPC size limit is BAD_ARGUMENT. MISMATCH and UNAVAILABLE are
+ * worth retrying.
  */
-export function toLedgerError(error: unknown, phase: FabricPhase, txId?: string): LedgerError {
+export function toLedgerError(
+  error: unknown,
+  phase: FabricPhase,
+  txId?: string,
+  ownMspId?: string,
+): LedgerError {
   if (error instanceof LedgerError) return error;
   const options = txId === undefined ? { cause: error } : { cause: error, txId };
   const tx = txId === undefined ? '' : ` of transaction ${txId}`;
@@ -83,11 +103,31 @@ export function toLedgerError(error: unknown, phase: FabricPhase, txId?: string)
     const detail = error instanceof Error ? error.message : String(error);
     return new LedgerError('UNAVAILABLE', `Fabric ${phase}${tx} failed: ${detail}`, options);
   }
-  const refusal = chaincodeMessage(error);
-  if (refusal !== undefined && phase !== 'submit' && phase !== 'commit') {
-    return new LedgerError('ENDORSEMENT', refusal, options);
-  }
   const what = describe(error);
+  const refusals = phase === 'submit' || phase === 'commit' ? [] : chaincodeRefusals(error);
+  const own = refusals.find((r) => r.mspId === undefined || ownMspId === undefined || r.mspId === ownMspId);
+  if (own) return new LedgerError('ENDORSEMENT', own.message, options);
+  if (refusals.length > 0) {
+    return new LedgerError(
+      'MISMATCH',
+      `another organisation refused what ${ownMspId} endorsed (its peer may not have committed the latest blocks yet)${tx}: ${what}`,
+      options,
+    );
+  }
+  if (/failed to find any endorsing peers/.test(what)) {
+    return new LedgerError(
+      'UNAVAILABLE',
+      `Fabric service discovery has not found every organisation's peer yet${tx} (it settles within seconds of a network start): ${what}`,
+      options,
+    );
+  }
+  if (error.code === grpc.status.ABORTED && (phase === 'endorse' || phase === 'evaluate')) {
+    return new LedgerError(
+      'MISMATCH',
+      `the endorsements${tx} failed or did not match (a chaincode server unreachable, or the organisations' responses differ): ${what}`,
+      options,
+    );
+  }
   switch (error.code) {
     case grpc.status.UNAVAILABLE:
     case grpc.status.DEADLINE_EXCEEDED:
@@ -116,8 +156,14 @@ export function toLedgerError(error: unknown, phase: FabricPhase, txId?: string)
   switch (phase) {
     case 'endorse':
     case 'evaluate':
+      // Peer-side refusals without a chaincode message (access denied, chaincode not installed):
+      // the network's configuration, not the contract, so the transaction is kept and retried.
+      return new LedgerError(
+        'UNAVAILABLE',
+        `Fabric refused to ${phase}${tx} (not the contract): ${what}`,
+        options,
+      );
     case 'query':
-      // Peer-side refusals without a chaincode message: access denied, chaincode not installed…
       return new LedgerError('ENDORSEMENT', `Fabric refused to ${phase}${tx}: ${what}`, options);
     case 'submit':
       return new LedgerError('BAD_ARGUMENT', `the orderer refused transaction${tx}: ${what}`, options);
@@ -250,7 +296,7 @@ export class FabricLedger implements Ledger {
       try {
         return await run();
       } catch (error) {
-        throw toLedgerError(error, phase, txId);
+        throw toLedgerError(error, phase, txId, this.#config.mspId);
       }
     };
     const transaction = await step('endorse', () => prepared.endorse());
@@ -274,7 +320,7 @@ export class FabricLedger implements Ledger {
     try {
       return await this.#contract.evaluate(name, options);
     } catch (error) {
-      throw toLedgerError(error, 'evaluate');
+      throw toLedgerError(error, 'evaluate', undefined, this.#config.mspId);
     }
   }
 
