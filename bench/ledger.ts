@@ -28,7 +28,7 @@ import { ClassicLevel } from 'classic-level';
 import Table from 'cli-table3';
 import { CkksContext, Encryptor, Evaluator, type PresetId, SecretKey } from '../src/ckks/index.ts';
 import { LocalUser } from '../src/client/user.ts';
-import { parse, submissionId } from '../src/contract/proposals.ts';
+import { submissionId } from '../src/ledger/contract-client.ts';
 import { type BatchOptions, DEFAULT_BATCH, EmbeddedLedger } from '../src/ledger/embedded.ts';
 import type { Proposal } from '../src/ledger/ledger.ts';
 import { decodeTx } from '../src/ledger/transaction.ts';
@@ -37,6 +37,7 @@ import { cohortUploads } from '../src/models/cohort.ts';
 import type { Plan } from '../src/models/compiler.ts';
 import { encryptTuple, evaluate, loadTuple, runClear, tupleVectors } from '../src/models/runtime.ts';
 import type { Upload } from '../src/models/validation.ts';
+import { readAnswer } from '../src/protocol/contract.ts';
 import type { Layout } from '../src/protocol/schema.ts';
 import { fmt, header, type Stats, time } from './report.ts';
 
@@ -275,7 +276,7 @@ async function prepare(users: LocalUser[], uploads: Upload[], count: number, bud
 /** Reads Z back (the `result` query with the committed issue request); compares with the clear model. */
 async function maxError(ledger: EmbeddedLedger, plan: Plan, work: Work): Promise<number> {
   const { user, upload } = work;
-  const got = user.decrypt(parse.result(await ledger.evaluate('result', work.issue)));
+  const got = user.decrypt(readAnswer('result', await ledger.evaluate('result', work.issue)));
   const want = runClear(plan, tupleVectors(plan, upload.readings, upload.profile));
   let worst = 0;
   for (const [name, values] of Object.entries(want)) {

@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encode } from 'cborg';
 import { LocalUser, type SubmitItem } from '../src/client/user.ts';
-import { parse, submissionId } from '../src/contract/proposals.ts';
+import { submissionId } from '../src/ledger/contract-client.ts';
 import { EmbeddedLedger } from '../src/ledger/embedded.ts';
 import { cohortUploads } from '../src/models/cohort.ts';
 import { CBOR } from '../src/protocol/api.ts';
+import { readAnswer } from '../src/protocol/contract.ts';
 import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
 import { fmt, header, table } from './report.ts';
 
@@ -223,7 +224,7 @@ async function baseline(
     work.map(async (w) => {
       const t = performance.now();
       await ledger.submit('receive', w.user.receive([w.envelope]));
-      parse.issue((await ledger.submit('issue', { args: [w.issue] })).payload);
+      readAnswer('issue', (await ledger.submit('issue', { args: [w.issue] })).payload);
       latencies.push(performance.now() - t);
     }),
   );

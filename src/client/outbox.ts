@@ -11,8 +11,8 @@
  * that will not change (a bad ciphertext, a wrong template) marks the item failed and keeps it.
  */
 import { decode, encode } from 'cborg';
-import { submissionId } from '../contract/proposals.ts';
 import type { Reading } from '../device/reading.ts';
+import { submissionId } from '../ledger/contract-client.ts';
 import type { SubmissionStatus } from '../protocol/api.ts';
 import { type ApiClient, ApiError } from './api-client.ts';
 import type { ClientStore } from './store.ts';

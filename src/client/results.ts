@@ -6,12 +6,14 @@
  * decrypted value must lie in its output's range (an altered ciphertext decrypts to noise).
  * Then Z → Q (decryption) → the model's finishing step → its reference criteria.
  */
-import type { IssuedResult } from '../contract/proposals.ts';
+
+import { Value } from '@sinclair/typebox/value';
 import type { Reading } from '../device/reading.ts';
+import type { IssuedResult } from '../ledger/contract-client.ts';
 import { type Diagnosis, LEVELS, severity } from '../models/diagnosis.ts';
 import { errorBoundsFor } from '../models/error-bounds.ts';
 import { finishedRows, type Outputs } from '../models/runtime.ts';
-import type { ApiResult } from '../protocol/api.ts';
+import { type ApiResult, ResultSchema } from '../protocol/api.ts';
 import { fromBase64, sha256Hex } from '../protocol/bytes.ts';
 import type { LocalUser } from './user.ts';
 
@@ -40,6 +42,11 @@ const TX_ID = /^[0-9a-f]{16,128}$/;
 /** The checks that need no secret key; returns the result in the shape decryption takes. */
 export function checkResult(result: ApiResult, user: LocalUser, submissionId: string): IssuedResult {
   const { plan } = user;
+  // The server is untrusted: its answer must have the contract's shape before anything is read.
+  if (!Value.Check(ResultSchema, result)) {
+    const first = Value.Errors(ResultSchema, result).First();
+    throw new ResultError('TAMPERED', `the result${first?.path ?? ''}: ${first?.message ?? 'malformed'}`);
+  }
   if (result.submissionId !== submissionId) {
     throw new ResultError(
       'FOREIGN',
@@ -79,7 +86,7 @@ export function checkResult(result: ApiResult, user: LocalUser, submissionId: st
       );
     }
   }
-  return { result: result as unknown as IssuedResult['result'], z: result.z };
+  return { result, z: result.z };
 }
 
 /** Decrypts Z, checks each value against its output's range, and diagnoses. */

@@ -21,7 +21,7 @@ import {
   type Signer,
   setupProposal,
   submissionId,
-} from '../contract/proposals.ts';
+} from '../ledger/contract-client.ts';
 import type { Proposal } from '../ledger/ledger.ts';
 import { getModel } from '../models/catalogue/index.ts';
 import { compile, type Plan } from '../models/compiler.ts';

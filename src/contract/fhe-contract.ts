@@ -22,6 +22,7 @@ import {
   type PresetId,
 } from '../ckks/index.ts';
 import { evaluate, loadTuple } from '../models/runtime.ts';
+import { CONTRACT_LIMITS } from '../protocol/contract.ts';
 import { verifySubmission } from '../protocol/envelope.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import {
@@ -58,22 +59,6 @@ const { Info, Returns, Transaction } = api;
 
 /** Parameter types as TypeScript's emitDecoratorMetadata would record them (esbuild does not). */
 const Params = (...types: unknown[]) => Reflect.metadata('design:paramtypes', [Context, ...types]);
-
-/** Limits that keep a transaction inside Fabric's (docs/deploy-fabric.md). */
-export const LIMITS = Object.freeze({
-  envelopesPerReceive: 64,
-  submissionsPerIssue: 16,
-  /** Evaluation keys per setup: Fabric's sample AbsoluteMaxBytes is 10 MiB per block. */
-  setupBytes: 9.5 * 1024 * 1024,
-  /**
-   * How old a signed envelope or writing request may be when it reaches the contract. Their
-   * nonces are kept for ever, so age is not what stops a replay; a short window would make a
-   * server that was down lose what it had accepted. Queries (nothing stored) keep 5 minutes.
-   */
-  storedNonceMaxAgeMs: 7 * 24 * 3600 * 1000,
-  /** Envelopes per receive, in bytes: they are stored, so they make the transaction's size. */
-  receiveBytes: 9 * 1024 * 1024,
-});
 
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
 const WRITING_OPS: readonly RequestOp[] = ['setup', 'issue', 'add', 'mult'];
@@ -114,8 +99,11 @@ export class FheContract extends Contract {
     const transient = stub.getTransient();
     let total = 0;
     for (const value of transient.values()) total += value.length;
-    if (total > LIMITS.setupBytes) {
-      throw new ContractError('OVERSIZED', `evaluation keys: ${total} bytes, more than ${LIMITS.setupBytes}`);
+    if (total > CONTRACT_LIMITS.setupBytes) {
+      throw new ContractError(
+        'OVERSIZED',
+        `evaluation keys: ${total} bytes, more than ${CONTRACT_LIMITS.setupBytes}`,
+      );
     }
     const context = await CkksContext.create(presetId as PresetId);
     const keyHash = async (kind: 'relinKeys' | 'galoisKeys', needed: boolean): Promise<string | null> => {
@@ -197,10 +185,10 @@ export class FheContract extends Contract {
     const fresh = carried ? await receiveEnvelopes(stub, readEnvelopes(carried)) : undefined;
     await useNonce(stub, r, fresh?.nonces);
     const ids = guardProtocol(() => listParam(r, 'submissions'));
-    if (ids.length === 0 || ids.length > LIMITS.submissionsPerIssue) {
+    if (ids.length === 0 || ids.length > CONTRACT_LIMITS.submissionsPerIssue) {
       throw new ContractError(
         'BAD_REQUEST',
-        `params.submissions: 1 to ${LIMITS.submissionsPerIssue} ids, got ${ids.length}`,
+        `params.submissions: 1 to ${CONTRACT_LIMITS.submissionsPerIssue} ids, got ${ids.length}`,
       );
     }
     const plan = planFor(user.modelId, user.layout, user.presetId);
@@ -406,7 +394,7 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
         },
         template: (id) => [...users.values()].find((u) => u.template.id === id)?.template.version,
         now,
-        maxAgeMs: LIMITS.storedNonceMaxAgeMs,
+        maxAgeMs: CONTRACT_LIMITS.storedNonceMaxAgeMs,
         nonceSeen: async (userId, nonce) => {
           const hex = Buffer.from(nonce).toString('hex');
           if (received.nonces.has(`${userId}/${hex}`)) return true;
@@ -495,7 +483,7 @@ async function verified(
   key: Uint8Array,
 ): Promise<Request> {
   // Requests whose nonce is stored (for ever) may be old: a server that was down must not lose them.
-  const maxAgeMs = WRITING_OPS.includes(op) ? LIMITS.storedNonceMaxAgeMs : undefined;
+  const maxAgeMs = WRITING_OPS.includes(op) ? CONTRACT_LIMITS.storedNonceMaxAgeMs : undefined;
   return guardProtocolAsync('request', () =>
     verifyRequest(bytes, { op, publicKey: key, now: txTime(stub), ...(maxAgeMs ? { maxAgeMs } : {}) }),
   );
@@ -550,17 +538,17 @@ function readEnvelopes(bytes: Uint8Array | undefined): Uint8Array[] {
   if (!Array.isArray(list) || list.length === 0 || !list.every((e) => e instanceof Uint8Array)) {
     throw new ContractError('BAD_REQUEST', 'transient envelopes: expected a CBOR array of byte strings');
   }
-  if (list.length > LIMITS.envelopesPerReceive) {
+  if (list.length > CONTRACT_LIMITS.envelopesPerReceive) {
     throw new ContractError(
       'OVERSIZED',
-      `transient envelopes: ${list.length}, more than ${LIMITS.envelopesPerReceive}`,
+      `transient envelopes: ${list.length}, more than ${CONTRACT_LIMITS.envelopesPerReceive}`,
     );
   }
   const total = (list as Uint8Array[]).reduce((n, e) => n + e.length, 0);
-  if (total > LIMITS.receiveBytes) {
+  if (total > CONTRACT_LIMITS.receiveBytes) {
     throw new ContractError(
       'OVERSIZED',
-      `transient envelopes: ${total} bytes, more than the ${LIMITS.receiveBytes} one transaction may store; split them`,
+      `transient envelopes: ${total} bytes, more than the ${CONTRACT_LIMITS.receiveBytes} one transaction may store; split them`,
     );
   }
   return list as Uint8Array[];

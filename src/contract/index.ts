@@ -2,7 +2,7 @@
 import { FheContract } from './fhe-contract.ts';
 
 export { ContractError, type ContractErrorCode, contractErrorCode } from './errors.ts';
-export { FheContract, LIMITS } from './fhe-contract.ts';
+export { FheContract } from './fhe-contract.ts';
 export type { OperationRecord, ResultOutput, ResultRecord, SubmissionRecord, UserRecord } from './state.ts';
 
 export const contracts = [FheContract];

@@ -2,6 +2,8 @@
  * What the contract derives from stored bytes, cached across transactions: plans by
  * (model, layout, preset), evaluators by the content hashes of their keys. Caching cannot change
  * a result: a content hash names exactly one key, and a plan is a pure function of its inputs.
+ * It must not change the read set either (Fabric compares it): the contract reads the key blobs
+ * whether or not the cache has them.
  */
 import {
   CkksContext,
@@ -12,33 +14,26 @@ import {
   type RelinKeys,
 } from '../ckks/index.ts';
 import { getModel } from '../models/catalogue/index.ts';
-import { compile, type Plan } from '../models/compiler.ts';
+import type { Plan } from '../models/compiler.ts';
+import { cachedPlan } from '../models/plans.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { ContractError } from './errors.ts';
 
-const plans = new Map<string, Plan>();
-
+/** The plan, with an unknown model or an impossible layout as the contract's refusals. */
 export function planFor(modelId: string, layout: Layout, presetId: string): Plan {
-  const key = `${modelId}|${layout}|${presetId}`;
-  let plan = plans.get(key);
-  if (!plan) {
-    let model: ReturnType<typeof getModel>;
-    try {
-      model = getModel(modelId);
-    } catch (error) {
-      throw new ContractError('UNKNOWN_MODEL', (error as Error).message);
-    }
-    try {
-      plan = compile(model, { layout, preset: presetId as PresetId });
-    } catch (error) {
-      throw new ContractError(
-        'BAD_REQUEST',
-        `model ${modelId} (${layout}, ${presetId}): ${(error as Error).message}`,
-      );
-    }
-    plans.set(key, plan);
+  try {
+    getModel(modelId);
+  } catch (error) {
+    throw new ContractError('UNKNOWN_MODEL', (error as Error).message);
   }
-  return plan;
+  try {
+    return cachedPlan(modelId, layout, presetId);
+  } catch (error) {
+    throw new ContractError(
+      'BAD_REQUEST',
+      `model ${modelId} (${layout}, ${presetId}): ${(error as Error).message}`,
+    );
+  }
 }
 
 interface CachedEvaluator {
@@ -49,7 +44,6 @@ interface CachedEvaluator {
   keys: (RelinKeys | GaloisKeys)[];
 }
 
-/** Evaluation keys are megabytes: loading them costs more than most evaluations. */
 /**
  * Evaluation keys are megabytes (7.4 MB per packed user at paper-p2, 0.55 MB at secure-4096):
  * the cache keeps the most recently used within a budget of their serialized bytes per thread

@@ -12,8 +12,7 @@
  */
 import type { ChaincodeStub } from 'fabric-shim-api';
 import { sha256Hex } from '../protocol/bytes.ts';
-import type { TemplateRef } from '../protocol/envelope.ts';
-import type { Layout, ResultSlot } from '../protocol/schema.ts';
+import type { UserRecord } from '../protocol/contract.ts';
 import { ContractError } from './errors.ts';
 
 const part = (s: string) => encodeURIComponent(s);
@@ -32,74 +31,14 @@ export const keys = {
   ],
 };
 
-export interface UserRecord {
-  userId: string;
-  /** Ed25519 public key, base64. */
-  publicKey: string;
-  modelId: string;
-  layout: Layout;
-  presetId: string;
-  template: TemplateRef;
-  /** Content hashes of the evaluation keys the plan needs. */
-  relinKeys: string | null;
-  galoisKeys: string | null;
-  txId: string;
-  timestamp: number;
-}
-
-export interface SubmissionRecord {
-  id: string;
-  userId: string;
-  modelId: string;
-  presetId: string;
-  template: TemplateRef;
-  nonce: string;
-  /** The client's timestamp (signed) and the transaction's. */
-  timestamp: number;
-  receivedAt: number;
-  /** Ed25519 signature over the canonical submission, base64: with the blobs, anyone can re-verify. */
-  signature: string;
-  ciphertexts: string[];
-  bytes: number;
-  txId: string;
-}
-
-export interface ResultOutput {
-  /** Index into ResultRecord.submissions. */
-  submission: number;
-  name: string;
-  perReading: boolean;
-  /** Content hash of Z for this output. */
-  blob: string;
-}
-
-export interface ResultRecord {
-  id: string;
-  userId: string;
-  modelId: string;
-  layout: Layout;
-  presetId: string;
-  template: TemplateRef;
-  submissions: string[];
-  outputs: ResultOutput[];
-  /** The result schema: what each output means and its reference criteria. */
-  results: ResultSlot[];
-  readingsPerSubmission: number;
-  txId: string;
-  timestamp: number;
-}
-
-export interface OperationRecord {
-  op: 'add' | 'mult';
-  userId: string;
-  a: string;
-  b: string;
-  blob: string;
-  txId: string;
-  timestamp: number;
-}
-
 export { sha256Hex } from '../protocol/bytes.ts';
+export type {
+  OperationRecord,
+  ResultOutput,
+  ResultRecord,
+  SubmissionRecord,
+  UserRecord,
+} from '../protocol/contract.ts';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });

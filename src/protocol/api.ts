@@ -7,8 +7,9 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { decode } from 'cborg';
+import { ResultRecordSchema } from './contract.ts';
 import { ProtocolError } from './errors.ts';
-import { LayoutSchema, ResultSlotSchema, TemplateSchema } from './schema.ts';
+import { LayoutSchema, TemplateSchema } from './schema.ts';
 
 export const API_PREFIX = '/v1';
 /** Header carrying the signed request that authenticates an HTTP request. */
@@ -103,28 +104,19 @@ export type ResultSummary = Static<typeof ResultSummarySchema>;
 
 export const ResultListSchema = Type.Object({ results: Type.Array(ResultSummarySchema) });
 
-/** Z with its result schema, as the contract stored it, and where it is on the ledger. */
-export const ResultSchema = Type.Object({
-  id: Type.String(),
-  submissionId: Type.String(),
-  txId: Type.String(),
-  blockNumber: Type.Integer(),
-  modelId: Type.String(),
-  layout: LayoutSchema,
-  presetId: Type.String(),
-  results: Type.Array(ResultSlotSchema),
-  outputs: Type.Array(
-    Type.Object({
-      submission: Type.Integer(),
-      name: Type.String(),
-      perReading: Type.Boolean(),
-      blob: Type.String(),
-    }),
-  ),
-  readingsPerSubmission: Type.Integer(),
-  /** Ciphertexts of Z by content hash, base64. */
-  z: Type.Record(Type.String(), Type.String()),
-});
+/**
+ * Z with its record (the contract's own ResultRecord: result schema, outputs), which submission
+ * it answers and the block that holds it.
+ */
+export const ResultSchema = Type.Composite([
+  ResultRecordSchema,
+  Type.Object({
+    submissionId: Type.String(),
+    blockNumber: Type.Integer(),
+    /** Ciphertexts of Z by content hash, base64. */
+    z: Type.Record(Type.String(), Type.String()),
+  }),
+]);
 export type ApiResult = Static<typeof ResultSchema>;
 
 export const HealthSchema = Type.Object({

@@ -31,6 +31,7 @@ import {
   SubmitResponseSchema,
   UserSchema,
 } from '../protocol/api.ts';
+import { readAnswer } from '../protocol/contract.ts';
 import { peekRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { WorkerPool } from '../workers/pool.ts';
@@ -333,20 +334,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
           statusCode: 404,
           code: 'NOT_FOUND',
         });
-      const { result, z } = JSON.parse(Buffer.from(row.payload).toString('utf8'));
-      return {
-        id: row.id,
-        submissionId: row.submission_id,
-        txId: row.tx_id,
-        blockNumber: Number(row.block_number),
-        modelId: result.modelId,
-        layout: result.layout,
-        presetId: result.presetId,
-        results: result.results,
-        outputs: result.outputs,
-        readingsPerSubmission: result.readingsPerSubmission,
-        z,
-      };
+      const { result, z } = readAnswer('result', row.payload);
+      return { ...result, submissionId: row.submission_id, blockNumber: Number(row.block_number), z };
     },
   );
 

@@ -17,11 +17,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
-import { type ContractErrorCode, contractErrorCode } from '../contract/errors.ts';
-import { LIMITS } from '../contract/fhe-contract.ts';
-import { receiveProposal } from '../contract/proposals.ts';
+import { FheContractClient, issueProposal, receiveProposal } from '../ledger/contract-client.ts';
 import { LedgerError } from '../ledger/errors.ts';
 import { type Ledger, TX_VALID } from '../ledger/ledger.ts';
+import {
+  type ContractErrorCode,
+  contractErrorCode,
+  CONTRACT_LIMITS as LIMITS,
+} from '../protocol/contract.ts';
 import type { Db } from './db/database.ts';
 import type { Submission } from './db/schema.ts';
 
@@ -55,6 +58,7 @@ export class Committer {
   readonly events = new EventEmitter<{ result: [ResultReady]; idle: [] }>();
   readonly #db: Db;
   readonly #ledger: Ledger;
+  readonly #contract: FheContractClient;
   readonly #concurrency: number;
   readonly #idleMs: number;
   readonly #log: NonNullable<CommitterOptions['log']>;
@@ -72,6 +76,7 @@ export class Committer {
   constructor(db: Db, ledger: Ledger, options: CommitterOptions = {}) {
     this.#db = db;
     this.#ledger = ledger;
+    this.#contract = new FheContractClient(ledger);
     this.#concurrency = options.concurrency ?? 32;
     this.#idleMs = options.idleMs ?? 500;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
@@ -295,14 +300,14 @@ export class Committer {
 
   async #receive(chunk: Job[]): Promise<void> {
     const ids = chunk.map((s) => s.id);
-    const prepared = await this.#ledger.prepare('receive', receiveProposal(await this.#envelopes(ids)));
+    const prepared = await this.#contract.prepare('receive', receiveProposal(await this.#envelopes(ids)));
     await this.#db
       .updateTable('submissions')
       .set({ receive_txs: sql`array_append(receive_txs, ${prepared.txId})`, updated_at: new Date() })
       .where('id', 'in', ids)
       .execute();
     try {
-      const committed = await prepared.submit();
+      const { committed } = await prepared.submit();
       await this.#markReceived(ids, committed);
       this.stats.received += ids.length;
       this.wake(); // the issuer has new work
@@ -341,19 +346,18 @@ export class Committer {
 
   /** issue, carrying the envelope when the submission is not received yet. */
   async #issue(s: Job): Promise<void> {
-    const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
     const carried = s.state === 'accepted' ? await this.#envelopes([s.id]) : undefined;
-    const prepared = await this.#ledger.prepare('issue', {
-      args: [request],
-      ...(carried ? receiveProposal(carried) : {}),
-    });
+    const prepared = await this.#contract.prepare(
+      'issue',
+      issueProposal(s.issue_request as Uint8Array, carried),
+    );
     await this.#db
       .updateTable('submissions')
       .set({ issue_txs: sql`array_append(issue_txs, ${prepared.txId})`, updated_at: new Date() })
       .where('id', '=', s.id)
       .execute();
     try {
-      const committed = await prepared.submit();
+      const { committed } = await prepared.submit();
       await this.#storeResult(s, committed.txId, committed.blockNumber);
       if (carried) this.stats.received++;
     } catch (error) {
@@ -403,8 +407,8 @@ export class Committer {
 
   /** Reads Z with the user's own issue request (the contract opens that result to it) and stores it. */
   async #storeResult(s: Job, txId: string, blockNumber: number): Promise<void> {
-    const request = Buffer.from(s.issue_request as Uint8Array).toString('base64');
-    const payload = await this.#ledger.evaluate('result', { args: [request] });
+    const answer = await this.#contract.query('result', issueProposal(s.issue_request as Uint8Array));
+    const payload = new TextEncoder().encode(JSON.stringify(answer));
     await this.#db.transaction().execute(async (tx) => {
       await tx
         .insertInto('results')

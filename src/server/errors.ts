@@ -3,8 +3,8 @@
  * can tell "fix the request" (4xx) from "try again later" (503).
  */
 import { CkksError } from '../ckks/errors.ts';
-import { type ContractErrorCode, contractErrorCode } from '../contract/errors.ts';
 import { LedgerError } from '../ledger/errors.ts';
+import { type ContractErrorCode, contractErrorCode } from '../protocol/contract.ts';
 import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
 
 export class HttpError extends Error {

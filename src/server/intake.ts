@@ -6,8 +6,8 @@
  */
 import { HEADER_BYTES, maxPayloadBytes } from '../ckks/format.ts';
 import { getPreset, type PresetId } from '../ckks/presets.ts';
-import { planFor } from '../contract/plans.ts';
-import { submissionId } from '../contract/proposals.ts';
+import { submissionId } from '../ledger/contract-client.ts';
+import { cachedPlan as planFor } from '../models/plans.ts';
 import type { SubmitBody } from '../protocol/api.ts';
 import { DEFAULT_LIMITS, verifySubmission } from '../protocol/envelope.ts';
 import { ProtocolError } from '../protocol/errors.ts';

@@ -2,12 +2,13 @@
  * Registration: the user's own signed setup request (it registers the key that signs it), passed
  * to the contract with the evaluation keys; the server keeps what it needs to check uploads.
  */
-import type { UserRecord } from '../contract/state.ts';
+
+import { FheContractClient } from '../ledger/contract-client.ts';
 import { isTransient, LedgerError } from '../ledger/errors.ts';
-import { type Committed, type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
+import { type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
 import type { RegisterBody, RegisteredUser } from '../protocol/api.ts';
+import { type Answer, readAnswer } from '../protocol/contract.ts';
 import { bytesParam, peekRequest, verifyRequest } from '../protocol/request.ts';
-import type { Template } from '../protocol/schema.ts';
 import type { Db } from './db/database.ts';
 import { HttpError } from './errors.ts';
 
@@ -30,10 +31,7 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
   });
-  const { user, template } = JSON.parse(Buffer.from(committed.payload).toString('utf8')) as {
-    user: UserRecord;
-    template: Template;
-  };
+  const { user, template } = committed.answer;
   const row = {
     public_key: publicKey,
     model_id: user.modelId,
@@ -65,13 +63,18 @@ const SETUP_ATTEMPTS = 6;
  * setup, retried while the failure is transient (the person is waiting for this answer). A retry
  * refused as a replay means an earlier attempt committed after all: its answer is used.
  */
-async function submitSetup(ledger: Ledger, proposal: Proposal): Promise<Committed> {
+async function submitSetup(
+  ledger: Ledger,
+  proposal: Proposal,
+): Promise<{ txId: string; answer: Answer<'setup'> }> {
+  const contract = new FheContractClient(ledger);
   const sent: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    const prepared = await ledger.prepare('setup', proposal);
+    const prepared = await contract.prepare('setup', proposal);
     sent.push(prepared.txId);
     try {
-      return await prepared.submit();
+      const { committed, answer } = await prepared.submit();
+      return { txId: committed.txId, answer };
     } catch (error) {
       if (
         error instanceof LedgerError &&
@@ -80,8 +83,7 @@ async function submitSetup(ledger: Ledger, proposal: Proposal): Promise<Committe
       ) {
         for (const txId of sent.slice(0, -1)) {
           const info = await ledger.getTransaction(txId).catch(() => undefined);
-          if (info?.validationCode === TX_VALID)
-            return { txId, blockNumber: info.blockNumber, payload: info.payload };
+          if (info?.validationCode === TX_VALID) return { txId, answer: readAnswer('setup', info.payload) };
         }
       }
       if (!isTransient(error) || attempt === SETUP_ATTEMPTS) throw error;

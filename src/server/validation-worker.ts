@@ -4,7 +4,7 @@
  * pathological input kills at most this thread (the pool replaces it), never the server.
  */
 import { CkksContext } from '../ckks/index.ts';
-import { planFor } from '../contract/plans.ts';
+import { cachedPlan as planFor } from '../models/plans.ts';
 import { loadTuple } from '../models/runtime.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { serveJobs } from '../workers/pool.ts';

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LocalUser } from '../../src/client/user.ts';
 import { FheContract } from '../../src/contract/index.ts';
-import { issue, parse, submissionId } from '../../src/contract/proposals.ts';
+import { FheContractClient, submissionId } from '../../src/ledger/contract-client.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
+import { readAnswer } from '../../src/protocol/contract.ts';
 import { CounterContract, refused, tempDir } from './fixtures.ts';
 
 let ledger: EmbeddedLedger;
@@ -33,13 +34,13 @@ test('setup, receive, issue: the contract evaluates the model on ciphertexts; Q 
     const uploads = cohortUploads(user.plan, { readings: 2, seed: 7 });
     const envelopes = await Promise.all(uploads.map((u) => user.envelope(u.readings, u.profile)));
     const received = await ledger.submit('receive', user.receive(envelopes));
-    const ids = parse.receive(received.payload).submissions.map((s) => s.id);
+    const ids = readAnswer('receive', received.payload).submissions.map((s) => s.id);
     assert.deepEqual(ids, envelopes.map(submissionId), 'submission ids are the envelope hashes');
     const issueRequest = await user.request('issue', { submissions: ids });
-    const { committed: issuedTx, ...issued } = await issue(ledger, issueRequest);
+    const { committed: issuedTx, ...issued } = await new FheContractClient(ledger).issue(issueRequest);
     assert.ok(issuedTx.blockNumber > received.blockNumber);
     assert.deepEqual(
-      parse.issue(issuedTx.payload),
+      readAnswer('issue', issuedTx.payload),
       { result: issued.result },
       'issue returns the record, not Z',
     );
@@ -53,15 +54,19 @@ test('setup, receive, issue: the contract evaluates the model on ciphertexts; Q 
       }
     }
     // The owner can read it back later, with its history.
-    const again = parse.result(
+    const again = readAnswer(
+      'result',
       await ledger.evaluate('result', await user.request('result', { resultId: issued.result.id })),
     );
     assert.deepEqual(again, issued);
-    const listed = parse.submissions(await ledger.evaluate('submissions', await user.request('submissions')));
+    const listed = readAnswer(
+      'submissions',
+      await ledger.evaluate('submissions', await user.request('submissions')),
+    );
     assert.ok(ids.every((id) => listed.submissions.some((s) => s.id === id)));
-    const results = parse.results(await ledger.evaluate('results', await user.request('results')));
+    const results = readAnswer('results', await ledger.evaluate('results', await user.request('results')));
     assert.ok(results.results.some((r) => r.id === issued.result.id));
-    const history = parse.history(await ledger.evaluate('history', await user.request('history')));
+    const history = readAnswer('history', await ledger.evaluate('history', await user.request('history')));
     assert.equal(history.setups.length, 1);
     assert.equal(history.setups[0]?.user?.modelId, user.plan.model.id);
     const tx = await ledger.getTransaction(issuedTx.txId);
@@ -73,10 +78,11 @@ test('add and mult: the generic homomorphic functions over stored ciphertexts', 
   const [upload] = cohortUploads(bob.plan, { readings: 1, seed: 3 });
   assert.ok(upload);
   const envelope = await bob.envelope(upload.readings, upload.profile);
-  const id = parse.receive((await ledger.submit('receive', bob.receive([envelope]))).payload).submissions[0]
-    ?.id;
+  const id = readAnswer('receive', (await ledger.submit('receive', bob.receive([envelope]))).payload)
+    .submissions[0]?.id;
   const values = tupleVectors(bob.plan, upload.readings, upload.profile).map((v) => v[0] as number);
-  const sum = parse.operation(
+  const sum = readAnswer(
+    'add',
     (await ledger.submit('add', await bob.request('add', { a: `sub:${id}:0`, b: `sub:${id}:1` }))).payload,
   );
   const [s] = bob.decryptBytes(new Uint8Array(Buffer.from(sum.z, 'base64')));
@@ -84,7 +90,8 @@ test('add and mult: the generic homomorphic functions over stored ciphertexts', 
     Math.abs((s as number) - ((values[0] as number) + (values[1] as number))) < 1e-3,
     `${s} vs ${values}`,
   );
-  const product = parse.operation(
+  const product = readAnswer(
+    'add',
     (
       await ledger.submit(
         'mult',
@@ -124,7 +131,7 @@ test('refusals: replays, strangers, tampering, other users\u2019 data, bad argum
   await refused(ledger.submit('setup', await fake.setup()), 'FORBIDDEN');
   fake[Symbol.dispose]();
   // bob's ciphertexts under alice's name: refused before evaluation (signature, then preset).
-  const id = parse.receive(first.payload).submissions[0]?.id as string;
+  const id = readAnswer('receive', first.payload).submissions[0]?.id as string;
   await refused(ledger.submit('issue', await bob.request('issue', { submissions: [id] })), 'NOT_FOUND');
   await refused(
     ledger.evaluate('result', await bob.request('result', { resultId: first.txId })),
@@ -179,7 +186,10 @@ test('refusals: replays, strangers, tampering, other users\u2019 data, bad argum
   );
   await refused(ledger.submit('receive', bob.receive(many)), 'OVERSIZED', /split them/);
   // Everything accepted is still there.
-  const listed = parse.submissions(await ledger.evaluate('submissions', await alice.request('submissions')));
+  const listed = readAnswer(
+    'submissions',
+    await ledger.evaluate('submissions', await alice.request('submissions')),
+  );
   assert.ok(listed.submissions.some((s) => s.id === id));
   const verdict = await ledger.verify();
   assert.ok(verdict.ok, verdict.problems.join('\n'));
@@ -198,9 +208,11 @@ test('a WebAssembly abort inside a transaction fails that transaction only', asy
   const [upload] = cohortUploads(carol.plan, { readings: 1, seed: 5 });
   assert.ok(upload);
   const envelope = await carol.envelope(upload.readings, upload.profile);
-  const id = parse.receive((await ledger.submit('receive', carol.receive([envelope]))).payload).submissions[0]
-    ?.id;
-  const issued = await issue(ledger, await carol.request('issue', { submissions: [id as string] }));
+  const id = readAnswer('receive', (await ledger.submit('receive', carol.receive([envelope]))).payload)
+    .submissions[0]?.id;
+  const issued = await new FheContractClient(ledger).issue(
+    await carol.request('issue', { submissions: [id as string] }),
+  );
   const want = runClear(carol.plan, tupleVectors(carol.plan, upload.readings, upload.profile)).total;
   assert.ok(close(carol.decrypt(issued).total, want, 0.05));
 });

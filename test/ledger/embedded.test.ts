@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import { decode, encode } from 'cborg';
 import { ClassicLevel } from 'classic-level';
 import { LocalUser } from '../../src/client/user.ts';
-import { parse } from '../../src/contract/proposals.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import { loadOrCreateCreator } from '../../src/ledger/identity.ts';
@@ -13,6 +12,7 @@ import { TX_MVCC_READ_CONFLICT, TX_PHANTOM_READ_CONFLICT } from '../../src/ledge
 import { decodeTx } from '../../src/ledger/transaction.ts';
 import { verifyLedger } from '../../src/ledger/verify.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
+import { readAnswer } from '../../src/protocol/contract.ts';
 import { CounterContract, tempDir } from './fixtures.ts';
 
 /** Every block's transactions and validation codes, as bytes. */
@@ -61,7 +61,7 @@ test('DETERMINISM: two independent ledgers given the same proposals write byte-i
     'receive',
     user.receive(await Promise.all(uploads.map((u) => user.envelope(u.readings, u.profile)))),
   );
-  const ids = parse.receive(received.payload).submissions.map((s) => s.id);
+  const ids = readAnswer('receive', received.payload).submissions.map((s) => s.id);
   const issued = await both('issue', await user.request('issue', { submissions: ids }));
   await both(
     'add',

@@ -24,6 +24,7 @@ import {
   parseConnectionFile,
 } from '../../src/ledger/fabric/connection.ts';
 import { blockHeaderBytes } from '../../src/ledger/fabric/qscc.ts';
+import { verifyChannel } from '../../src/ledger/fabric/verify.ts';
 
 const require = createRequire(import.meta.url);
 const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0;
@@ -861,6 +862,67 @@ describe('FabricLedger against a loopback Gateway service', { skip }, () => {
     await ledger.close();
     await rejectsWith(ledger.submit('receive'), { code: 'UNAVAILABLE', message: /closed/ });
     await rejectsWith(ledger.getBlock(5), { code: 'UNAVAILABLE', message: /closed/ });
+  });
+
+  test('verifyChannel: hash chain and data hashes of every block; every committed claim valid on the channel', async () => {
+    const ENDORSER = common.HeaderType.ENDORSER_TRANSACTION;
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
+    const chain = (tamper?: number) => {
+      const blocks: Uint8Array[] = [];
+      let previous = new Uint8Array(32);
+      for (let n = 0; n < 3; n++) {
+        const envelopes = [txEnvelope(`tx-${n}`, ENDORSER, 'issue', 1_700_000_000 + n)];
+        const header = new common.BlockHeader();
+        header.setNumber(n);
+        header.setPreviousHash(previous);
+        const dataHash = sha(Buffer.concat(envelopes));
+        header.setDataHash(dataHash);
+        previous = sha(blockHeaderBytes(BigInt(n), previous, dataHash));
+        const data = new common.BlockData();
+        // A peer that altered a transaction after the header was made.
+        data.setDataList(n === tamper ? [txEnvelope('tx-forged', ENDORSER, 'issue', 1)] : envelopes);
+        const metadata = new common.BlockMetadata();
+        const empty = new Uint8Array(0);
+        metadata.setMetadataList([empty, empty, Uint8Array.of(n === 2 ? 11 : 0), empty, empty]);
+        const block = new common.Block();
+        block.setHeader(header);
+        block.setData(data);
+        block.setMetadata(metadata);
+        blocks.push(block.serializeBinary());
+      }
+      return blocks;
+    };
+    const serve = (blocks: Uint8Array[]) => {
+      behaviour.evaluate = (d) => {
+        if (d.fn === 'GetChainInfo') {
+          const info = new common.BlockchainInfo();
+          info.setHeight(blocks.length);
+          return { payload: info.serializeBinary() };
+        }
+        return { payload: blocks[Number(d.args[1])] as Uint8Array };
+      };
+    };
+    const ledger = await open();
+    serve(chain());
+    const sound = await verifyChannel(ledger, [{ what: 'the result of submission s0', txId: 'tx-0' }]);
+    assert.deepEqual([sound.ok, sound.height, sound.transactions, sound.problems], [true, 3, 3, []]);
+    const claims = await verifyChannel(ledger, [
+      { what: 'submission s2 received', txId: 'tx-2' },
+      { what: 'the result of submission s9', txId: 'tx-9' },
+    ]);
+    assert.equal(claims.ok, false);
+    assert.match(
+      claims.problems[0] as string,
+      /s2 received: transaction tx-2 is on the channel but MVCC_READ_CONFLICT/,
+    );
+    assert.match(claims.problems[1] as string, /s9: transaction tx-9 is not on the channel/);
+    serve(chain(1));
+    const tampered = await verifyChannel(ledger, []);
+    assert.equal(tampered.firstBadBlock, 1);
+    assert.match(
+      tampered.problems[0] as string,
+      /^block 1: data hash [0-9a-f]{64} in the header, [0-9a-f]{64} from its transactions/,
+    );
   });
 
   test('the HSM signer (pkcs11js) is never loaded', () => {

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import api, { type Context, Contract } from 'fabric-contract-api';
 import { LocalUser } from '../../src/client/user.ts';
-import { issue, parse } from '../../src/contract/proposals.ts';
+import { FheContractClient } from '../../src/ledger/contract-client.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import type { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
+import { readAnswer } from '../../src/protocol/contract.ts';
 import { CounterContract, tempDir } from './fixtures.ts';
 
 const { Returns, Transaction } = api;
@@ -89,7 +90,7 @@ test('COLD CACHE: one organisation restarts its chaincode (cold evaluator cache)
   await issueOne(0); // both organisations' caches warm
   await ledger.restartChaincode(1); // Org2's cache cold, Org1's warm
   const committed = await issueOne(1);
-  assert.ok(parse.issue(committed.payload).result.outputs.length > 0);
+  assert.ok(readAnswer('issue', committed.payload).result.outputs.length > 0);
   await ledger.restartChaincode(0); // now Org1 cold, Org2 warm
   await issueOne(2);
 });
@@ -113,7 +114,7 @@ test('LAGGING PEER: Org2 commits blocks 1.5 s late; an issue right after its rec
   });
   await new Promise((r) => setTimeout(r, 1600));
   const received = await ledger.submit('receive', user.receive([envelope]));
-  const ids = parse.receive(received.payload).submissions.map((s) => s.id);
+  const ids = readAnswer('receive', received.payload).submissions.map((s) => s.id);
   const request = await user.request('issue', { submissions: ids });
   await assert.rejects(ledger.submit('issue', request), (e: LedgerError) => {
     assert.equal(e.code, 'MISMATCH', e.message);
@@ -121,6 +122,6 @@ test('LAGGING PEER: Org2 commits blocks 1.5 s late; an issue right after its rec
     return true;
   });
   await new Promise((r) => setTimeout(r, 1600));
-  const issued = await issue(ledger, request);
+  const issued = await new FheContractClient(ledger).issue(request);
   assert.equal(issued.result.submissions[0], ids[0]);
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalUser } from '../../src/client/user.ts';
-import { issue, parse } from '../../src/contract/proposals.ts';
+import { FheContractClient } from '../../src/ledger/contract-client.ts';
 import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
+import { readAnswer } from '../../src/protocol/contract.ts';
 import { CounterContract, tempDir } from './fixtures.ts';
 
 test('simulation in two worker threads: users endorsed side by side, results as in-process', async () => {
@@ -21,10 +22,13 @@ test('simulation in two worker threads: users endorsed side by side, results as 
       const uploads = cohortUploads(user.plan, { readings: 3, seed: u });
       for (const upload of uploads) {
         const envelope = await user.envelope(upload.readings, upload.profile);
-        const [sub] = parse.receive(
+        const [sub] = readAnswer(
+          'receive',
           (await ledger.submit('receive', user.receive([envelope]))).payload,
         ).submissions;
-        const issued = await issue(ledger, await user.request('issue', { submissions: [sub?.id as string] }));
+        const issued = await new FheContractClient(ledger).issue(
+          await user.request('issue', { submissions: [sub?.id as string] }),
+        );
         const want = runClear(user.plan, tupleVectors(user.plan, upload.readings, upload.profile))
           .total?.[0] as number;
         const got = user.decrypt(issued).total?.[0] as number;

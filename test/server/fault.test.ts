@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalUser, type SubmitItem } from '../../src/client/user.ts';
-import { submissionId } from '../../src/contract/proposals.ts';
+import { submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { encode } from 'cborg';
 import { LocalUser } from '../../src/client/user.ts';
-import type { IssuedResult } from '../../src/contract/proposals.ts';
+import type { IssuedResult } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
 import type { ApiResult } from '../../src/protocol/api.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LocalUser } from '../../src/client/user.ts';
-import { submissionId } from '../../src/contract/proposals.ts';
+import { submissionId } from '../../src/ledger/contract-client.ts';
 import type { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { startServer } from '../../src/server/server.ts';

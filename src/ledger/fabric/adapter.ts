@@ -34,6 +34,7 @@ import type {
 } from '../ledger.ts';
 import { type FabricConnectionConfig, loadConnectionFile } from './connection.ts';
 import {
+  computeDataHash,
   decodeBlock,
   decodeChainHeight,
   GET_BLOCK_BY_NUMBER,
@@ -399,6 +400,15 @@ export class FabricLedger implements Ledger {
     }
     const bytes = await this.#query(GET_BLOCK_BY_NUMBER, String(number));
     return this.#decode(`block ${number}`, () => decodeBlock(bytes));
+  }
+
+  /** A block with the data hash recomputed from its envelopes, for verification. */
+  async checkedBlock(number: number): Promise<{ block: BlockInfo; computedDataHash: string }> {
+    const bytes = await this.#query(GET_BLOCK_BY_NUMBER, String(number));
+    return this.#decode(`block ${number}`, () => ({
+      block: decodeBlock(bytes),
+      computedDataHash: computeDataHash(bytes),
+    }));
   }
 
   /** qscc's GetTransactionByID has no block number, so the transaction is read from its block. */

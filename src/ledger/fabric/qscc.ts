@@ -125,6 +125,18 @@ export function decodeBlock(bytes: Uint8Array): BlockInfo {
   };
 }
 
+/**
+ * What a block's header should say its data hash is (protoutil.ComputeBlockDataHash in Fabric
+ * 2.5: SHA-256 of its envelopes, concatenated).
+ */
+export function computeDataHash(bytes: Uint8Array): string {
+  const hash = createHash('sha256');
+  for (const envelope of common.Block.deserializeBinary(bytes).getData()?.getDataList_asU8() ?? []) {
+    hash.update(envelope);
+  }
+  return hash.digest('hex');
+}
+
 /** Height (number of blocks) from qscc GetChainInfo's common.BlockchainInfo. */
 export function decodeChainHeight(bytes: Uint8Array): number {
   return common.BlockchainInfo.deserializeBinary(bytes).getHeight();

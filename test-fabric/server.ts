@@ -1,0 +1,133 @@
+/**
+ * `pmhe server start` as a child process (Node 22 from node_modules, tsx), its output appended to
+ * a log file; on Fabric with `fabric` (a connection file), else on the embedded ledger.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exited, freePort } from '../src/server/spawn.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface PmheServer {
+  url: string;
+  child: ChildProcess;
+  log: string;
+  /** The committer's counters and the ledger height, from /metrics. */
+  metrics(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export async function startPmheServer(options: {
+  dataDir: string;
+  log: string;
+  fabric?: string;
+}): Promise<PmheServer> {
+  const port = await freePort();
+  const args = [
+    '--import',
+    'tsx',
+    'src/cli/pmhe.ts',
+    'server',
+    'start',
+    '--port',
+    String(port),
+    '--data-dir',
+    options.dataDir,
+    '--no-web',
+    '--log-level',
+    'info',
+    ...(options.fabric ? ['--fabric', options.fabric] : []),
+  ];
+  const child = spawn(join(ROOT, 'node_modules/.bin/node'), args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const file = createWriteStream(options.log, { flags: 'a' });
+  let out = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    file.write(d);
+    if (out.length < 100_000) out += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      file.write(d);
+      if (out.length < 100_000) out += d;
+      if (out.includes('listening on')) resolve();
+    });
+    child.on('exit', (code) =>
+      reject(
+        new Error(`the server exited (${code}) before listening; see ${options.log}:\n${out.slice(-2000)}`),
+      ),
+    );
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    child,
+    log: options.log,
+    async metrics() {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((l) => /^pmhe_(committer_total|ledger_height|submissions_backlog)/.test(l));
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited(child);
+      clearTimeout(timer);
+      file.end();
+    },
+  };
+}
+
+/**
+ * The server log's failures, grouped: each distinct message (transaction ids, ephemeral ports
+ * and hashes blanked) with how often it came, most frequent first.
+ */
+export async function logSummary(file: string, top = 15): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let entry: {
+      level?: number;
+      msg?: string;
+      error?: unknown;
+      reason?: unknown;
+      err?: { message?: string };
+    };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const error = entry.error ?? entry.reason ?? entry.err?.message;
+    if ((entry.level ?? 0) < 40 && error === undefined) continue;
+    const key = normalise(`${entry.msg ?? ''}${error === undefined ? '' : ` | ${String(error)}`}`);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([message, n]) => `${n}× ${message}`);
+}
+
+/** A message with its transaction ids, hashes and ephemeral ports blanked, to group alike ones. */
+export function normalise(message: string): string {
+  return (
+    message
+      .replace(/[0-9a-f]{64}/g, '…')
+      .replace(/\[[0-9a-f]{8}\]/g, '[…]')
+      .replace(/transaction [0-9a-f]{8,}/g, 'transaction …')
+      .replace(/127\.0\.0\.1:\d{5}->/g, '127.0.0.1:…->')
+      // Fabric's "chaincode server not there" chain, in one phrase.
+      .replace(
+        /could not launch chaincode (\S+?):…: (?:chaincode registration failed: )?connection to .*?dial tcp (\S+): connect: connection refused"/g,
+        'could not launch chaincode $1 (dial $2: connection refused)',
+      )
+  );
+}
