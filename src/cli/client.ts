@@ -296,18 +296,23 @@ export function clientCommands(program: Command): void {
       run(async (o: { wait: number }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const entries = await client.collect({ timeoutMs: o.wait * 1000 });
+        const refused: string[] = [];
+        const entries = await client.collect({
+          timeoutMs: o.wait * 1000,
+          onRefused: (item, reason) => refused.push(`upload ${item.id.slice(0, 12)}…: ${reason}`),
+        });
         const waiting = (await client.outbox.items('sent')).length;
-        if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting }));
+        if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting, refused }));
         else {
           out(table(entries));
+          for (const line of refused) out(line);
           out(
             waiting
               ? `${entries.length} new result(s); ${waiting} reading upload(s) still awaited: the ledger has not answered yet (nothing is lost; run \`pmhe results\` again later)`
               : `${entries.length} new result(s); none awaited`,
           );
         }
-        return waiting ? EXIT.awaited : EXIT.ok;
+        return refused.length ? EXIT.failed : waiting ? EXIT.awaited : EXIT.ok;
       }),
     );
 

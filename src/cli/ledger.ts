@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { LedgerError } from '../ledger/errors.ts';
 import { FabricLedger } from '../ledger/fabric/adapter.ts';
 import { type ChannelVerdict, type CommittedClaim, verifyChannel } from '../ledger/fabric/verify.ts';
-import { type LedgerVerdict, verifyLedger } from '../ledger/verify.ts';
+import { verifyLedger } from '../ledger/verify.ts';
 import { openDatabase } from '../server/db/database.ts';
 
 /** Exit codes: 0 verified, 1 damage found, 2 could not check (usage, locked, I/O). */

@@ -82,6 +82,8 @@ export interface CollectOptions {
   onResult?: (entry: HistoryEntry) => void;
   /** Stop when this many results arrived (default: every sent item's). */
   count?: number;
+  /** Called for a sent upload the contract refused for good (it is kept as failed). */
+  onRefused?: (item: OutboxItem, reason: string) => void;
 }
 
 export class PmheClient implements Disposable {
@@ -236,6 +238,11 @@ export class PmheClient implements Disposable {
           for (const item of bySubmission.values()) {
             const status = await this.api.submission(item.id);
             if (status?.resultId) await take(item, status.resultId);
+            else if (status?.state === 'rejected') {
+              const reason = `the contract refused it: ${status.error ?? 'no reason given'}`;
+              await this.outbox.refused(item, reason);
+              options.onRefused?.(item, reason);
+            }
           }
         }
         if (collected.length >= wanted || Date.now() > deadline) break;

@@ -117,6 +117,14 @@ export class Outbox {
     return items;
   }
 
+  /**
+   * A sent item the contract refused for good (the server reports it rejected): kept as failed,
+   * with the contract's reason, for the person to see.
+   */
+  async refused(item: OutboxItem, reason: string): Promise<void> {
+    await this.#save({ ...item, state: 'failed', lastError: reason });
+  }
+
   /** Forgets a sent item once its result is in the local history. */
   async remove(item: OutboxItem): Promise<void> {
     await this.#store.delete(keyOf(item));
