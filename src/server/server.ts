@@ -30,6 +30,8 @@ export interface ServerConfig {
   databaseUrl?: string;
   /** A Fabric connection file; the embedded ledger when absent. */
   fabricConnection?: string;
+  /** A ledger already open, used instead (the server closes it when it stops). */
+  ledger?: Ledger;
   /**
    * Simulation threads of the embedded ledger, per endorsing organisation (by default the cores
    * shared among the organisations), and ciphertext-validation threads.
@@ -75,13 +77,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     log('database open', { kind, migrated });
     const endorsers = config.endorsers ?? DEFAULT_ENDORSERS;
-    const ledger: Ledger = config.fabricConnection
-      ? await FabricLedger.connect(config.fabricConnection)
-      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
-          workers:
-            config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
-          endorsers,
-        });
+    const ledger: Ledger = config.ledger
+      ? config.ledger
+      : config.fabricConnection
+        ? await FabricLedger.connect(config.fabricConnection)
+        : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
+            workers:
+              config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
+            endorsers,
+          });
     cleanup.unshift(() => ledger.close());
     if (ledger instanceof EmbeddedLedger)
       log('embedded ledger open', { ...ledger.opened, height: await ledger.height() });
@@ -115,7 +119,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     log('listening', {
       url: address,
-      ledger: config.fabricConnection ? 'fabric' : 'embedded',
+      ledger: ledger instanceof EmbeddedLedger ? 'embedded' : config.fabricConnection ? 'fabric' : 'given',
       database: kind,
     });
     let closing: Promise<void> | null = null;
