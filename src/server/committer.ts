@@ -179,12 +179,9 @@ export class Committer {
       }
       if (jobs.length === 0 || running.size >= limit) {
         if (running.size === 0 && jobs.length === 0 && this.#delayed.size === 0) this.events.emit('idle');
-        const soonest = Math.min(pausedUntil, ...[...this.#delayed.values()].map((d) => d.at));
+        // Delayed submissions fall due between polls: they are taken at most idleMs late.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(
-            resolve,
-            Math.min(this.#idleMs, Math.max(0, soonest - Date.now())) || this.#idleMs,
-          );
+          const timer = setTimeout(resolve, this.#idleMs);
           this.#wakers.push(() => {
             clearTimeout(timer);
             resolve();
