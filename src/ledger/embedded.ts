@@ -164,7 +164,9 @@ export class EmbeddedLedger implements Ledger {
     const simulator = workers > 0 ? null : new Simulator(options.contracts ?? defaultContracts, chaincode);
     const data = { contractsModule: options.contractsModule ?? DEFAULT_CONTRACTS, chaincode };
     this.#openHeight = parts.store.height;
-    this.#endorsers = (options.endorsers ?? DEFAULT_ENDORSERS).map((e) => {
+    const endorsers = options.endorsers ?? DEFAULT_ENDORSERS;
+    if (endorsers.length === 0) throw new LedgerError('BAD_ARGUMENT', 'endorsers: at least one organisation');
+    this.#endorsers = endorsers.map((e) => {
       const reader = this.#readerFor(e.lagMs ?? 0);
       return new Endorser(
         e,
@@ -172,7 +174,6 @@ export class EmbeddedLedger implements Ledger {
         simulator ? { simulator } : { pool: () => new SimulationPool(workers, data, reader) },
       );
     });
-    if (this.#endorsers.length === 0) throw new LedgerError('BAD_ARGUMENT', 'endorsers: at least one');
     this.#batch = { ...DEFAULT_BATCH, ...options.batch };
     this.#maxTransactionBytes = options.maxTransactionBytes ?? DEFAULT_MAX_TRANSACTION_BYTES;
     this.#maxProposalBytes = options.maxProposalBytes ?? DEFAULT_MAX_PROPOSAL_BYTES;
