@@ -40,7 +40,17 @@ export function serverCommands(program: Command): void {
       new Option('--body-limit <bytes>', 'largest request body').env('PMHE_BODY_LIMIT').argParser(count),
     )
     .addOption(
-      new Option('--rate-limit <n>', 'requests per user per minute').env('PMHE_RATE_LIMIT').argParser(count),
+      new Option('--rate-limit <n>', 'requests per user per minute (counted once the signature verifies)')
+        .env('PMHE_RATE_LIMIT')
+        .argParser(count),
+    )
+    .addOption(
+      new Option(
+        '--address-rate-limit <n>',
+        'requests per client address per minute (counted before any check)',
+      )
+        .env('PMHE_ADDRESS_RATE_LIMIT')
+        .argParser(count),
     )
     .addOption(
       new Option(
@@ -64,6 +74,7 @@ export function serverCommands(program: Command): void {
         limits: {
           ...(options.bodyLimit ? { bodyBytes: options.bodyLimit } : {}),
           ...(options.rateLimit ? { ratePerMinute: options.rateLimit } : {}),
+          ...(options.addressRateLimit ? { addressRatePerMinute: options.addressRateLimit } : {}),
         },
         log: options.logLevel,
         ...(options.web === false ? { webDir: false } : options.webDir ? { webDir: options.webDir } : {}),
@@ -91,6 +102,7 @@ interface StartOptions {
   validationWorkers: number;
   bodyLimit?: number;
   rateLimit?: number;
+  addressRateLimit?: number;
   logLevel: string;
   webDir?: string;
   /** false with --no-web. */

@@ -6,6 +6,15 @@ export const FORMAT_VERSION = 1;
 /** Longest id (userId, modelId, presetId, template.id) in UTF-16 code units. */
 export const MAX_ID_LENGTH = 256;
 
+/**
+ * An id is part of the contract's state keys, percent-encoded (contract/state.ts), and Fabric
+ * refuses keys over 1,024 bytes: with the longest prefix and suffix (`result/…/<64 hex>`) this
+ * leaves room for 768 encoded characters (256 ASCII characters, or 64 four-byte emoji).
+ */
+export const MAX_ID_KEY_CHARS = 768;
+/** Control characters (U+0000 among them, which PostgreSQL's text refuses) have no place in an id. */
+const CONTROL = /\p{Cc}/u;
+
 /** A lone surrogate has no UTF-8 form: it would be signed as U+FFFD, not as what the caller holds. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -17,6 +26,13 @@ export function checkId(value: unknown, path: string): void {
     );
   }
   if (LONE_SURROGATE.test(value)) throw new ProtocolError('BAD_FIELD', `${path}: text has a lone surrogate`);
+  if (CONTROL.test(value)) throw new ProtocolError('BAD_FIELD', `${path}: text has a control character`);
+  if (encodeURIComponent(value).length > MAX_ID_KEY_CHARS) {
+    throw new ProtocolError(
+      'BAD_FIELD',
+      `${path}: ${encodeURIComponent(value).length} characters once percent-encoded into a ledger key, more than ${MAX_ID_KEY_CHARS}`,
+    );
+  }
 }
 
 /** The version is read before anything else so that a newer format is named as such. */

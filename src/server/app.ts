@@ -32,14 +32,13 @@ import {
   UserSchema,
 } from '../protocol/api.ts';
 import { readAnswer } from '../protocol/contract.ts';
-import { peekRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { WorkerPool } from '../workers/pool.ts';
 import { authenticate } from './auth.ts';
 import type { Committer } from './committer.ts';
 import type { Db } from './db/database.ts';
 import type { Submission, User } from './db/schema.ts';
-import { toHttpError } from './errors.ts';
+import { HttpError, toHttpError } from './errors.ts';
 import { acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { register } from './register.ts';
@@ -49,8 +48,13 @@ import { serveWebApp } from './web.ts';
 export interface Limits {
   /** Largest request body, bytes (registration carries evaluation keys: megabytes). */
   bodyBytes: number;
-  /** Requests per user (or per address, unauthenticated) per minute. */
+  /** Requests per user per minute, counted once the request's signature verifies. */
   ratePerMinute: number;
+  /**
+   * Requests per client address per minute, counted before anything is checked (registration,
+   * forged or unsigned requests included): a claimed user id never chooses the bucket.
+   */
+  addressRatePerMinute: number;
   /** A request (headers and body) must arrive within this time: slow clients are cut off (408). */
   requestTimeoutMs: number;
 }
@@ -58,6 +62,7 @@ export interface Limits {
 export const DEFAULT_SERVER_LIMITS: Readonly<Limits> = Object.freeze({
   bodyBytes: 12 * 1024 * 1024,
   ratePerMinute: 6000,
+  addressRatePerMinute: 60_000,
   requestTimeoutMs: 30_000,
 });
 
@@ -134,17 +139,35 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     );
   });
 
-  await app.register(fastifyRateLimit, {
-    max: ctx.limits.ratePerMinute,
-    timeWindow: '1 minute',
-    keyGenerator: (request) => userOf(request) ?? request.ip,
-    errorResponseBuilder: (_request, context) => ({
+  const rateLimited =
+    (who: string) => (_request: FastifyRequest, context: { max: number; after: string }) => ({
       statusCode: 429,
       code: 'RATE_LIMITED',
       error: 'Request refused',
-      message: `more than ${context.max} requests per minute; retry in ${context.after}`,
-    }),
+      message: `more than ${context.max} requests per minute ${who}; retry in ${context.after}`,
+    });
+  await app.register(fastifyRateLimit, {
+    max: ctx.limits.addressRatePerMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => `address:${request.ip}`,
+    errorResponseBuilder: rateLimited('from this address'),
   });
+  // Per user only after the signature verified: nobody can spend another person's allowance.
+  const userCount = app.createRateLimit({
+    max: ctx.limits.ratePerMinute,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => `user:${(request.user as User).user_id}`,
+  });
+  const userLimit = async (request: FastifyRequest) => {
+    const counted = await userCount(request);
+    if (!counted.isAllowed && counted.isExceeded) {
+      throw new HttpError(
+        429,
+        'RATE_LIMITED',
+        `more than ${counted.max} requests per minute for this user; retry in ${counted.ttlInSeconds} s`,
+      );
+    }
+  };
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -166,7 +189,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  const auth = async (request: FastifyRequest) => {
+  const authenticated = async (request: FastifyRequest) => {
     const body = Buffer.isBuffer(request.body) ? request.body : new Uint8Array(0);
     request.user = await authenticate(ctx.db, request.headers[AUTH_HEADER], {
       method: request.method,
@@ -174,6 +197,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       body,
     });
   };
+  const auth = [authenticated, userLimit];
   const me = (request: FastifyRequest): User => request.user as User;
 
   app.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => ({
@@ -339,6 +363,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
   );
 
+  // Open event streams never end by themselves: closing the server ends them, or it would wait
+  // for every listening client to leave.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get(
     `${API_PREFIX}/events`,
     {
@@ -362,10 +393,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       };
       const heartbeat = setInterval(() => reply.raw.write(': keep-alive\n\n'), 15_000);
       ctx.committer.events.on('result', send);
-      request.raw.on('close', () => {
+      const end = () => {
         clearInterval(heartbeat);
         ctx.committer.events.off('result', send);
-      });
+        streams.delete(end);
+        if (!reply.raw.writableEnded) reply.raw.end();
+      };
+      streams.add(end);
+      request.raw.on('close', end);
     },
   );
 
@@ -392,15 +427,4 @@ function status(row: Submission) {
     error: row.error,
     acceptedAt: new Date(row.accepted_at).toISOString(),
   };
-}
-
-/** The user a request claims to be, for rate limiting before authentication. */
-function userOf(request: FastifyRequest): string | undefined {
-  const header = request.headers[AUTH_HEADER];
-  if (typeof header !== 'string') return undefined;
-  try {
-    return `user:${peekRequest(new Uint8Array(Buffer.from(header.split(' ')[1] ?? '', 'base64'))).userId}`;
-  } catch {
-    return undefined;
-  }
 }

@@ -32,15 +32,31 @@ export async function authenticate(
   if (!header?.startsWith(prefix)) {
     throw new HttpError(401, 'UNAUTHENTICATED', `missing Authorization: ${AUTH_SCHEME} <signed request>`);
   }
-  const bytes = new Uint8Array(Buffer.from(header.slice(prefix.length), 'base64'));
+  const text = header.slice(prefix.length);
+  // Strict base64: Node's decoder skips what it does not know, so "!!!" or spaces would pass.
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new HttpError(
+      401,
+      'UNAUTHENTICATED',
+      `Authorization: the signed request after "${AUTH_SCHEME} " is not base64`,
+    );
+  }
+  const bytes = new Uint8Array(Buffer.from(text, 'base64'));
   const claimed = peekRequest(bytes);
   const user = await db
     .selectFrom('users')
     .selectAll()
     .where('user_id', '=', claimed.userId)
     .executeTakeFirst();
-  if (!user) throw new HttpError(401, 'UNKNOWN_USER', `user "${claimed.userId}" is not registered`);
-  const request = await verifyRequest(bytes, { op: 'http', publicKey: user.public_key, now });
+  // One answer whether the id is unknown or the key is wrong: nobody learns which ids exist.
+  const refused = () =>
+    new HttpError(401, 'UNAUTHENTICATED', `the request is not signed by a registered user's key`);
+  if (!user) throw refused();
+  const request = await verifyRequest(bytes, { op: 'http', publicKey: user.public_key, now }).catch(
+    (error: unknown) => {
+      throw error instanceof ProtocolError && error.code === 'BAD_SIGNATURE' ? refused() : error;
+    },
+  );
   const expect = { method: call.method.toUpperCase(), path: call.path, body: sha256Hex(call.body) };
   for (const [name, want] of Object.entries(expect)) {
     if (textParam(request, name) !== want) {

@@ -30,6 +30,17 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
   const committed = await submitSetup(ctx.ledger, {
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
+  }).catch((error: unknown) => {
+    // Another registration of this id, with another key, committed first (a race the check above
+    // could not see): the same answer as when it had been seen.
+    if (
+      error instanceof LedgerError &&
+      error.code === 'ENDORSEMENT' &&
+      error.message.startsWith('FORBIDDEN:')
+    ) {
+      throw new HttpError(409, 'USER_EXISTS', `user "${claimed.userId}" is registered with another key`);
+    }
+    throw error;
   });
   const { user, template } = committed.answer;
   const row = {

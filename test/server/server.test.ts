@@ -6,7 +6,9 @@ import { LocalUser } from '../../src/client/user.ts';
 import type { IssuedResult } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
-import type { ApiResult } from '../../src/protocol/api.ts';
+import { type ApiResult, AUTH_SCHEME } from '../../src/protocol/api.ts';
+import { sha256Hex, toBase64 } from '../../src/protocol/bytes.ts';
+import { signRequest } from '../../src/protocol/request.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { TestClient } from './client.ts';
@@ -186,7 +188,38 @@ for (const database of ['pglite', 'postgresql'] as const) {
         modelId: 'early-warning',
         layout: 'paper',
       });
-      await expect(new TestClient(server.url, stranger).get('/v1/results'), 401, 'UNKNOWN_USER');
+      await expect(new TestClient(server.url, stranger).get('/v1/results'), 401, 'UNAUTHENTICATED');
+      // A registered id signed with another key gets the very same answer: no oracle for ids.
+      using forger = await LocalUser.create({ userId: 'bob', modelId: 'early-warning', layout: 'paper' });
+      await expect(new TestClient(server.url, forger).get('/v1/results'), 401, 'UNAUTHENTICATED');
+      // Base64 is read strictly: Node's lenient decoder would skip spaces and "!!!".
+      const signedGet = await bob.user.authorization('GET', '/v1/results');
+      for (const bad of [
+        signedGet.replace(' ', '  '),
+        `${signedGet}!!!`,
+        signedGet.replace(/\+/g, '-').replace(/\//g, '_'),
+      ]) {
+        if (bad === signedGet) continue;
+        await expect(
+          bob.raw('GET', '/v1/results', undefined, { authorization: bad }),
+          401,
+          'UNAUTHENTICATED',
+        );
+      }
+      // A user id holding U+0000 (PostgreSQL's text refuses it): a precise 400, never a 500.
+      const signed = Buffer.from(
+        (await stranger.authorization('GET', '/v1/results')).split(' ')[1] ?? '',
+        'base64',
+      );
+      const at = signed.indexOf(Buffer.from('mallory'));
+      signed[at + 3] = 0; // "mal\0ory": the same length, the signature no longer matters
+      await expect(
+        bob.raw('GET', '/v1/results', undefined, {
+          authorization: `PMHE-Ed25519 ${signed.toString('base64')}`,
+        }),
+        400,
+        'BAD_FIELD',
+      );
       // Someone else's data.
       const [aliceResult] = await alice.waitForResults(1);
       await expect(bob.get(`/v1/results/${aliceResult?.id}`), 404, 'NOT_FOUND');
@@ -233,22 +266,27 @@ for (const database of ['pglite', 'postgresql'] as const) {
 }
 
 describe('server limits', () => {
-  test('per-user rate limit (429), slow clients cut off (408), OpenAPI document served', async () => {
+  test('rate limits: per address before any check, per user only once signed (429); slow clients cut off (408); OpenAPI', async () => {
     const server = await startServer({
       dataDir: await tempDir('limits'),
       port: 0,
       log: false,
-      limits: { ratePerMinute: 5, requestTimeoutMs: 1000 },
+      limits: { ratePerMinute: 5, addressRatePerMinute: 80, requestTimeoutMs: 1000 },
     });
     try {
       using user = await LocalUser.create({ userId: 'kim', modelId: 'early-warning', layout: 'paper' });
       const client = new TestClient(server.url, user);
       assert.equal((await client.register()).status, 201);
+      // An attacker signs with their own key but claims kim's id: refused, and kim is not locked out.
+      using forger = await LocalUser.create({ userId: 'kim', modelId: 'early-warning', layout: 'paper' });
+      for (let i = 0; i < 25; i++)
+        assert.equal((await new TestClient(server.url, forger).get('/v1/results')).status, 401);
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) statuses.push((await client.get('/v1/results')).status);
-      assert.deepEqual(statuses.slice(0, 4), [200, 200, 200, 200]);
-      const limited = await client.get<{ code: string }>('/v1/results');
+      for (let i = 0; i < 5; i++) statuses.push((await client.get('/v1/results')).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+      const limited = await client.get<{ code: string; message: string }>('/v1/results');
       assert.deepEqual([limited.status, limited.body.code], [429, 'RATE_LIMITED']);
+      assert.match(limited.body.message, /for this user/);
       // Another user is not limited by kim's requests.
       using other = await LocalUser.create({ userId: 'lee', modelId: 'early-warning', layout: 'paper' });
       assert.equal((await new TestClient(server.url, other).register()).status, 201);
@@ -276,6 +314,26 @@ describe('server limits', () => {
           (p) => p in openapi.paths,
         ),
       );
+      // A claimed id that changes with every request does not escape the address's limit.
+      const key = (await crypto.subtle.generateKey('Ed25519', false, ['sign', 'verify'])) as CryptoKeyPair;
+      const rotating: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const signed = await signRequest(
+          {
+            op: 'http',
+            userId: `x${i}`,
+            nonce: crypto.getRandomValues(new Uint8Array(16)),
+            timestamp: Date.now(),
+            params: { method: 'GET', path: '/v1/results', body: sha256Hex(new Uint8Array(0)) },
+          },
+          key.privateKey,
+        );
+        const reply = await fetch(`${server.url}/v1/results`, {
+          headers: { authorization: `${AUTH_SCHEME} ${toBase64(signed)}` },
+        });
+        rotating.push(reply.status);
+      }
+      assert.ok(rotating.includes(429), `statuses: ${rotating.join(',')}`);
     } finally {
       await server.close();
     }

@@ -1,0 +1,55 @@
+/**
+ * The server against hostile or careless clients (issue 13): what an attacker tried, as tests.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LocalUser } from '../../src/client/user.ts';
+import { checkId } from '../../src/protocol/fields.ts';
+import { startServer } from '../../src/server/server.ts';
+import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
+import { tempDir } from '../ledger/fixtures.ts';
+import { TestClient } from './client.ts';
+
+test('SHUTDOWN: SIGTERM ends within seconds while a client holds /v1/events open', async () => {
+  const port = await freePort();
+  const child = await spawnServer(await tempDir('sigterm'), port, []);
+  using user = await LocalUser.create({ userId: 'sam', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(`http://127.0.0.1:${port}`, user);
+  assert.equal((await client.register()).status, 201);
+  const path = '/v1/events';
+  const stream = await fetch(`http://127.0.0.1:${port}${path}`, {
+    headers: { authorization: await user.authorization('GET', path) },
+  });
+  assert.equal(stream.status, 200);
+  const reader = stream.body?.getReader();
+  await reader?.read(); // ": connected"
+  const started = Date.now();
+  child.kill('SIGTERM');
+  await exited(child);
+  const took = Date.now() - started;
+  assert.ok(took < 10_000, `the server took ${took} ms to stop`);
+  // The stream was ended by the server, not left hanging.
+  const rest = await reader?.read().catch(() => ({ done: true }));
+  assert.equal(rest?.done, true);
+});
+
+test('REGISTRATION RACE: two registrations of one new id with different keys: one 201, the other 409', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('race'), port: 0, log: false });
+  t.after(() => server.close());
+  using a = await LocalUser.create({ userId: 'twin', modelId: 'early-warning', layout: 'packed' });
+  using b = await LocalUser.create({ userId: 'twin', modelId: 'early-warning', layout: 'packed' });
+  const replies = await Promise.all([a, b].map((u) => new TestClient(server.url, u).register()));
+  const statuses = replies.map((r) => r.status).sort();
+  assert.deepEqual(statuses, [201, 409], JSON.stringify(replies.map((r) => r.body)));
+  const loser = replies.find((r) => r.status === 409) as { body: { code: string } };
+  assert.equal(loser.body.code, 'USER_EXISTS');
+});
+
+test('IDS: control characters and ids too long for a Fabric state key are refused where they are read', () => {
+  assert.throws(() => checkId('mal\u0000ory', 'userId'), /userId: text has a control character/);
+  assert.throws(() => checkId('a\u0085b', 'userId'), /control character/);
+  // 128 four-byte emoji: 256 UTF-16 units (within MAX_ID_LENGTH), 1,536 characters once encoded.
+  assert.throws(() => checkId('😀'.repeat(128), 'userId'), /1536 characters once percent-encoded/);
+  checkId('😀'.repeat(64), 'userId');
+  checkId('a'.repeat(256), 'userId');
+});
