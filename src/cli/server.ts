@@ -1,5 +1,4 @@
 /** `pmhe server start`: the cloud server, configured by flags or environment variables. */
-import { availableParallelism } from 'node:os';
 import { type Command, Option } from 'commander';
 
 export function serverCommands(program: Command): void {
@@ -25,9 +24,11 @@ export function serverCommands(program: Command): void {
       ),
     )
     .addOption(
-      new Option('--simulation-workers <n>', 'embedded ledger simulation threads')
+      new Option(
+        '--simulation-workers <n>',
+        'embedded ledger simulation threads per endorsing organisation (default: the cores shared between the two)',
+      )
         .env('PMHE_SIMULATION_WORKERS')
-        .default(availableParallelism())
         .argParser(count),
     )
     .addOption(
@@ -64,12 +65,12 @@ export function serverCommands(program: Command): void {
       // Loaded here: other commands need not pay for the server's dependencies.
       const { startServer } = await import('../server/server.ts');
       const running = await startServer({
+        ...(options.simulationWorkers ? { simulationWorkers: options.simulationWorkers } : {}),
         host: options.host,
         port: options.port,
         dataDir: options.dataDir,
         ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
         ...(options.fabric ? { fabricConnection: options.fabric } : {}),
-        simulationWorkers: options.simulationWorkers,
         validationWorkers: options.validationWorkers,
         limits: {
           ...(options.bodyLimit ? { bodyBytes: options.bodyLimit } : {}),
@@ -98,7 +99,7 @@ interface StartOptions {
   dataDir: string;
   databaseUrl?: string;
   fabric?: string;
-  simulationWorkers: number;
+  simulationWorkers?: number;
   validationWorkers: number;
   bodyLimit?: number;
   rateLimit?: number;
