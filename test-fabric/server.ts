@@ -84,6 +84,63 @@ export async function startPmheServer(options: {
   };
 }
 
+export interface ChannelCheck {
+  /** The command as run, for messages. */
+  command: string;
+  code: number | null;
+  /** `--json`'s verdict (src/ledger/fabric/verify.ts ChannelVerdict, or { ok: false, error }). */
+  verdict: {
+    ok: boolean;
+    height?: number;
+    transactions?: number;
+    claims?: number;
+    firstBadBlock?: number | null;
+    problems?: string[];
+    error?: string;
+  } | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/**
+ * `pmhe ledger verify --fabric <connection> --data-dir <dir> --json` as a child process
+ * (node_modules/.bin/tsx run by the project's Node 22): every block of the channel chained and
+ * hashed, and every transaction the server's database (PGlite in `dataDir`, the server stopped)
+ * records as committed valid on the channel.
+ */
+export async function verifyChannelAgainst(connectionFile: string, dataDir: string): Promise<ChannelCheck> {
+  const args = ['ledger', 'verify', '--fabric', connectionFile, '--data-dir', dataDir, '--json'];
+  const command = `tsx src/cli/pmhe.ts ${args.join(' ')}`;
+  const start = performance.now();
+  const child = spawn(
+    join(ROOT, 'node_modules/.bin/node'),
+    [join(ROOT, 'node_modules/.bin/tsx'), 'src/cli/pmhe.ts', ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // tsx's `#!/usr/bin/env node` and anything it starts find Node 22, never the system's.
+      env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH ?? ''}` },
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('exit', (status) => resolve(status));
+  });
+  let verdict: ChannelCheck['verdict'] = null;
+  const json = stdout.slice(stdout.indexOf('{'));
+  try {
+    verdict = JSON.parse(json) as NonNullable<ChannelCheck['verdict']>;
+  } catch {
+    // left null: the caller reports stdout and stderr
+  }
+  return { command, code, verdict, stdout, stderr, seconds: (performance.now() - start) / 1000 };
+}
+
 /**
  * The server log's failures, grouped: each distinct message (transaction ids, ephemeral ports
  * and hashes blanked) with how often it came, most frequent first.

@@ -392,6 +392,7 @@ export class EmbeddedLedger implements Ledger {
     if (lagMs <= 0) {
       return {
         get: (key) => this.#state.get(key),
+        version: async (key) => (await this.#state.get(key))?.version,
         range: (start, end) => this.#state.range(start, end),
         history,
       };
@@ -410,6 +411,7 @@ export class EmbeddedLedger implements Ledger {
     };
     return {
       get: (key) => getAt(key, heightSeen()),
+      version: async (key) => (await getAt(key, heightSeen()))?.version,
       // Keys deleted since the lagging height are missed: the contract never deletes (yet).
       range: async (start, end) => {
         const height = heightSeen();

@@ -20,6 +20,7 @@ export class SimulationPool {
       onCall: async (args) => {
         const call = args as ReadCall;
         if (call.op === 'get') return reader.get(call.key);
+        if (call.op === 'version') return reader.version(call.key);
         if (call.op === 'range') return reader.range(call.start, call.end);
         return reader.history(call.key);
       },

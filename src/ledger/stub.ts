@@ -19,6 +19,8 @@ export interface KeyModification {
 /** Committed state as simulation sees it. */
 export interface SimulationReader {
   get(key: string): Promise<VersionedValue | undefined>;
+  /** The version alone: no value is copied (to a worker thread) when only the read is recorded. */
+  version(key: string): Promise<Version | undefined>;
   range(start: string, end: string): Promise<[string, VersionedValue][]>;
   history(key: string): Promise<KeyModification[]>;
 }
@@ -167,7 +169,9 @@ export class SimulationStub {
    * policies here, so there is never one to return.
    */
   async getStateValidationParameter(key: string): Promise<Uint8Array | undefined> {
-    await this.getState(key);
+    checkKey(key);
+    const version = await this.#reader.version(key);
+    if (!this.#reads.has(key)) this.#reads.set(key, version ?? null);
     return undefined;
   }
 
