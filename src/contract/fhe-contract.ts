@@ -45,6 +45,7 @@ import {
   listJson,
   type OperationRecord,
   putBlob,
+  putFreshBlob,
   putJson,
   type ResultOutput,
   type ResultRecord,
@@ -209,7 +210,7 @@ export class FheContract extends Contract {
             submission: s,
             name: plan.outputs[o]?.name ?? `${o}`,
             perReading: plan.outputs[o]?.perReading ?? false,
-            blob: await putBlob(stub, zo.save()),
+            blob: await putFreshBlob(stub, zo.save()),
           });
         }
       } finally {
@@ -358,7 +359,7 @@ export class FheContract extends Contract {
         userId: user.userId,
         a: refs[0],
         b: refs[1],
-        blob: await putBlob(stub, bytes),
+        blob: await putFreshBlob(stub, bytes),
         txId: stub.getTxID(),
         timestamp: txTime(stub),
       };
@@ -430,7 +431,7 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
       bytes: envelope.length,
       txId: stub.getTxID(),
     };
-    for (const c of submission.ciphertexts) record.ciphertexts.push(await putBlob(stub, c));
+    for (const c of submission.ciphertexts) record.ciphertexts.push(await putFreshBlob(stub, c));
     await putJson(stub, keys.submission(user.userId, record.id), record);
     received.stored.push(record);
     received.ciphertexts.set(keys.submission(user.userId, record.id), [...submission.ciphertexts]);

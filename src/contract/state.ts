@@ -54,7 +54,18 @@ export async function putJson(stub: ChaincodeStub, key: string, value: object): 
   await stub.putState(key, utf8.encode(JSON.stringify(value)));
 }
 
-/** Stores bytes under their hash unless already there; returns the hash. */
+/**
+ * Stores fresh bytes under their hash without reading first: a ciphertext or a result is new
+ * (its randomness makes a second copy all but impossible, and rewriting one changes nothing),
+ * and a blind write saves a round trip to the peer and a read that could conflict.
+ */
+export async function putFreshBlob(stub: ChaincodeStub, bytes: Uint8Array): Promise<string> {
+  const hash = sha256Hex(bytes);
+  await stub.putState(keys.blob(hash), bytes);
+  return hash;
+}
+
+/** Stores bytes under their hash unless already there (megabytes of keys); returns the hash. */
 export async function putBlob(stub: ChaincodeStub, bytes: Uint8Array): Promise<string> {
   const hash = sha256Hex(bytes);
   const existing = await stub.getState(keys.blob(hash));
