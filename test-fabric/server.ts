@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exited, freePort } from '../src/server/spawn.ts';
+import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -26,42 +26,13 @@ export async function startPmheServer(options: {
   fabric?: string;
 }): Promise<PmheServer> {
   const port = await freePort();
-  const args = [
-    '--import',
-    'tsx',
-    'src/cli/pmhe.ts',
-    'server',
-    'start',
-    '--port',
-    String(port),
-    '--data-dir',
-    options.dataDir,
-    '--no-web',
-    '--log-level',
-    'info',
-    ...(options.fabric ? ['--fabric', options.fabric] : []),
-  ];
-  const child = spawn(join(ROOT, 'node_modules/.bin/node'), args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   const file = createWriteStream(options.log, { flags: 'a' });
-  let out = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    file.write(d);
-    if (out.length < 100_000) out += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      file.write(d);
-      if (out.length < 100_000) out += d;
-      if (out.includes('listening on')) resolve();
-    });
-    child.on('exit', (code) =>
-      reject(
-        new Error(`the server exited (${code}) before listening; see ${options.log}:\n${out.slice(-2000)}`),
-      ),
-    );
+  const extra = ['--no-web', ...(options.fabric ? ['--fabric', options.fabric] : [])];
+  const child = await spawnServer(options.dataDir, port, extra, {
+    logLevel: 'info',
+    output: (d) => file.write(d),
+  }).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\n(see ${options.log})`);
   });
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -21,10 +21,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts the server (Node from node_modules, TypeScript through tsx); resolves once it listens. */
+export interface SpawnOptions {
+  /** pino level of the child (warn by default). */
+  logLevel?: string;
+  /** Everything the child prints, as it comes (e.g. to a log file). */
+  output?: (chunk: Buffer) => void;
+}
+
 export async function spawnServer(
   dataDir: string,
   port: number,
   extra: string[] = [],
+  options: SpawnOptions = {},
 ): Promise<ChildProcess> {
   const child = spawn(
     join(root, 'node_modules/.bin/node'),
@@ -39,19 +47,25 @@ export async function spawnServer(
       '--data-dir',
       dataDir,
       '--log-level',
-      'warn',
+      options.logLevel ?? 'warn',
       ...extra,
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  child.stderr?.on('data', (d: Buffer) => (out += d));
+  const keep = (d: Buffer) => {
+    options.output?.(d);
+    if (out.length < 100_000) out += d;
+  };
+  child.stderr?.on('data', keep);
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (d: Buffer) => {
-      out += d;
+      keep(d);
       if (out.includes('listening on')) resolve();
     });
-    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${out}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`the server exited (${code}) before listening: ${out.slice(-2000)}`)),
+    );
   });
   return child;
 }
