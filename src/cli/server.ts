@@ -79,6 +79,10 @@ export function serverCommands(program: Command): void {
         },
         log: options.logLevel,
         ...(options.web === false ? { webDir: false } : options.webDir ? { webDir: options.webDir } : {}),
+      }).catch((error: unknown) => {
+        // A refusal to start is the operator's to fix: say what and how, without a stack trace.
+        process.stderr.write(`pmhe server start: ${startFailure(error, options)}\n`);
+        process.exit(1);
       });
       process.stdout.write(
         `PMHE server listening on ${running.url} (app ${running.url}/, API ${running.url}/v1, docs ${running.url}/docs)\n`,
@@ -120,4 +124,18 @@ function port(value: string): number {
   const n = count(value);
   if (n > 65535) throw new Error(`expected a port 0..65535, got "${value}"`);
   return n;
+}
+
+/** Why the server did not start, in words an operator can act on. */
+function startFailure(error: unknown, options: StartOptions): string {
+  const e = error as { code?: string; message?: string };
+  if (e.code === 'EADDRINUSE')
+    return `port ${options.port} on ${options.host} is in use (another server?); choose another with --port`;
+  if (e.code === 'EACCES')
+    return `not allowed to listen on ${options.host}:${options.port}; choose a port above 1023`;
+  if (e.code === 'LOCKED')
+    return `${e.message} (another pmhe server uses ${options.dataDir}; stop it, or choose another --data-dir)`;
+  if (e.code === 'CORRUPT')
+    return `${e.message} (run \`pmhe ledger verify ${options.dataDir}/ledger\` for the first bad block)`;
+  return `${e.code ? `${e.code}: ` : ''}${e.message ?? String(error)}`;
 }

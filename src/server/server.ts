@@ -70,23 +70,25 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   // A fresh data folder is created (PGlite makes only its last segment).
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const { db, kind, migrated } = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
-  );
-  const cleanup: (() => Promise<unknown>)[] = [() => db.destroy()];
+  // The ledger first: the embedded ledger's lock keeps a second server out of this data folder
+  // before it touches the database beside it.
+  const endorsers = config.endorsers ?? DEFAULT_ENDORSERS;
+  const ledger: Ledger = config.ledger
+    ? config.ledger
+    : config.fabricConnection
+      ? await FabricLedger.connect(config.fabricConnection)
+      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
+          workers:
+            config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
+          endorsers,
+        });
+  const cleanup: (() => Promise<unknown>)[] = [() => ledger.close()];
   try {
+    const { db, kind, migrated } = await openDatabase(
+      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
+    );
+    cleanup.push(() => db.destroy());
     log('database open', { kind, migrated });
-    const endorsers = config.endorsers ?? DEFAULT_ENDORSERS;
-    const ledger: Ledger = config.ledger
-      ? config.ledger
-      : config.fabricConnection
-        ? await FabricLedger.connect(config.fabricConnection)
-        : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
-            workers:
-              config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
-            endorsers,
-          });
-    cleanup.unshift(() => ledger.close());
     if (ledger instanceof EmbeddedLedger)
       log('embedded ledger open', { ...ledger.opened, height: await ledger.height() });
     const validator = new WorkerPool<CiphertextCheck, true>(

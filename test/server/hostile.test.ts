@@ -53,3 +53,25 @@ test('IDS: control characters and ids too long for a Fabric state key are refuse
   checkId('😀'.repeat(64), 'userId');
   checkId('a'.repeat(256), 'userId');
 });
+
+test('START REFUSED: a busy port and a data folder in use are named in one line, without a stack trace', async () => {
+  const port = await freePort();
+  const dir = await tempDir('busy');
+  const first = await spawnServer(dir, port, []);
+  try {
+    const noStack = (e: Error) => !/\n\s+at /.test(e.message);
+    await assert.rejects(spawnServer(await tempDir('other'), port, []), (e: Error) => {
+      assert.match(e.message, /pmhe server start: port \d+ on 127\.0\.0\.1 is in use/);
+      assert.ok(noStack(e), e.message);
+      return true;
+    });
+    await assert.rejects(spawnServer(dir, await freePort(), []), (e: Error) => {
+      assert.match(e.message, /another pmhe server uses/);
+      assert.ok(noStack(e), e.message);
+      return true;
+    });
+  } finally {
+    first.kill('SIGTERM');
+    await exited(first);
+  }
+});
