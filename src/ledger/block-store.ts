@@ -214,7 +214,10 @@ export async function verify(dir: string): Promise<VerifyResult> {
   const result = await scan(dir);
   const { problem } = result;
   if (problem === null) return { ok: true, height: result.index.length, lastHash: result.lastHash };
-  const tail = problem.torn ? ' (torn write at the end of the last file: open() truncates it)' : '';
+  // Whether open() may cut it away depends on the state database (verify.ts knows it, this does not).
+  const tail = problem.torn
+    ? ' (a torn write at the end of the last file: open() cuts it away if the state database has not applied this block, and refuses to open if it has)'
+    : '';
   return {
     ok: false,
     block: problem.block,
