@@ -71,6 +71,10 @@ export const SubmitBodySchema = Type.Array(
 );
 export type SubmitBody = Static<typeof SubmitBodySchema>;
 
+/** POST /v1/submissions/:id/issue body (CBOR): the request to issue Z for a stored submission. */
+export const LateIssueBodySchema = Type.Object({ issue: Type.Uint8Array({ maxByteLength: 64 * 1024 }) });
+export type LateIssueBody = Static<typeof LateIssueBodySchema>;
+
 export const SubmissionStateSchema = Type.Union([
   Type.Literal('accepted'),
   Type.Literal('received'),

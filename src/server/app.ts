@@ -22,6 +22,7 @@ import {
   ErrorSchema,
   HealthSchema,
   IdParamsSchema,
+  LateIssueBodySchema,
   RegisterBodySchema,
   ResultListSchema,
   ResultQuerySchema,
@@ -39,7 +40,7 @@ import type { Committer } from './committer.ts';
 import type { Db } from './db/database.ts';
 import type { Submission, User } from './db/schema.ts';
 import { HttpError, toHttpError } from './errors.ts';
-import { acceptSubmissions } from './intake.ts';
+import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { register } from './register.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
@@ -274,6 +275,35 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       ctx.metrics.accepted.inc(rows.length);
       ctx.committer.wake();
       return reply.code(202).send({ submissions: rows.map(status) });
+    },
+  );
+
+  app.post(
+    `${API_PREFIX}/submissions/:id/issue`,
+    {
+      schema: {
+        summary:
+          'Ask for Z of a submission uploaded without its issue request: CBOR { issue } (a signed issue request naming exactly this submission)',
+        params: IdParamsSchema,
+        consumes: [CBOR],
+        body: binaryBody,
+        security: secured,
+        response: { 202: SubmissionStatusSchema, ...errors },
+      },
+      // The body is CBOR, checked below with its schema; the id is checked by acceptLateIssue.
+      validatorCompiler: () => () => true,
+      preHandler: auth,
+    },
+    async (request, reply) => {
+      const { issue } = checkCbor(LateIssueBodySchema, request.body as Buffer, 'body');
+      const row = await acceptLateIssue(
+        { db: ctx.db, validator: ctx.validator },
+        me(request),
+        request.params.id,
+        issue,
+      );
+      ctx.committer.wake();
+      return reply.code(202).send(status(row));
     },
   );
 

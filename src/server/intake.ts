@@ -28,6 +28,72 @@ export interface IntakeContext {
 /** Postgres' unique_violation. */
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * A signed request to issue Z for exactly this submission, by its owner, in the timestamp window,
+ * with a nonce of its own (the contract keeps one nonce space per user: a request reusing its
+ * envelope's nonce would be refused there).
+ */
+async function checkIssueRequest(
+  user: User,
+  id: string,
+  bytes: Uint8Array,
+  envelopeNonce: Uint8Array,
+  now: number,
+  where: string,
+): Promise<void> {
+  const issue = await verifyRequest(bytes, { op: 'issue', publicKey: user.public_key, now });
+  const ids = listParam(issue, 'submissions');
+  if (issue.userId !== user.user_id || ids.length !== 1 || ids[0] !== id) {
+    throw new HttpError(400, 'BAD_FIELD', `${where}: must be your request to issue exactly [${id}]`);
+  }
+  if (Buffer.from(issue.nonce).equals(Buffer.from(envelopeNonce))) {
+    throw new ProtocolError(
+      'REPLAY',
+      `${where}: its nonce is the envelope's; each signed item needs its own`,
+    );
+  }
+}
+
+/**
+ * The request to issue Z for a submission stored without one (uploaded earlier, issued later).
+ * Refused when the submission is not the user's, already has one, or was refused.
+ */
+export async function acceptLateIssue(
+  ctx: IntakeContext,
+  user: User,
+  id: string,
+  issue: Uint8Array,
+): Promise<Submission> {
+  const now = ctx.now?.() ?? Date.now();
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new HttpError(400, 'BAD_FIELD', `params.id: "${id}" is not a submission id`);
+  const row = await ctx.db
+    .selectFrom('submissions')
+    .selectAll()
+    .where('id', '=', id)
+    .where('user_id', '=', user.user_id)
+    .executeTakeFirst();
+  if (!row) throw new HttpError(404, 'NOT_FOUND', `no submission ${id} of yours`);
+  if (row.state === 'rejected') {
+    throw new HttpError(409, 'REJECTED', `submission ${id} was refused by the contract: ${row.error}`);
+  }
+  if (row.issue_request !== null) {
+    throw new HttpError(409, 'ALREADY_REQUESTED', `submission ${id} already has its request to issue`);
+  }
+  await checkIssueRequest(user, id, issue, row.nonce, now, 'issue');
+  const updated = await ctx.db
+    .updateTable('submissions')
+    .set({ issue_request: issue, updated_at: new Date() })
+    .where('id', '=', id)
+    .where('issue_request', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  if (!updated) {
+    throw new HttpError(409, 'ALREADY_REQUESTED', `submission ${id} already has its request to issue`);
+  }
+  return updated;
+}
+
 export async function acceptSubmissions(
   ctx: IntakeContext,
   user: User,
@@ -78,17 +144,7 @@ export async function acceptSubmissions(
       );
     }
     const id = submissionId(item.envelope);
-    if (item.issue) {
-      const issue = await verifyRequest(item.issue, { op: 'issue', publicKey: user.public_key, now });
-      const ids = listParam(issue, 'submissions');
-      if (issue.userId !== user.user_id || ids.length !== 1 || ids[0] !== id) {
-        throw new HttpError(
-          400,
-          'BAD_FIELD',
-          `${where}.issue: must be your request to issue exactly [${id}]`,
-        );
-      }
-    }
+    if (item.issue) await checkIssueRequest(user, id, item.issue, submission.nonce, now, `${where}.issue`);
     try {
       await ctx.validator.run({
         modelId: user.model_id,

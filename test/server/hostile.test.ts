@@ -3,7 +3,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { encode } from 'cborg';
 import { LocalUser } from '../../src/client/user.ts';
+import { submissionId } from '../../src/ledger/contract-client.ts';
+import { cohortUploads } from '../../src/models/cohort.ts';
+import { fromBase64 } from '../../src/protocol/bytes.ts';
 import { checkId } from '../../src/protocol/fields.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
@@ -74,4 +78,35 @@ test('START REFUSED: a busy port and a data folder in use are named in one line,
     first.kill('SIGTERM');
     await exited(first);
   }
+});
+
+test('LATE ISSUE: an upload sent without its issue request is issued later through POST /v1/submissions/:id/issue', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('late'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'lou', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  assert.equal((await client.register()).status, 201);
+  const [u] = cohortUploads(user.plan, { readings: 1, seed: 17 });
+  const { envelope } = await user.upload(u?.readings ?? [], u?.profile);
+  const id = submissionId(envelope);
+  assert.equal((await client.submit([{ envelope }])).status, 202);
+  for (let i = 0; i < 100; i++) {
+    const { body } = await client.get<{ state: string }>(`/v1/submissions/${id}`);
+    if (body.state === 'received') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const request = fromBase64((await user.request('issue', { submissions: [id] })).args?.[0] ?? '');
+  const late = await client.raw('POST', `/v1/submissions/${id}/issue`, encode({ issue: request }));
+  assert.equal(late.status, 202, JSON.stringify(late.body));
+  const [result] = await client.waitForResults(1, 30_000);
+  assert.equal(result?.submissionId, id);
+  const again = await client.raw('POST', `/v1/submissions/${id}/issue`, encode({ issue: request }));
+  assert.deepEqual([again.status, (again.body as { code: string }).code], [409, 'ALREADY_REQUESTED']);
+  const other = fromBase64((await user.request('issue', { submissions: ['0'.repeat(64)] })).args?.[0] ?? '');
+  const missing = await client.raw(
+    'POST',
+    `/v1/submissions/${'0'.repeat(64)}/issue`,
+    encode({ issue: other }),
+  );
+  assert.equal(missing.status, 404);
 });
