@@ -40,7 +40,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BINARIES, bin, DIR, FABRIC_BIN, NODE22, ROOT, run } from '../scripts/fabric/config.ts';
 import { isUp, type NetworkState, readNetwork } from '../scripts/fabric/network.ts';
-import { ApiError } from '../src/client/api-client.ts';
 import { PmheClient } from '../src/client/app.ts';
 import { filterReadings, type RawReading } from '../src/client/filter.ts';
 import type { HistoryEntry } from '../src/client/history.ts';
@@ -51,6 +50,7 @@ import { CATALOGUE } from '../src/models/catalogue/index.ts';
 import type { Plan } from '../src/models/compiler.ts';
 import { tupleVectors } from '../src/models/runtime.ts';
 import type { Profile } from '../src/protocol/meta-functions.ts';
+import { registerPatiently } from '../test-fabric/flow.ts';
 import { type PmheServer, startPmheServer } from '../test-fabric/server.ts';
 import { table } from './report.ts';
 
@@ -423,16 +423,7 @@ class BenchClient implements Disposable {
       ...(PROFILES[modelId] ? { profile: PROFILES[modelId] } : {}),
     });
     self = new BenchClient(client);
-    // A 503 (the ledger not ready yet) is retried, as an app would.
-    for (const deadline = Date.now() + 120_000; ; ) {
-      try {
-        await client.register();
-        break;
-      } catch (error) {
-        if (!(error instanceof ApiError && error.retryable) || Date.now() > deadline) throw error;
-        await sleep(1_000);
-      }
-    }
+    await registerPatiently(client);
     const me = self;
     me.#listening = (async () => {
       try {

@@ -190,22 +190,11 @@ async function runOne(
     profile: run.profile,
     outbox: { backoff: { baseMs: 200, maxMs: 2_000 } },
   });
-  // A 503 ("the ledger is unavailable; try again later") is retried, as an app would.
   const registerErrors: string[] = [];
-  for (const deadline = Date.now() + 120_000; ; ) {
-    try {
-      await client.register();
-      break;
-    } catch (error) {
-      if (!(error instanceof ApiError && error.retryable) || Date.now() > deadline) throw error;
-      const message = `${error.code}: ${error.message}`;
-      if (!registerErrors.includes(message)) {
-        registerErrors.push(message);
-        log(`${userId}: register failed, retrying: ${message}`);
-      }
-      await sleep(1_000);
-    }
-  }
+  await registerPatiently(client, (message) => {
+    registerErrors.push(message);
+    log(`${userId}: register failed, retrying: ${message}`);
+  });
   log(`${userId}: registered (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
   const series = simulatePerson({ persona: run.persona, seed: run.seed, days: run.days });
@@ -291,4 +280,27 @@ async function runOne(
       `${report.seconds} s`,
   );
   return report;
+}
+
+/**
+ * register(), retrying a retryable failure (a 503: the ledger not ready yet) for up to two
+ * minutes, as an app would; each distinct error is reported once.
+ */
+export async function registerPatiently(
+  client: PmheClient,
+  report?: (message: string) => void,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const deadline = Date.now() + 120_000; ; ) {
+    try {
+      await client.register();
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.retryable) || Date.now() > deadline) throw error;
+      const message = `${error.code}: ${error.message}`;
+      if (!seen.has(message)) report?.(message);
+      seen.add(message);
+      await sleep(1_000);
+    }
+  }
 }
