@@ -40,7 +40,8 @@ async function checkIssueRequest(
   envelopeNonce: Uint8Array,
   now: number,
   where: string,
-): Promise<void> {
+  nonceSeen: (nonce: Uint8Array) => Promise<boolean>,
+): Promise<Uint8Array> {
   const issue = await verifyRequest(bytes, { op: 'issue', publicKey: user.public_key, now });
   const ids = listParam(issue, 'submissions');
   if (issue.userId !== user.user_id || ids.length !== 1 || ids[0] !== id) {
@@ -52,6 +53,21 @@ async function checkIssueRequest(
       `${where}: its nonce is the envelope's; each signed item needs its own`,
     );
   }
+  if (await nonceSeen(issue.nonce)) {
+    throw new ProtocolError('REPLAY', `${where}: nonce already used by user "${user.user_id}"`);
+  }
+  return issue.nonce;
+}
+
+/** Whether this user has used the nonce, in an envelope or in an issue request. */
+async function usedNonce(ctx: IntakeContext, userId: string, nonce: Uint8Array): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('submissions')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where((eb) => eb.or([eb('nonce', '=', nonce), eb('issue_nonce', '=', nonce)]))
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /**
@@ -80,10 +96,12 @@ export async function acceptLateIssue(
   if (row.issue_request !== null) {
     throw new HttpError(409, 'ALREADY_REQUESTED', `submission ${id} already has its request to issue`);
   }
-  await checkIssueRequest(user, id, issue, row.nonce, now, 'issue');
+  const issueNonce = await checkIssueRequest(user, id, issue, row.nonce, now, 'issue', (n) =>
+    usedNonce(ctx, user.user_id, n),
+  );
   const updated = await ctx.db
     .updateTable('submissions')
-    .set({ issue_request: issue, updated_at: new Date() })
+    .set({ issue_request: issue, issue_nonce: issueNonce, updated_at: new Date() })
     .where('id', '=', id)
     .where('issue_request', 'is', null)
     .returningAll()
@@ -124,13 +142,7 @@ export async function acceptSubmissions(
         const hex = Buffer.from(nonce).toString('hex');
         if (seen.has(hex)) return true;
         seen.add(hex);
-        const row = await ctx.db
-          .selectFrom('submissions')
-          .select('id')
-          .where('user_id', '=', userId)
-          .where('nonce', '=', nonce)
-          .executeTakeFirst();
-        return row !== undefined;
+        return usedNonce(ctx, userId, nonce);
       },
     }).catch((error: unknown) => {
       if (error instanceof ProtocolError) throw new ProtocolError(error.code, `${where}: ${error.message}`);
@@ -144,7 +156,14 @@ export async function acceptSubmissions(
       );
     }
     const id = submissionId(item.envelope);
-    if (item.issue) await checkIssueRequest(user, id, item.issue, submission.nonce, now, `${where}.issue`);
+    const issueNonce = item.issue
+      ? await checkIssueRequest(user, id, item.issue, submission.nonce, now, `${where}.issue`, async (n) => {
+          const hex = Buffer.from(n).toString('hex');
+          if (seen.has(hex)) return true;
+          seen.add(hex);
+          return usedNonce(ctx, user.user_id, n);
+        })
+      : null;
     try {
       await ctx.validator.run({
         modelId: user.model_id,
@@ -162,6 +181,7 @@ export async function acceptSubmissions(
       nonce: submission.nonce,
       envelope: item.envelope,
       issue_request: item.issue ?? null,
+      issue_nonce: issueNonce,
       bytes: item.envelope.length,
       readings: planFor(user.model_id, user.layout as Layout, user.preset_id).readingsPerUpload,
       state: 'accepted',

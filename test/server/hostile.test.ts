@@ -9,6 +9,7 @@ import { submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { fromBase64 } from '../../src/protocol/bytes.ts';
 import { checkId } from '../../src/protocol/fields.ts';
+import { peekRequest } from '../../src/protocol/request.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';
@@ -109,4 +110,19 @@ test('LATE ISSUE: an upload sent without its issue request is issued later throu
     encode({ issue: other }),
   );
   assert.equal(missing.status, 404);
+});
+
+test('ONE NONCE SPACE: an envelope reusing the nonce of an earlier issue request is refused at intake (409 REPLAY), not acknowledged', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('nonces'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'nia', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  assert.equal((await client.register()).status, 201);
+  const [u] = cohortUploads(user.plan, { readings: 1, seed: 19 });
+  const first = await user.upload(u?.readings ?? [], u?.profile);
+  assert.equal((await client.submit([first])).status, 202);
+  const issueNonce = peekRequest(first.issue as Uint8Array).nonce;
+  const reusing = await user.sign(user.encrypt(u?.readings ?? [], u?.profile), { nonce: issueNonce });
+  const reply = await client.submit([{ envelope: reusing }]);
+  assert.deepEqual([reply.status, (reply.body as unknown as { code: string }).code], [409, 'REPLAY']);
 });

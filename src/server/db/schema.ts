@@ -28,6 +28,8 @@ export interface SubmissionsTable {
   envelope: Uint8Array;
   /** The user's signed issue request for this submission, if they asked for Z. */
   issue_request: Uint8Array | null;
+  /** Its nonce (one nonce space per user, as in the contract). */
+  issue_nonce: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   bytes: number;
   readings: number;
   state: SubmissionState;
