@@ -43,6 +43,7 @@ import { decryptOutputs, encryptTuple, evaluate, loadTuple, tupleVectors } from 
 import type { Profile } from '../src/protocol/meta-functions.ts';
 import type { Layout } from '../src/protocol/schema.ts';
 import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
+import { realTimePool } from './readings.ts';
 import { fmt, header, table } from './report.ts';
 
 const DEFAULTS = { reps: '30', 'batch-reps': '10', readings: '100', warmup: '3' } as const;
@@ -103,20 +104,6 @@ const week = simulatePerson({ persona: 'stage2-hypertensive', seed: 11, days: 7 
 
 const profileOf = (modelId: string): Profile => (modelId === 'chd-risk' ? CHD_PROFILE : {});
 
-/** Real-time readings that each pass the filter alone and are inside the model's domain. */
-function realTimePool(plan: Plan, profile: Profile): RawReading[] {
-  return day.filter((r) => {
-    const kept = filterReadings([r]).kept;
-    if (kept.length !== 1) return false;
-    try {
-      tupleVectors(plan, kept, profile);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** Full 15-minute grid from the first midnight (as PmheClient.queue builds it for window models). */
 function grid(plan: Plan, kept: Reading[]): Reading[] {
   const first = kept[0];
@@ -166,7 +153,7 @@ async function stageCase(
   const encryptor = Encryptor.withSecretKey(secret);
   const profile = profileOf(modelId);
   const realTime = layout !== 'batch';
-  const pool = realTime ? realTimePool(plan, profile) : (options.input ?? []);
+  const pool = realTime ? realTimePool(day, plan, profile) : (options.input ?? []);
   if (pool.length === 0) throw new Error(`${name}: no input readings`);
   return {
     name: `${name} (${plan.preset.id})`,
@@ -419,7 +406,7 @@ async function endToEnd(base: string, modelId: string, temps: string[]): Promise
     }
   })();
 
-  const pool = realTimePool(plan, profile);
+  const pool = realTimePool(day, plan, profile);
   const samples: E2eSample[] = [];
   let noEvent = 0;
   const sum = (what: string) => calls.filter((c) => c.what === what).reduce((s, c) => s + c.ms, 0);

@@ -41,17 +41,17 @@ import { parseArgs } from 'node:util';
 import { BINARIES, bin, DIR, FABRIC_BIN, NODE22, ROOT, run } from '../scripts/fabric/config.ts';
 import { isUp, type NetworkState, readNetwork } from '../scripts/fabric/network.ts';
 import { PmheClient } from '../src/client/app.ts';
-import { filterReadings, type RawReading } from '../src/client/filter.ts';
+import type { RawReading } from '../src/client/filter.ts';
 import type { HistoryEntry } from '../src/client/history.ts';
 import { FolderStore } from '../src/client/node/folder-store.ts';
 import { FAST_KDF_FOR_TESTS } from '../src/client/vault.ts';
 import { type PersonaName, simulatePerson } from '../src/device/index.ts';
 import { CATALOGUE } from '../src/models/catalogue/index.ts';
 import type { Plan } from '../src/models/compiler.ts';
-import { tupleVectors } from '../src/models/runtime.ts';
 import type { Profile } from '../src/protocol/meta-functions.ts';
 import { registerPatiently } from '../test-fabric/flow.ts';
 import { type PmheServer, startPmheServer } from '../test-fabric/server.ts';
+import { realTimePool } from './readings.ts';
 import { table } from './report.ts';
 
 const DEFAULTS = {
@@ -363,19 +363,9 @@ function fabricSteps(sample: LatencySample, logs: FabricLogs): number[] | undefi
 // ---- the client side -----------------------------------------------------------------------------
 
 /** A day or two of a persona's readings that each pass the filter alone and are in the model's domain. */
-function realTimePool(plan: Plan, modelId: string): RawReading[] {
-  const profile = PROFILES[modelId] ?? {};
+function realTimeReadings(plan: Plan, modelId: string): RawReading[] {
   const series = simulatePerson({ persona: PERSONAS[modelId] ?? 'healthy', seed: 7, days: 2 });
-  return series.filter((r) => {
-    const kept = filterReadings([r]).kept;
-    if (kept.length !== 1) return false;
-    try {
-      tupleVectors(plan, kept, profile);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return realTimePool(series, plan, PROFILES[modelId] ?? {});
 }
 
 /** A PmheClient with its POSTs timed and its own listener for result events. */
@@ -528,7 +518,7 @@ async function measure(
 ): Promise<ModelRun> {
   const lat = users[0] as BenchClient;
   const { plan } = lat.client.user;
-  const pool = realTimePool(plan, modelId);
+  const pool = realTimeReadings(plan, modelId);
   if (pool.length === 0) throw new Error(`${modelId}: no real-time readings`);
   const reading = (i: number) => pool[i % pool.length] as RawReading;
   const labels = new Map<number, string>();
