@@ -57,10 +57,40 @@ function withPayload(bytes: Uint8Array, payload: Uint8Array): Uint8Array {
   return reseal(out);
 }
 /** A valid ciphertext's SEAL members followed by `extra` zero bytes, zstd-compressed: a small file that inflates hugely. */
-function zstdBomb(extra: number): Uint8Array {
+function zstdBomb(extra: number, fill: Buffer = Buffer.alloc(1)): Uint8Array {
   const payload = valid.subarray(HEADER_BYTES);
   const members = zlib.zstdDecompressSync(payload.subarray(16));
-  const compressed = zlib.zstdCompressSync(Buffer.concat([members, Buffer.alloc(extra)]));
+  const compressed = zlib.zstdCompressSync(Buffer.concat([members, Buffer.alloc(extra, fill)]));
+  const seal = new Uint8Array(16 + compressed.length);
+  seal.set(payload.subarray(0, 16));
+  seal.set(compressed, 16);
+  new DataView(seal.buffer).setBigUint64(8, BigInt(seal.length), true);
+  return withPayload(valid, seal);
+}
+
+/**
+ * The bomb's frame with its declared content size patched to the valid ciphertext's; padded with
+ * a repeating pattern, so its blocks are compressed ones (whose output only zstd itself knows).
+ */
+function lyingBomb(extra: number): Uint8Array {
+  const bytes = zstdBomb(extra, Buffer.from('0123456789abcdefghijklmnopqrstuv')).slice();
+  const view = new DataView(bytes.buffer);
+  const frame = HEADER_BYTES + 16;
+  const descriptor = view.getUint8(frame + 4);
+  assert.equal(descriptor >> 6, 2, 'node:zstd writes a 4-byte content size here');
+  const at = frame + 5 + ((descriptor >> 5) & 1 ? 0 : 1);
+  const honest = zlib.zstdDecompressSync(valid.subarray(HEADER_BYTES + 16)).length;
+  view.setUint32(at, honest, true);
+  return reseal(bytes);
+}
+
+/** The valid ciphertext's members in a zstd frame written without its content size. */
+function undeclaredSize(): Uint8Array {
+  const payload = valid.subarray(HEADER_BYTES);
+  const members = zlib.zstdDecompressSync(payload.subarray(16));
+  const compressed = zlib.zstdCompressSync(members, {
+    params: { [zlib.constants.ZSTD_c_contentSizeFlag]: 0 },
+  });
   const seal = new Uint8Array(16 + compressed.length);
   seal.set(payload.subarray(0, 16));
   seal.set(compressed, 16);
@@ -256,13 +286,37 @@ const cases: Case[] = [
     name: 'a zstd bomb: ~350 KB that inflates to 256 MiB',
     input: () => zstdBomb(2 ** 28),
     code: 'OVERSIZED',
-    message: /may inflate to \d+ bytes, past the/,
+    message: /inflates to \d+ bytes, past the \d+-byte bound/,
   },
   {
     name: 'valid members followed by 1 MiB of padding inside the compressed data',
     input: () => zstdBomb(2 ** 20),
     code: 'OVERSIZED',
-    message: /loading a ciphertext: may inflate/,
+    message: /loading a ciphertext: inflates to \d+ bytes/,
+  },
+  {
+    name: 'a zstd bomb that under-declares its content size (256 MiB declared as 512 KiB)',
+    input: () => lyingBomb(2 ** 28),
+    code: 'SEAL_REJECTED',
+    message: /loading a ciphertext: .*decompression failed/,
+  },
+  {
+    name: 'a zstd frame that does not declare its content size',
+    input: () => undeclaredSize(),
+    code: 'SEAL_REJECTED',
+    message: /does not declare its content size/,
+  },
+  {
+    name: 'bytes after the zstd frame (lengths and checksum recomputed)',
+    input: () => {
+      const payload = valid.subarray(HEADER_BYTES);
+      const longer = new Uint8Array(payload.length + 8);
+      longer.set(payload);
+      new DataView(longer.buffer).setBigUint64(8, BigInt(longer.length), true);
+      return withPayload(valid, longer);
+    },
+    code: 'SEAL_REJECTED',
+    message: /8 bytes after the zstd frame/,
   },
   {
     name: "SEAL's zlib compression mode (never produced here)",
@@ -276,10 +330,10 @@ const cases: Case[] = [
     message: /compression mode 1 is not accepted/,
   },
   {
-    name: 'an unrelinearized three-polynomial ciphertext (compressed: its size alone refuses it)',
+    name: 'an unrelinearized three-polynomial ciphertext (compressed: refused for what it is)',
     input: () => threePolynomials(k.context.seal.ComprModeType.zstd),
-    code: 'OVERSIZED',
-    message: /may inflate to \d+ bytes/,
+    code: 'INVALID_CIPHERTEXT',
+    message: /3 polynomials; expected 2/,
   },
   {
     name: 'an unrelinearized three-polynomial ciphertext (uncompressed: refused by shape)',
@@ -392,6 +446,26 @@ test('a zstd bomb neither loads nor grows the WebAssembly heap', async () => {
     (e: unknown) => e instanceof CkksError && e.code === 'OVERSIZED',
   );
   assert.ok((await wasmHeapBytes()) - before < 8 * 2 ** 20, 'heap grew by less than 8 MiB');
+});
+
+test('a bomb that under-declares its size is stopped by zstd within one block, heap bounded', async () => {
+  const before = await wasmHeapBytes();
+  assert.throws(
+    () => loadCiphertext(k.context, lyingBomb(2 ** 28)),
+    (e: unknown) => e instanceof CkksError && e.code === 'SEAL_REJECTED',
+  );
+  assert.ok((await wasmHeapBytes()) - before < 8 * 2 ** 20, 'heap grew by less than 8 MiB');
+});
+
+test('a fresh public-key ciphertext at secure-32768 loads (the bound is exact, not per block)', async () => {
+  const big = await kit('secure-32768', []);
+  try {
+    const bytes = big.encryptor.encryptToBytes([72, 80]);
+    using back = loadCiphertext(big.context, bytes);
+    assert.ok(maxAbsError(big.decryptor.decrypt(back, 2), [72, 80]) < 1e-3);
+  } finally {
+    big.dispose();
+  }
 });
 
 test('an uncompressed SEAL payload is accepted too', () => {
