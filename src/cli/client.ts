@@ -214,11 +214,12 @@ export function clientCommands(program: Command): void {
 
   clientOptions(program.command('register'))
     .description("send your public and evaluation keys to the server (the contract's setup)")
+    .option('--enrolment <code>', 'the enrolment code your care team gave you (servers that enrol)')
     .action(
-      run(async (_o: object, command: Command) => {
+      run(async (o: { enrolment?: string }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const { txId } = await client.register();
+        const { txId } = await client.register(o.enrolment);
         if (g.json) out(JSON.stringify({ userId: client.user.userId, txId }));
         else out(`registered ${client.user.userId}: setup transaction ${txId}`);
         return EXIT.ok;

@@ -54,6 +54,35 @@ export function serverCommands(program: Command): void {
         .argParser(count),
     )
     .addOption(
+      new Option('--registration <mode>', 'who may register: anyone, or holders of an enrolment code')
+        .choices(['open', 'enrolment'])
+        .env('PMHE_REGISTRATION')
+        .default('open'),
+    )
+    .addOption(
+      new Option('--quota-submissions <n>', 'submissions per user in any 24 hours')
+        .env('PMHE_QUOTA_SUBMISSIONS')
+        .argParser(count),
+    )
+    .addOption(
+      new Option('--quota-bytes <n>', 'envelope bytes per user in any 24 hours')
+        .env('PMHE_QUOTA_BYTES')
+        .argParser(count),
+    )
+    .addOption(
+      new Option('--quota-key-bytes <n>', 'evaluation-key bytes per user in any 24 hours (each registration)')
+        .env('PMHE_QUOTA_KEY_BYTES')
+        .argParser(count),
+    )
+    .addOption(
+      new Option(
+        '--registrations-per-address <n>',
+        'registrations per client address in any 24 hours (open mode)',
+      )
+        .env('PMHE_REGISTRATIONS_PER_ADDRESS')
+        .argParser(count),
+    )
+    .addOption(
       new Option(
         '--web-dir <dir>',
         'the built browser client served at / (default: web/dist of this checkout)',
@@ -76,7 +105,15 @@ export function serverCommands(program: Command): void {
           ...(options.bodyLimit ? { bodyBytes: options.bodyLimit } : {}),
           ...(options.rateLimit ? { ratePerMinute: options.rateLimit } : {}),
           ...(options.addressRateLimit ? { addressRatePerMinute: options.addressRateLimit } : {}),
+          ...(options.quotaSubmissions ? { submissionsPerDay: options.quotaSubmissions } : {}),
+          ...(options.quotaBytes ? { bytesPerDay: options.quotaBytes } : {}),
+          ...(options.quotaKeyBytes ? { keyBytesPerDay: options.quotaKeyBytes } : {}),
+          ...(options.registrationsPerAddress
+            ? { registrationsPerAddressPerDay: options.registrationsPerAddress }
+            : {}),
         },
+        registration: options.registration,
+        ...(process.env.PMHE_ADMIN_TOKEN ? { adminToken: process.env.PMHE_ADMIN_TOKEN } : {}),
         log: options.logLevel,
         ...(options.web === false ? { webDir: false } : options.webDir ? { webDir: options.webDir } : {}),
       }).catch((error: unknown) => {
@@ -87,6 +124,11 @@ export function serverCommands(program: Command): void {
       process.stdout.write(
         `PMHE server listening on ${running.url} (app ${running.url}/, API ${running.url}/v1, docs ${running.url}/docs)\n`,
       );
+      if (options.registration === 'enrolment') {
+        process.stdout.write(
+          `registration by enrolment code: \`pmhe server enrol --url ${running.url}\` issues one (operator token: ${process.env.PMHE_ADMIN_TOKEN ? 'PMHE_ADMIN_TOKEN' : `${options.dataDir}/admin-token`})\n`,
+        );
+      }
       const stop = async (signal: string) => {
         process.stdout.write(`${signal}: finishing committed work…\n`);
         await running.close();
@@ -94,6 +136,52 @@ export function serverCommands(program: Command): void {
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
+    });
+
+  server
+    .command('enrol')
+    .description(
+      'issue a single-use enrolment code for one new user (a server started with --registration enrolment)',
+    )
+    .addOption(
+      new Option('--url <url>', 'the running server').env('PMHE_SERVER').default('http://127.0.0.1:8080'),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', "the server's data folder (its admin-token file)")
+        .env('PMHE_DATA_DIR')
+        .default('.pmhe/server'),
+    )
+    .addOption(new Option('--hours <n>', 'how long the code stays valid').default(168).argParser(hours))
+    .addOption(new Option('--note <text>', 'a note kept with the code (not shown to the user)'))
+    .action(async (options: { url: string; dataDir: string; hours: number; note?: string }) => {
+      const { readFile } = await import('node:fs/promises');
+      const token =
+        process.env.PMHE_ADMIN_TOKEN ??
+        (await readFile(`${options.dataDir}/admin-token`, 'utf8').catch(() => '')).trim();
+      const fail = (message: string): never => {
+        process.stderr.write(`pmhe server enrol: ${message}\n`);
+        process.exit(1);
+      };
+      if (!token)
+        fail(
+          `no operator token: set PMHE_ADMIN_TOKEN, or --data-dir of the server (${options.dataDir}/admin-token)`,
+        );
+      const reply = await fetch(`${options.url.replace(/\/$/, '')}/v1/enrolments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ hours: options.hours, ...(options.note ? { note: options.note } : {}) }),
+      }).catch((error: unknown) => fail(`cannot reach ${options.url}: ${(error as Error).message}`));
+      const body = (await reply.json().catch(() => ({}))) as {
+        token?: string;
+        expiresAt?: string;
+        message?: string;
+      };
+      if (reply.status === 404)
+        fail(`${options.url} does not issue enrolment codes (start it with --registration enrolment)`);
+      if (!reply.ok || !body.token) fail(`${reply.status}: ${body.message ?? 'refused'}`);
+      process.stdout.write(
+        `${body.token}\nvalid until ${body.expiresAt}; give it to one person: \`pmhe register --enrolment <code>\`\n`,
+      );
     });
 }
 
@@ -108,10 +196,22 @@ interface StartOptions {
   bodyLimit?: number;
   rateLimit?: number;
   addressRateLimit?: number;
+  registration: 'open' | 'enrolment';
+  quotaSubmissions?: number;
+  quotaBytes?: number;
+  quotaKeyBytes?: number;
+  registrationsPerAddress?: number;
   logLevel: string;
   webDir?: string;
   /** false with --no-web. */
   web: boolean;
+}
+
+function hours(value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0 && n <= 24 * 366))
+    throw new Error(`expected hours in (0, 8784], got "${value}"`);
+  return n;
 }
 
 function count(value: string): number {

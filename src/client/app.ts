@@ -150,8 +150,9 @@ export class PmheClient implements Disposable {
   }
 
   /** setup(m) through the server: the public Ed25519 key and the evaluation keys (again: a new setup). */
-  async register(): Promise<{ txId: string }> {
-    const user = await this.api.register(await this.user.registration());
+  /** Registers this user; `enrolment` is the code a server in enrolment mode asks new users for. */
+  async register(enrolment?: string): Promise<{ txId: string }> {
+    const user = await this.api.register(await this.user.registration(Date.now(), enrolment));
     return { txId: user.txId };
   }
 

@@ -176,9 +176,9 @@ export class LocalUser implements Disposable {
   }
 
   /** POST /v1/users body: the setup request and the evaluation keys, CBOR. */
-  async registration(now = Date.now()): Promise<Uint8Array> {
+  async registration(now = Date.now(), enrolment?: string): Promise<Uint8Array> {
     const { args = [], transient = {} } = await this.setup(now);
-    return encode({ setup: fromBase64(args[0] ?? ''), ...transient });
+    return encode({ setup: fromBase64(args[0] ?? ''), ...transient, ...(enrolment ? { enrolment } : {}) });
   }
 
   /** One item of a POST /v1/submissions body: the envelope and the request to issue Z for it. */

@@ -21,9 +21,9 @@ import {
   loadKey,
   type PresetId,
 } from '../ckks/index.ts';
+import { admitSubmission } from '../models/admission.ts';
 import { evaluate, loadTuple } from '../models/runtime.ts';
 import { CONTRACT_LIMITS } from '../protocol/contract.ts';
-import { verifySubmission } from '../protocol/envelope.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import {
   bytesParam,
@@ -386,14 +386,13 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
   const received: Received = { stored: [], nonces: new Set(), ciphertexts: new Map() };
   for (const [i, envelope] of envelopes.entries()) {
     const where = `envelopes[${i}]`;
-    const submission = await guardProtocolAsync(where, () =>
-      verifySubmission(envelope, {
-        publicKey: async (userId) => {
+    const { submission, registrant } = await guardAdmission(where, () =>
+      admitSubmission(envelope, {
+        registrant: async (userId) => {
           const user = users.get(userId) ?? (await getUser(stub, userId));
           users.set(userId, user);
-          return Buffer.from(user.publicKey, 'base64');
+          return { ...user, publicKey: Buffer.from(user.publicKey, 'base64') };
         },
-        template: (id) => [...users.values()].find((u) => u.template.id === id)?.template.version,
         now,
         maxAgeMs: CONTRACT_LIMITS.storedNonceMaxAgeMs,
         nonceSeen: async (userId, nonce) => {
@@ -404,17 +403,7 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
         },
       }),
     );
-    const user = users.get(submission.userId) as UserRecord;
-    if (submission.modelId !== user.modelId || submission.presetId !== user.presetId) {
-      throw new ContractError(
-        'WRONG_TEMPLATE',
-        `${where}: for ${submission.modelId} on ${submission.presetId}, but user "${user.userId}" chose ${user.modelId} on ${user.presetId}`,
-      );
-    }
-    const plan = planFor(user.modelId, user.layout, user.presetId);
-    const context = await CkksContext.create(plan.preset.id);
-    const loaded = guardCkks('BAD_CIPHERTEXT', where, () => loadTuple(plan, context, submission.ciphertexts));
-    for (const v of loaded) v.dispose();
+    const user = users.get(registrant.userId) as UserRecord;
     const nonce = Buffer.from(submission.nonce).toString('hex');
     await stub.putState(keys.nonce(user.userId, nonce), utf8(stub.getTxID()));
     const record: SubmissionRecord = {
@@ -585,6 +574,7 @@ const PROTOCOL_TO_CONTRACT: Partial<Record<ProtocolError['code'], ContractError[
   WRONG_TEMPLATE_VERSION: 'WRONG_TEMPLATE',
   OVERSIZED: 'OVERSIZED',
   LAYOUT: 'BAD_CIPHERTEXT',
+  WRONG_TEMPLATE: 'WRONG_TEMPLATE',
 };
 
 function toContractError(error: unknown, where?: string): unknown {
@@ -610,6 +600,17 @@ async function guardProtocolAsync<T>(where: string, fn: () => Promise<T>): Promi
   try {
     return await fn();
   } catch (error) {
+    throw toContractError(error, where);
+  }
+}
+
+/** Admission's refusals as the contract's: a CKKS one is BAD_CIPHERTEXT. */
+async function guardAdmission<T>(where: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof CkksError)
+      throw new ContractError('BAD_CIPHERTEXT', `${where}: ${error.message}`, { cause: error });
     throw toContractError(error, where);
   }
 }

@@ -58,16 +58,25 @@ export function runSimulated(plan: Plan, vectors: readonly number[][]): Outputs 
   return collect(plan, walk(plan, simulatedArithmetic(plan, vectors)), readingsOf(plan, vectors));
 }
 
-/** Client: encrypts the tuple vectors, each element at its own input scale where the model says. */
-export function encryptTuple(plan: Plan, encryptor: Encryptor, vectors: readonly number[][]): Uint8Array[] {
-  return vectors.map((vector, i) => {
-    const bits =
-      plan.layout === 'packed' ? undefined : plan.model.inputScaleBits?.[plan.model.elements[i]?.name ?? ''];
-    return encryptor.encryptToBytes(vector, bits === undefined ? {} : { scale: 2 ** bits });
-  });
+/**
+ * The exact scale the i-th ciphertext of an upload is encrypted at: the element's own input scale
+ * where the model gives one (one element per ciphertext), else the preset's 2^scaleBits.
+ */
+export function inputScale(plan: Plan, i: number): number {
+  const bits =
+    plan.layout === 'packed' ? undefined : plan.model.inputScaleBits?.[plan.model.elements[i]?.name ?? ''];
+  return 2 ** (bits ?? plan.preset.scaleBits);
 }
 
-/** Contract: loads an uploaded tuple, refusing a wrong count or a ciphertext too low for the plan. */
+/** Client: encrypts the tuple vectors, each at its input scale. */
+export function encryptTuple(plan: Plan, encryptor: Encryptor, vectors: readonly number[][]): Uint8Array[] {
+  return vectors.map((vector, i) => encryptor.encryptToBytes(vector, { scale: inputScale(plan, i) }));
+}
+
+/**
+ * Loads an uploaded tuple, refusing a wrong count, a ciphertext too low for the plan, or one not
+ * at its exact input scale (the evaluation would fail on it later, after it was acknowledged).
+ */
 export function loadTuple(plan: Plan, context: CkksContext, uploads: readonly Uint8Array[]): CipherVector[] {
   if (uploads.length !== plan.ciphertextsPerUpload) {
     throw new ProtocolError(
@@ -77,7 +86,17 @@ export function loadTuple(plan: Plan, context: CkksContext, uploads: readonly Ui
   }
   const loaded: CipherVector[] = [];
   try {
-    for (const bytes of uploads) loaded.push(loadCiphertext(context, bytes, { minLevel: plan.depth }));
+    for (const [i, bytes] of uploads.entries()) {
+      const vector = loadCiphertext(context, bytes, { minLevel: plan.depth });
+      loaded.push(vector);
+      const expected = inputScale(plan, i);
+      if (vector.scale !== expected) {
+        throw new ProtocolError(
+          'LAYOUT',
+          `ciphertexts[${i}]: scale 2^${Math.log2(vector.scale)}; ${plan.template.id} encrypts it at exactly 2^${Math.log2(expected)}`,
+        );
+      }
+    }
     return loaded;
   } catch (error) {
     for (const v of loaded) v.dispose();

@@ -47,8 +47,25 @@ export const RegisterBodySchema = Type.Object({
   setup: Type.Uint8Array({ maxByteLength: 64 * 1024 }),
   relinKeys: Type.Optional(Type.Uint8Array()),
   galoisKeys: Type.Optional(Type.Uint8Array()),
+  /** An enrolment code from the operator: required for a new user when the server enrols. */
+  enrolment: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
 });
 export type RegisterBody = Static<typeof RegisterBodySchema>;
+
+/** POST /v1/enrolments (operator, JSON): how long the code stays valid, and a note for the operator. */
+export const EnrolmentRequestSchema = Type.Object(
+  {
+    hours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 24 * 366, default: 168 })),
+    note: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const EnrolmentSchema = Type.Object({
+  /** Shown once: only its hash is kept. */
+  token: Type.String(),
+  expiresAt: Type.String({ format: 'date-time' }),
+});
 
 export const UserSchema = Type.Object({
   userId: Type.String(),

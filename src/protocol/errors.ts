@@ -14,7 +14,9 @@ export type ProtocolErrorCode =
   | 'OUT_OF_RANGE'
   | 'UNKNOWN_META_FUNCTION'
   | 'BAD_TEMPLATE'
-  | 'LAYOUT';
+  | 'LAYOUT'
+  /** A submission for another model or preset than its signer registered. */
+  | 'WRONG_TEMPLATE';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

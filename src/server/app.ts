@@ -3,6 +3,7 @@
  * requests, serialize responses and make the OpenAPI document at /docs. The server is untrusted by
  * design: it sees ciphertexts, signatures and ledger receipts, never a key or a reading.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -19,6 +20,8 @@ import {
   CatalogueSchema,
   CBOR,
   checkCbor,
+  EnrolmentRequestSchema,
+  EnrolmentSchema,
   ErrorSchema,
   HealthSchema,
   IdParamsSchema,
@@ -42,11 +45,12 @@ import type { Submission, User } from './db/schema.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
+import { DEFAULT_QUOTAS, issueEnrolment, type Quotas, type RegistrationMode } from './quotas.ts';
 import { register } from './register.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 import { serveWebApp } from './web.ts';
 
-export interface Limits {
+export interface Limits extends Quotas {
   /** Largest request body, bytes (registration carries evaluation keys: megabytes). */
   bodyBytes: number;
   /** Requests per user per minute, counted once the request's signature verifies. */
@@ -65,6 +69,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<Limits> = Object.freeze({
   ratePerMinute: 6000,
   addressRatePerMinute: 60_000,
   requestTimeoutMs: 30_000,
+  ...DEFAULT_QUOTAS,
 });
 
 export interface AppContext {
@@ -74,6 +79,10 @@ export interface AppContext {
   committer: Committer;
   metrics: Metrics;
   limits: Limits;
+  /** Who may register: anyone (`open`), or holders of an operator's enrolment code. */
+  registration: RegistrationMode;
+  /** Bearer token of the operator's routes (enrolment codes); those routes are absent without one. */
+  adminToken?: string;
   logger: Logger | false;
   /** Folder of the built browser client served at `/` (src/server/web.ts); none when absent. */
   webDir?: string;
@@ -184,6 +193,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
             name: 'Authorization',
             description: 'PMHE-Ed25519 <base64 signed request (op http)>',
           },
+          operator: { type: 'http', scheme: 'bearer', description: "the server's admin token" },
         },
       },
     },
@@ -203,7 +213,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   app.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => ({
     status: 'ok' as const,
-    checks: {},
+    // Clients read this to know whether to ask the person for an enrolment code.
+    checks: { registration: ctx.registration },
   }));
   app.get(
     '/ready',
@@ -251,10 +262,43 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
     async (request, reply) => {
       const body = checkCbor(RegisterBodySchema, request.body as Buffer, 'body');
-      const user = await register(ctx, body);
+      const user = await register(
+        { db: ctx.db, ledger: ctx.ledger, mode: ctx.registration, quotas: ctx.limits, address: request.ip },
+        body,
+      );
       return reply.code(201).send(user);
     },
   );
+
+  if (ctx.adminToken) {
+    const expected = createHash('sha256').update(ctx.adminToken).digest();
+    const operator = async (request: FastifyRequest) => {
+      const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
+        throw new HttpError(401, 'UNAUTHENTICATED', "the operator's bearer token is missing or wrong");
+      }
+    };
+    app.post(
+      `${API_PREFIX}/enrolments`,
+      {
+        schema: {
+          operationId: 'issueEnrolment',
+          summary: "Operator: a single-use enrolment code for one new user (the server's admin token)",
+          body: EnrolmentRequestSchema,
+          security: [{ operator: [] }],
+          response: { 201: EnrolmentSchema, ...errors },
+        },
+        preHandler: operator,
+      },
+      async (request, reply) =>
+        reply.code(201).send(
+          await issueEnrolment(ctx.db, {
+            hours: request.body.hours ?? 168,
+            ...(request.body.note ? { note: request.body.note } : {}),
+          }),
+        ),
+    );
+  }
 
   app.post(
     `${API_PREFIX}/submissions`,
@@ -271,7 +315,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
     async (request, reply) => {
       const body = checkCbor(SubmitBodySchema, request.body as Buffer, 'body');
-      const rows = await acceptSubmissions({ db: ctx.db, validator: ctx.validator }, me(request), body);
+      const rows = await acceptSubmissions(
+        { db: ctx.db, validator: ctx.validator, quotas: ctx.limits },
+        me(request),
+        body,
+      );
       ctx.metrics.accepted.inc(rows.length);
       ctx.committer.wake();
       return reply.code(202).send({ submissions: rows.map(status) });
@@ -297,7 +345,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     async (request, reply) => {
       const { issue } = checkCbor(LateIssueBodySchema, request.body as Buffer, 'body');
       const row = await acceptLateIssue(
-        { db: ctx.db, validator: ctx.validator },
+        { db: ctx.db, validator: ctx.validator, quotas: ctx.limits },
         me(request),
         request.params.id,
         issue,

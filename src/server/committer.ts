@@ -311,15 +311,21 @@ export class Committer {
     } catch (error) {
       const code = refusal(error);
       if (code === undefined) throw error;
-      if (chunk.length > 1) {
-        // One bad envelope refuses the whole transaction: find it by sending each alone.
-        for (const s of chunk) await this.#receive([s]);
+      // One bad envelope refuses the whole transaction. The contract names it ("envelopes[i]: …"):
+      // settle that one and send the rest together again; halve the chunk if it named none.
+      const at = chunk.length === 1 ? 0 : refusedEnvelope(error, chunk.length);
+      if (at === undefined) {
+        const half = Math.ceil(chunk.length / 2);
+        await this.#receive(chunk.slice(0, half));
+        await this.#receive(chunk.slice(half));
         return;
       }
-      const [s] = chunk as [Job];
+      const s = chunk[at] as Job;
       const before = code === 'REPLAY' ? await this.#committed(s.receive_txs) : undefined;
-      if (before) await this.#markReceived(ids, before);
-      else await this.#reject(s, (error as Error).message);
+      if (before) await this.#markReceived([s.id], before);
+      else await this.#reject(s, (error as Error).message.replace(/envelopes\[\d+\]: /, ''));
+      const rest = chunk.filter((_, i) => i !== at);
+      if (rest.length > 0) await this.#receive(rest);
     }
   }
 
@@ -441,6 +447,13 @@ export class Committer {
  * The contract's refusal code, or undefined when the failure is the ledger's (retry). A refusal
  * is final, except REPLAY, which may mean an earlier send committed (the caller checks).
  */
+/** The index of the envelope a refused receive names, if it names one within the chunk. */
+function refusedEnvelope(error: unknown, count: number): number | undefined {
+  const match = /envelopes\[(\d+)\]/.exec((error as Error).message);
+  const at = match ? Number(match[1]) : Number.NaN;
+  return Number.isInteger(at) && at < count ? at : undefined;
+}
+
 function refusal(error: unknown): ContractErrorCode | undefined {
   if (!(error instanceof LedgerError) || error.code !== 'ENDORSEMENT') return undefined;
   return contractErrorCode(error.message) ?? 'BAD_REQUEST';

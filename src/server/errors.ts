@@ -35,6 +35,7 @@ const PROTOCOL_STATUS: Record<ProtocolErrorCode, number> = {
   UNKNOWN_META_FUNCTION: 400,
   BAD_TEMPLATE: 400,
   LAYOUT: 422,
+  WRONG_TEMPLATE: 409,
 };
 
 const CONTRACT_STATUS: Record<ContractErrorCode, number> = {

@@ -1,15 +1,11 @@
 /**
- * Accepting uploads: every check the contract will make, made first, so that what the server
- * acknowledges the contract will take (signature, nonce, timestamp window, sizes, preset and
- * template version, ciphertexts that load), then one database transaction that stores them all
- * and is the acknowledgement. A request is accepted whole or refused whole, naming the item.
+ * Accepting uploads: the contract's own admission check (models/admission.ts), made first, so
+ * that what the server acknowledges the contract will take, then one database transaction that
+ * stores them all and is the acknowledgement. A request is accepted whole or refused whole, naming the item.
  */
-import { HEADER_BYTES, maxPayloadBytes } from '../ckks/format.ts';
-import { getPreset, type PresetId } from '../ckks/presets.ts';
 import { submissionId } from '../ledger/contract-client.ts';
-import { cachedPlan as planFor } from '../models/plans.ts';
+import { admitSubmission, type Registrant } from '../models/admission.ts';
 import type { SubmitBody } from '../protocol/api.ts';
-import { DEFAULT_LIMITS, verifySubmission } from '../protocol/envelope.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { listParam, verifyRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -17,12 +13,26 @@ import { WorkerJobError, type WorkerPool } from '../workers/pool.ts';
 import type { Db } from './db/database.ts';
 import type { NewSubmission, Submission, User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
+import { checkSubmissionQuota, type Quotas } from './quotas.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 
 export interface IntakeContext {
   db: Db;
   validator: WorkerPool<CiphertextCheck, true>;
+  quotas: Quotas;
   now?: () => number;
+}
+
+/** The admission check's view of a user row. */
+export function registrantOf(user: User): Registrant {
+  return {
+    userId: user.user_id,
+    publicKey: user.public_key,
+    modelId: user.model_id,
+    layout: user.layout as Layout,
+    presetId: user.preset_id,
+    template: { id: user.template_id, version: user.template_version },
+  };
 }
 
 /** Postgres' unique_violation. */
@@ -118,63 +128,46 @@ export async function acceptSubmissions(
   body: SubmitBody,
 ): Promise<Submission[]> {
   const now = ctx.now?.() ?? Date.now();
-  const preset = getPreset(user.preset_id as PresetId);
-  const maxCiphertextBytes = maxPayloadBytes('ciphertext', preset) + HEADER_BYTES;
   const seen = new Set<string>();
+  const nonceSeen = async (userId: string, nonce: Uint8Array) => {
+    const hex = Buffer.from(nonce).toString('hex');
+    if (seen.has(hex)) return true;
+    seen.add(hex);
+    return usedNonce(ctx, userId, nonce);
+  };
   const rows: NewSubmission[] = [];
   for (const [i, item] of body.entries()) {
     const where = `submissions[${i}]`;
-    const submission = await verifySubmission(item.envelope, {
-      publicKey: async (userId) => {
+    const { submission, plan } = await admitSubmission(item.envelope, {
+      registrant: async (userId) => {
         if (userId !== user.user_id) {
-          throw new HttpError(
-            403,
-            'FORBIDDEN',
-            `${where}: signed by "${userId}", not by you ("${user.user_id}")`,
-          );
+          throw new HttpError(403, 'FORBIDDEN', `signed by "${userId}", not by you ("${user.user_id}")`);
         }
-        return user.public_key;
+        return registrantOf(user);
       },
-      template: { id: user.template_id, version: user.template_version },
       now,
-      limits: { ...DEFAULT_LIMITS, maxCiphertextBytes },
-      nonceSeen: async (userId, nonce) => {
-        const hex = Buffer.from(nonce).toString('hex');
-        if (seen.has(hex)) return true;
-        seen.add(hex);
-        return usedNonce(ctx, userId, nonce);
+      nonceSeen,
+      checkCiphertexts: async (p, ciphertexts) => {
+        await ctx.validator
+          .run({ modelId: p.model.id, layout: p.layout, presetId: p.preset.id, ciphertexts })
+          .catch((error: unknown) => {
+            const code =
+              error instanceof WorkerJobError ? (error.code ?? 'BAD_CIPHERTEXT') : 'BAD_CIPHERTEXT';
+            throw new HttpError(422, code, (error as Error).message);
+          });
       },
     }).catch((error: unknown) => {
       if (error instanceof ProtocolError) throw new ProtocolError(error.code, `${where}: ${error.message}`);
+      if (error instanceof HttpError)
+        throw new HttpError(error.statusCode, error.code, `${where}: ${error.message}`);
       throw error;
     });
-    if (submission.modelId !== user.model_id || submission.presetId !== user.preset_id) {
-      throw new HttpError(
-        409,
-        'WRONG_TEMPLATE',
-        `${where}: made for ${submission.modelId} on ${submission.presetId}; you registered ${user.model_id} on ${user.preset_id}`,
-      );
-    }
     const id = submissionId(item.envelope);
     const issueNonce = item.issue
-      ? await checkIssueRequest(user, id, item.issue, submission.nonce, now, `${where}.issue`, async (n) => {
-          const hex = Buffer.from(n).toString('hex');
-          if (seen.has(hex)) return true;
-          seen.add(hex);
-          return usedNonce(ctx, user.user_id, n);
-        })
+      ? await checkIssueRequest(user, id, item.issue, submission.nonce, now, `${where}.issue`, (n) =>
+          nonceSeen(user.user_id, n),
+        )
       : null;
-    try {
-      await ctx.validator.run({
-        modelId: user.model_id,
-        layout: user.layout as Layout,
-        presetId: user.preset_id,
-        ciphertexts: submission.ciphertexts,
-      });
-    } catch (error) {
-      const code = error instanceof WorkerJobError ? (error.code ?? 'BAD_CIPHERTEXT') : 'BAD_CIPHERTEXT';
-      throw new HttpError(422, code, `${where}: ${(error as Error).message}`);
-    }
     rows.push({
       id,
       user_id: user.user_id,
@@ -183,7 +176,7 @@ export async function acceptSubmissions(
       issue_request: item.issue ?? null,
       issue_nonce: issueNonce,
       bytes: item.envelope.length,
-      readings: planFor(user.model_id, user.layout as Layout, user.preset_id).readingsPerUpload,
+      readings: plan.readingsPerUpload,
       state: 'accepted',
       receive_block: null,
       result_id: null,
@@ -191,9 +184,11 @@ export async function acceptSubmissions(
     });
   }
   try {
-    return await ctx.db
-      .transaction()
-      .execute((tx) => tx.insertInto('submissions').values(rows).returningAll().execute());
+    return await ctx.db.transaction().execute(async (tx) => {
+      const bytes = rows.reduce((sum, r) => sum + r.bytes, 0);
+      await checkSubmissionQuota(tx, user.user_id, { count: rows.length, bytes }, ctx.quotas);
+      return tx.insertInto('submissions').values(rows).returningAll().execute();
+    });
   } catch (error) {
     if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
       throw new ProtocolError('REPLAY', 'nonce: a submission with this nonce was accepted meanwhile');

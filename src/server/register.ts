@@ -7,12 +7,35 @@ import { FheContractClient } from '../ledger/contract-client.ts';
 import { isTransient, LedgerError } from '../ledger/errors.ts';
 import { type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
 import type { RegisterBody, RegisteredUser } from '../protocol/api.ts';
-import { type Answer, readAnswer } from '../protocol/contract.ts';
+import { type Answer, CONTRACT_LIMITS, readAnswer } from '../protocol/contract.ts';
 import { bytesParam, peekRequest, verifyRequest } from '../protocol/request.ts';
 import type { Db } from './db/database.ts';
 import { HttpError } from './errors.ts';
+import {
+  checkRegistrationQuota,
+  claimEnrolment,
+  type Quotas,
+  type RegistrationMode,
+  recordRegistration,
+  releaseEnrolment,
+} from './quotas.ts';
 
-export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBody): Promise<RegisteredUser> {
+export interface RegistrationContext {
+  db: Db;
+  ledger: Ledger;
+  mode: RegistrationMode;
+  quotas: Quotas;
+  /** The client's address, for open registration's per-address quota. */
+  address: string;
+}
+
+/**
+ * Checks, in order: the setup request's own signature; that the id is free (or this key's);
+ * enrolment (a new user, in enrolment mode, needs an unused token, claimed now and given back if
+ * the setup fails); the evaluation keys' size (the contract's limit) and the quotas. Then the
+ * contract's setup, and the row that lets this user upload.
+ */
+export async function register(ctx: RegistrationContext, body: RegisterBody): Promise<RegisteredUser> {
   const claimed = peekRequest(body.setup);
   const publicKey = bytesParam(claimed, 'publicKey');
   await verifyRequest(body.setup, { op: 'setup', publicKey, now: Date.now() });
@@ -24,13 +47,35 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
   if (existing && !Buffer.from(existing.public_key).equals(Buffer.from(publicKey))) {
     throw new HttpError(409, 'USER_EXISTS', `user "${claimed.userId}" is registered with another key`);
   }
+  const keyBytes = (body.relinKeys?.length ?? 0) + (body.galoisKeys?.length ?? 0);
+  if (keyBytes > CONTRACT_LIMITS.setupBytes) {
+    throw new HttpError(
+      413,
+      'OVERSIZED',
+      `evaluation keys: ${keyBytes} bytes, more than the ${CONTRACT_LIMITS.setupBytes} a setup may carry; register fewer Galois steps`,
+    );
+  }
+  const who = { userId: claimed.userId, address: ctx.address, keyBytes };
+  await checkRegistrationQuota(ctx.db, { ...who, mode: ctx.mode }, ctx.quotas);
+  const enrolment = ctx.mode === 'enrolment' && !existing ? body.enrolment : undefined;
+  if (ctx.mode === 'enrolment' && !existing) {
+    if (!enrolment) {
+      throw new HttpError(
+        403,
+        'ENROLMENT_REQUIRED',
+        'enrolment: this server registers new users only with an enrolment code from their care team',
+      );
+    }
+    await claimEnrolment(ctx.db, enrolment, claimed.userId);
+  }
   const transient: Record<string, Uint8Array> = {};
   if (body.relinKeys) transient.relinKeys = body.relinKeys;
   if (body.galoisKeys) transient.galoisKeys = body.galoisKeys;
   const committed = await submitSetup(ctx.ledger, {
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
-  }).catch((error: unknown) => {
+  }).catch(async (error: unknown) => {
+    if (enrolment) await releaseEnrolment(ctx.db, enrolment, claimed.userId);
     // Another registration of this id, with another key, committed first (a race the check above
     // could not see): the same answer as when it had been seen.
     if (
@@ -57,6 +102,7 @@ export async function register(ctx: { db: Db; ledger: Ledger }, body: RegisterBo
     .values({ user_id: user.userId, ...row })
     .onConflict((c) => c.column('user_id').doUpdateSet(row))
     .execute();
+  await recordRegistration(ctx.db, who);
   return {
     userId: user.userId,
     modelId: user.modelId,

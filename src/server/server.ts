@@ -3,7 +3,8 @@
  * connection file), validation workers, the committer and the HTTP API. Shutdown is graceful:
  * requests in flight finish, the committer finishes its step, the ledger commits what it ordered.
  */
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -17,6 +18,7 @@ import { pruneNonces } from './auth.ts';
 import { Committer } from './committer.ts';
 import { type Db, openDatabase } from './db/database.ts';
 import { Metrics } from './metrics.ts';
+import type { RegistrationMode } from './quotas.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 import { DEFAULT_WEB_DIR } from './web.ts';
 
@@ -41,6 +43,13 @@ export interface ServerConfig {
   endorsers?: readonly EndorserOptions[];
   validationWorkers?: number;
   limits?: Partial<Limits>;
+  /** Who may register (default `open`); `enrolment` needs an operator's code for each new user. */
+  registration?: RegistrationMode;
+  /**
+   * Bearer token of the operator's routes (issuing enrolment codes). In enrolment mode without
+   * one, the server makes one and keeps it in <dataDir>/admin-token (mode 0600).
+   */
+  adminToken?: string;
   /** A pino logger, a level, or false for silence. */
   log?: Logger | string | false;
   /**
@@ -98,6 +107,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       },
     );
     cleanup.unshift(() => validator.close());
+    const adminToken =
+      config.adminToken ??
+      (config.registration === 'enrolment' ? await adminTokenFile(config.dataDir) : undefined);
     const committer = new Committer(db, ledger, { log });
     committer.start();
     cleanup.unshift(() => committer.stop());
@@ -109,6 +121,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       committer,
       metrics,
       limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
+      registration: config.registration ?? 'open',
+      ...(adminToken ? { adminToken } : {}),
       logger,
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
     });
@@ -141,4 +155,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     for (const step of cleanup) await step().catch(() => undefined);
     throw error;
   }
+}
+
+/** The operator's token kept beside the data (made on first use, readable by the owner only). */
+async function adminTokenFile(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'admin-token');
+  const existing = await readFile(path, 'utf8').catch(() => undefined);
+  if (existing?.trim()) return existing.trim();
+  const token = randomBytes(32).toString('base64url');
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: unknown) => {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error;
+  });
+  return (await readFile(path, 'utf8')).trim();
 }

@@ -3,9 +3,8 @@
  * user's preset, count and level fit the plan. SEAL runs here, so a WebAssembly abort or a
  * pathological input kills at most this thread (the pool replaces it), never the server.
  */
-import { CkksContext } from '../ckks/index.ts';
+import { checkTuple } from '../models/admission.ts';
 import { cachedPlan as planFor } from '../models/plans.ts';
-import { loadTuple } from '../models/runtime.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { serveJobs } from '../workers/pool.ts';
 
@@ -17,8 +16,6 @@ export interface CiphertextCheck {
 }
 
 await serveJobs<CiphertextCheck, true>(async () => async (check) => {
-  const plan = planFor(check.modelId, check.layout, check.presetId);
-  const context = await CkksContext.create(plan.preset.id);
-  for (const c of loadTuple(plan, context, check.ciphertexts)) c.dispose();
+  await checkTuple(planFor(check.modelId, check.layout, check.presetId), check.ciphertexts);
   return true;
 });

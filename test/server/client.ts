@@ -17,8 +17,10 @@ export class TestClient {
     this.user = user;
   }
 
-  async register(): Promise<Reply> {
-    return this.raw('POST', '/v1/users', await this.user.registration(), { auth: false });
+  async register(enrolment?: string): Promise<Reply> {
+    return this.raw('POST', '/v1/users', await this.user.registration(Date.now(), enrolment), {
+      auth: false,
+    });
   }
 
   async submit(items: SubmitItem[]): Promise<Reply<{ submissions: { id: string; state: string }[] }>> {

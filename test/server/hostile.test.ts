@@ -3,13 +3,18 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encode } from 'cborg';
+import zlib from 'node:zlib';
+import { decode, encode } from 'cborg';
+import CRC32 from 'crc-32';
+import { HEADER_BYTES } from '../../src/ckks/index.ts';
 import { LocalUser } from '../../src/client/user.ts';
 import { submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { fromBase64 } from '../../src/protocol/bytes.ts';
+import { encodeCanonical } from '../../src/protocol/canonical-cbor.ts';
 import { checkId } from '../../src/protocol/fields.ts';
 import { peekRequest } from '../../src/protocol/request.ts';
+import { Committer } from '../../src/server/committer.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';
@@ -125,4 +130,208 @@ test('ONE NONCE SPACE: an envelope reusing the nonce of an earlier issue request
   const reusing = await user.sign(user.encrypt(u?.readings ?? [], u?.profile), { nonce: issueNonce });
   const reply = await client.submit([{ envelope: reusing }]);
   assert.deepEqual([reply.status, (reply.body as unknown as { code: string }).code], [409, 'REPLAY']);
+});
+
+/** A fresh ciphertext whose SEAL scale is multiplied by `factor`, properly wrapped (sizes, CRC). */
+function rescaled(file: Uint8Array, factor: number): Uint8Array {
+  const seal = file.subarray(HEADER_BYTES);
+  const bytes = Buffer.from(zlib.zstdDecompressSync(seal.subarray(16)));
+  // The scale (a double, a power of two) sits in the metadata before the polynomials.
+  const at = Array.from({ length: 200 }, (_, i) => i).find((i) => {
+    const v = bytes.readDoubleLE(i);
+    return v >= 2 ** 20 && v <= 2 ** 60 && Number.isInteger(Math.log2(v));
+  });
+  assert.ok(at !== undefined, 'the scale is in the metadata');
+  bytes.writeDoubleLE(bytes.readDoubleLE(at) * factor, at);
+  const compressed = zlib.zstdCompressSync(bytes);
+  const out = new Uint8Array(HEADER_BYTES + 16 + compressed.length);
+  out.set(file.subarray(0, HEADER_BYTES + 16));
+  out.set(compressed, HEADER_BYTES + 16);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(HEADER_BYTES + 8, BigInt(16 + compressed.length), true);
+  view.setUint32(8, 16 + compressed.length, true);
+  view.setUint32(12, CRC32.buf(out.subarray(HEADER_BYTES)) >>> 0, true);
+  return out;
+}
+
+test('ALTERED SCALE: a ciphertext at another scale, within bounds, is refused at intake (422 LAYOUT), not left to fail in the contract', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('scale'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'sal', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  assert.equal((await client.register()).status, 201);
+  const [u] = cohortUploads(user.plan, { readings: 1, seed: 23 });
+  const [ciphertext] = user.encrypt(u?.readings ?? [], u?.profile);
+  const altered = await user.uploadOf([rescaled(ciphertext as Uint8Array, 1 + 2 ** -20)]);
+  const reply = await client.submit([altered]);
+  assert.equal(reply.status, 422, JSON.stringify(reply.body));
+  const body = reply.body as unknown as { code: string; message: string };
+  assert.equal(body.code, 'LAYOUT');
+  assert.match(body.message, /submissions\[0\]: ciphertexts\[0\]: scale 2\^\S+; .* exactly 2\^\d+/);
+  // The same reading at its own scale still goes through, and gets its result.
+  const honest = await user.upload(u?.readings ?? [], u?.profile);
+  assert.equal((await client.submit([honest])).status, 202);
+  const [result] = await client.waitForResults(1, 30_000);
+  assert.equal(result?.submissionId, submissionId(honest.envelope));
+});
+
+test('POISONED BATCH: one envelope the contract refuses in a receive of ten is rejected alone; the nine go in one transaction', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('poison'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'pia', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  assert.equal((await client.register()).status, 201);
+  for (let i = 0; i < 100 && (await server.committer.backlog()) > 0; i++) await sleep(50);
+  await server.committer.stop(); // hold what intake acknowledges, to poison one after intake
+  const ids: string[] = [];
+  for (const u of cohortUploads(user.plan, { readings: 10, seed: 29 })) {
+    const { envelope } = await user.upload(u.readings, u.profile);
+    assert.equal((await client.submit([{ envelope }])).status, 202);
+    ids.push(submissionId(envelope));
+  }
+  // The stored envelope of the fourth now carries a signature that does not verify.
+  const row = await server.db
+    .selectFrom('submissions')
+    .select('envelope')
+    .where('id', '=', ids[3] as string)
+    .executeTakeFirstOrThrow();
+  const opened = decode(row.envelope) as { v: number; signature: Uint8Array; submission: Uint8Array };
+  const signature = Uint8Array.from(opened.signature);
+  signature[0] = (signature[0] as number) ^ 1;
+  await server.db
+    .updateTable('submissions')
+    .set({ envelope: encodeCanonical({ ...opened, signature }) })
+    .where('id', '=', ids[3] as string)
+    .execute();
+  const height = await server.ledger.height();
+  const committer = new Committer(server.db, server.ledger, { log: () => undefined });
+  committer.start();
+  t.after(() => committer.stop());
+  for (let i = 0; i < 600 && (await committer.backlog()) > 0; i++) await sleep(50);
+  const rows = await server.db.selectFrom('submissions').select(['id', 'state', 'error']).execute();
+  const state = new Map(rows.map((r) => [r.id, r]));
+  for (const [i, id] of ids.entries()) {
+    assert.equal(state.get(id)?.state, i === 3 ? 'rejected' : 'received', `${i}: ${state.get(id)?.error}`);
+  }
+  assert.match(state.get(ids[3] as string)?.error ?? '', /^BAD_SIGNATURE: signature: does not verify/);
+  assert.equal((await server.ledger.height()) - height, 1, 'the nine healthy envelopes in one block');
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const code = (reply: { status: number; body: unknown }) => [
+  reply.status,
+  (reply.body as { code?: string }).code,
+];
+
+test('QUOTAS: submissions and bytes per user per day, evaluation-key bytes and registrations per address (429 QUOTA_EXCEEDED, nothing accepted lost)', async (t) => {
+  const server = await startServer({
+    dataDir: await tempDir('quotas'),
+    port: 0,
+    log: false,
+    limits: { submissionsPerDay: 3, registrationsPerAddressPerDay: 3 },
+  });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'quinn', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  assert.equal((await client.register()).status, 201);
+  const uploads = cohortUploads(user.plan, { readings: 4, seed: 31 });
+  const items = await Promise.all(uploads.map((u) => user.upload(u.readings, u.profile)));
+  assert.equal((await client.submit(items.slice(0, 2))).status, 202);
+  // Two more would make four: refused whole, naming the quota; the two accepted stay.
+  const over = await client.submit(items.slice(2, 4));
+  assert.deepEqual(code(over), [429, 'QUOTA_EXCEEDED']);
+  assert.match(
+    (over.body as unknown as { message: string }).message,
+    /submissions: 2 in the last 24 hours plus 2 would pass the quota of 3/,
+  );
+  assert.equal((await client.submit(items.slice(2, 3))).status, 202);
+  assert.equal((await client.waitForResults(3, 60_000)).length, 3);
+  // Registrations from this address: quinn (1), quinn again (2), a third user (3), a fourth: refused.
+  assert.equal((await client.register()).status, 201);
+  for (const [userId, expected] of [
+    ['quade', 201],
+    ['quill', 429],
+  ] as const) {
+    using other = await LocalUser.create({ userId, modelId: 'early-warning', layout: 'packed' });
+    const reply = await new TestClient(server.url, other).register();
+    assert.equal(reply.status, expected, JSON.stringify(reply.body));
+  }
+
+  // Evaluation keys larger than one setup may carry: 413 before the ledger is asked.
+  const huge = { ...(decode(await user.registration()) as object), galoisKeys: new Uint8Array(10 * 2 ** 20) };
+  const oversized = await client.raw('POST', '/v1/users', encode(huge), { auth: false });
+  assert.deepEqual(code(oversized), [413, 'OVERSIZED']);
+  assert.match((oversized.body as { message: string }).message, /more than the \d+ a setup may carry/);
+  // A second server: bytes per day just under two uploads, evaluation-key bytes under two setups.
+  const setup = decode(await user.registration()) as { relinKeys?: Uint8Array; galoisKeys?: Uint8Array };
+  const keyBytes = (setup.relinKeys?.length ?? 0) + (setup.galoisKeys?.length ?? 0);
+  const tight = await startServer({
+    dataDir: await tempDir('quotas-bytes'),
+    port: 0,
+    log: false,
+    limits: {
+      keyBytesPerDay: Math.floor(1.5 * keyBytes),
+      bytesPerDay: (items[0]?.envelope.length ?? 0) + (items[1]?.envelope.length ?? 0) - 1,
+    },
+  });
+  t.after(() => tight.close());
+  const second = new TestClient(tight.url, user);
+  assert.equal((await second.register()).status, 201);
+  const again = await second.register();
+  assert.deepEqual(code(again), [429, 'QUOTA_EXCEEDED']);
+  assert.match(
+    (again.body as { message: string }).message,
+    /evaluation-key bytes: \d+ in the last 24 hours plus \d+ would pass the quota of \d+/,
+  );
+  assert.equal((await second.submit(items.slice(0, 1))).status, 202);
+  const bytes = await second.submit(items.slice(1, 2));
+  assert.deepEqual(code(bytes), [429, 'QUOTA_EXCEEDED']);
+  assert.match(
+    (bytes.body as unknown as { message: string }).message,
+    /"quinn", bytes: \d+ in the last 24 hours/,
+  );
+});
+
+test('ENROLMENT: new users need an operator-issued, single-use, expiring code; registered users re-register without one', async (t) => {
+  const server = await startServer({
+    dataDir: await tempDir('enrol'),
+    port: 0,
+    log: false,
+    registration: 'enrolment',
+    adminToken: 'operator-secret',
+  });
+  t.after(() => server.close());
+  const health = (await (await fetch(`${server.url}/health`)).json()) as { checks: { registration: string } };
+  assert.equal(health.checks.registration, 'enrolment');
+  const enrol = (hours: number, token = 'operator-secret') =>
+    fetch(`${server.url}/v1/enrolments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ hours }),
+    });
+  assert.equal((await enrol(1, 'guess')).status, 401);
+  using eve = await LocalUser.create({ userId: 'eve', modelId: 'early-warning', layout: 'packed' });
+  assert.deepEqual(code(await new TestClient(server.url, eve).register()), [403, 'ENROLMENT_REQUIRED']);
+  const issued = await enrol(24);
+  assert.equal(issued.status, 201);
+  const { token } = (await issued.json()) as { token: string };
+  using ada = await LocalUser.create({ userId: 'ada', modelId: 'early-warning', layout: 'packed' });
+  const ok = await new TestClient(server.url, ada).register(token);
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  assert.deepEqual(code(await new TestClient(server.url, eve).register(token)), [403, 'ENROLMENT_INVALID']);
+  assert.deepEqual(code(await new TestClient(server.url, eve).register('pmhe-enrol-made-up')), [
+    403,
+    'ENROLMENT_INVALID',
+  ]);
+  assert.equal((await new TestClient(server.url, ada).register()).status, 201, 'ada is enrolled already');
+  const brief = (await (await enrol(0.0001)).json()) as { token: string };
+  await sleep(600);
+  assert.deepEqual(code(await new TestClient(server.url, eve).register(brief.token)), [
+    403,
+    'ENROLMENT_INVALID',
+  ]);
+  // The codes are kept only as hashes.
+  const stored = await server.db.selectFrom('enrolments').select('token_hash').execute();
+  assert.ok(stored.every((r) => r.token_hash !== token && /^[0-9a-f]{64}$/.test(r.token_hash)));
 });

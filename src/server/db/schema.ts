@@ -64,11 +64,32 @@ export interface HttpNoncesTable {
   seen_at: Timestamp;
 }
 
+/** One registration (setup) as counted by the quotas. */
+export interface RegistrationsTable {
+  seq: Generated<BigInt>;
+  user_id: string;
+  address: string;
+  key_bytes: number;
+  created_at: Generated<Date>;
+}
+
+/** An operator-issued, single-use, expiring enrolment token (its SHA-256, hex). */
+export interface EnrolmentsTable {
+  token_hash: string;
+  note: Generated<string>;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+  used_by: string | null;
+  used_at: Date | null;
+}
+
 export interface Database {
   users: UsersTable;
   submissions: SubmissionsTable;
   results: ResultsTable;
   http_nonces: HttpNoncesTable;
+  registrations: RegistrationsTable;
+  enrolments: EnrolmentsTable;
 }
 
 export type User = Selectable<UsersTable>;
