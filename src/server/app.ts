@@ -4,6 +4,7 @@
  * design: it sees ciphertexts, signatures and ledger receipts, never a key or a reading.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -123,6 +124,21 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, ctx.limits.requestTimeoutMs / 4)),
     },
     ajv: { customOptions: { removeAdditional: false } },
+    // Refusals Node makes before Fastify sees a request (408 slow client, 431 huge headers, 400
+    // unparsable HTTP) carry a code too.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      const [statusCode, code, message] =
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'REQUEST_TIMEOUT', `the request did not arrive within ${ctx.limits.requestTimeoutMs} ms`]
+          : error.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'HEADERS_TOO_LARGE', 'the request headers are too large']
+            : [400, 'BAD_HTTP', 'the request is not valid HTTP/1.1'];
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify({ statusCode, code, error: 'Request refused', message });
+      socket.end(
+        `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addContentTypeParser(CBOR, { parseAs: 'buffer', bodyLimit: ctx.limits.bodyBytes }, (_req, body, done) =>
@@ -140,6 +156,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       code: http.code,
       error: http.statusCode >= 500 ? 'Internal Server Error' : 'Request refused',
       message: http.message,
+    });
+  });
+  // Unknown routes and methods answer like every other refusal: with a code.
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      statusCode: 404,
+      code: 'NOT_FOUND',
+      error: 'Request refused',
+      message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`,
     });
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -304,6 +304,18 @@ describe('server limits', () => {
         socket.on('close', () => resolve(text));
       });
       assert.match(reply, /^HTTP\/1\.1 408/);
+      assert.match(reply, /"code":"REQUEST_TIMEOUT"/);
+      // Headers past Node's limit (16 KiB), and a route that does not exist: each with a code.
+      const huge = await fetch(`${server.url}/health`, { headers: { 'x-pad': 'a'.repeat(20_000) } });
+      assert.deepEqual(
+        [huge.status, ((await huge.json()) as { code: string }).code],
+        [431, 'HEADERS_TOO_LARGE'],
+      );
+      const missing = await fetch(`${server.url}/v1/nothing-here`, { method: 'DELETE' });
+      assert.deepEqual(
+        [missing.status, ((await missing.json()) as { code: string }).code],
+        [404, 'NOT_FOUND'],
+      );
       assert.equal((await fetch(`${server.url}/health`)).status, 200);
 
       const openapi = (await (await fetch(`${server.url}/docs/json`)).json()) as {
