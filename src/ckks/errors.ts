@@ -3,27 +3,30 @@
  * (not an `Error`) and an Emscripten abort as a `WebAssembly.RuntimeError`; both are turned
  * into a `CkksError` with a code a caller can branch on and a message a person can act on.
  */
-export type CkksErrorCode =
-  | 'INPUT_TYPE' // not bytes / not numbers where bytes or numbers were expected
-  | 'TRUNCATED' // fewer bytes than the header or its declared payload length
-  | 'OVERSIZED' // more bytes than declared, or a declared size above the preset's bound
-  | 'BAD_MAGIC' // not a PMHE CKKS file
-  | 'BAD_VERSION' // a format version this code does not read
-  | 'BAD_KIND' // an unknown kind, or a key where a ciphertext was expected (or the reverse)
-  | 'UNKNOWN_PRESET' // a preset id this build does not know
-  | 'FOREIGN_PRESET' // a valid file made under another preset than the context's
-  | 'CHECKSUM' // the payload's CRC-32 does not match: corrupted in transit or at rest
-  | 'SEAL_REJECTED' // SEAL refused the payload while loading it
-  | 'INVALID_CIPHERTEXT' // loaded, but not a ciphertext this library will compute on
-  | 'LEVEL' // a ciphertext at a level below the one required
-  | 'DEPTH_EXHAUSTED' // a computation needs more multiplicative levels than remain
-  | 'SCALE' // an operation would overflow the modulus or lose all precision
-  | 'SLOTS' // more values than the preset has slots
-  | 'MISSING_KEY' // an operation needs a key (relinearization, Galois step) that was not given
-  | 'MISMATCH' // operands from different contexts or of different shapes
-  | 'DISPOSED' // an object used after dispose()
-  | 'SEAL_ERROR' // SEAL threw during a computation
-  | 'WASM_ABORT'; // the WebAssembly module aborted; its state is lost and the module is reloaded
+/** What went wrong, one code per kind of failure. */
+export const CKKS_ERROR_CODES = Object.freeze([
+  'INPUT_TYPE', // not bytes / not numbers where bytes or numbers were expected
+  'TRUNCATED', // fewer bytes than the header or its declared payload length
+  'OVERSIZED', // more bytes than declared, or a declared size above the preset's bound
+  'BAD_MAGIC', // not a PMHE CKKS file
+  'BAD_VERSION', // a format version this code does not read
+  'BAD_KIND', // an unknown kind, or a key where a ciphertext was expected (or the reverse)
+  'UNKNOWN_PRESET', // a preset id this build does not know
+  'FOREIGN_PRESET', // a valid file made under another preset than the context's
+  'CHECKSUM', // the payload's CRC-32 does not match: corrupted in transit or at rest
+  'SEAL_REJECTED', // SEAL refused the payload while loading it
+  'INVALID_CIPHERTEXT', // loaded, but not a ciphertext this library will compute on
+  'LEVEL', // a ciphertext at a level below the one required
+  'DEPTH_EXHAUSTED', // a computation needs more multiplicative levels than remain
+  'SCALE', // an operation would overflow the modulus or lose all precision
+  'SLOTS', // more values than the preset has slots
+  'MISSING_KEY', // an operation needs a key (relinearization, Galois step) that was not given
+  'MISMATCH', // operands from different contexts or of different shapes
+  'DISPOSED', // an object used after dispose()
+  'SEAL_ERROR', // SEAL threw during a computation
+  'WASM_ABORT', // the WebAssembly module aborted; its state is lost and the module is reloaded
+] as const);
+export type CkksErrorCode = (typeof CKKS_ERROR_CODES)[number];
 
 export class CkksError extends Error {
   override readonly name = 'CkksError';

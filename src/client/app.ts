@@ -8,7 +8,7 @@
 import type { Reading } from '../device/reading.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
-import { ApiClient, type ResultEvent } from './api-client.ts';
+import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
 import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
 import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
@@ -276,7 +276,18 @@ export class PmheClient implements Disposable {
     let cursor = saved;
     try {
       for (;;) {
-        const page = await this.api.results({ ...(cursor ? { after: cursor } : {}), limit: 500 });
+        const page = await this.api
+          .results({ ...(cursor ? { after: cursor } : {}), limit: 500 })
+          .catch((error: unknown) => {
+            // The server no longer knows the cursor (restored from a backup, or another server):
+            // list from the start; results already taken are skipped by submission.
+            if (cursor && error instanceof ApiError && error.status === 404) {
+              cursor = undefined;
+              return null;
+            }
+            throw error;
+          });
+        if (page === null) continue;
         for (const summary of page) {
           const item = bySubmission.get(summary.submissionId);
           if (item) {

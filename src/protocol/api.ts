@@ -29,6 +29,22 @@ export const ErrorSchema = Type.Object(
 );
 export type ApiError = Static<typeof ErrorSchema>;
 
+/** What a client needs to register for and upload to one (model, layout) at its preset. */
+export const PlanInfoSchema = Type.Object({
+  layout: LayoutSchema,
+  presetId: Type.String(),
+  /** Whether the setup must carry relinearization keys (the plan multiplies ciphertexts). */
+  relinKeys: Type.Boolean(),
+  /** The rotation steps the setup's Galois keys must cover (none: send no Galois keys). */
+  galoisSteps: Type.Array(Type.Integer()),
+  ciphertextsPerUpload: Type.Integer(),
+  readingsPerUpload: Type.Integer(),
+  /** log2 of the exact scale each ciphertext of an upload is encrypted at, in order. */
+  inputScaleBits: Type.Array(Type.Integer()),
+  /** Rescales the evaluation spends: fresh ciphertexts must be at least at this level. */
+  depth: Type.Integer(),
+});
+
 export const CatalogueSchema = Type.Object({
   models: Type.Array(
     Type.Object({
@@ -37,6 +53,8 @@ export const CatalogueSchema = Type.Object({
       description: Type.String(),
       /** For each layout the model supports: the tuple template P the client must follow. */
       templates: Type.Array(TemplateSchema),
+      /** For each layout, in the same order: the keys and ciphertexts it takes. */
+      plans: Type.Array(PlanInfoSchema),
     }),
   ),
 });
@@ -151,6 +169,26 @@ export const ResultQuerySchema = Type.Object({
   after: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
 });
+
+/**
+ * A CBOR request body for the OpenAPI document: the schema as JSON Schema, byte strings (CBOR
+ * major type 2) shown as binary strings.
+ */
+export function cborBody(schema: TSchema, description: string) {
+  const doc: unknown = JSON.parse(
+    JSON.stringify(schema, (_key, value: { type?: string; maxByteLength?: number }) =>
+      value && typeof value === 'object' && value.type === 'Uint8Array'
+        ? {
+            type: 'string',
+            format: 'binary',
+            description: 'a CBOR byte string (major type 2)',
+            ...(value.maxByteLength ? { maxLength: value.maxByteLength } : {}),
+          }
+        : value,
+    ),
+  );
+  return { description, required: true, content: { [CBOR]: { schema: doc } } };
+}
 
 /** Decodes a CBOR body and checks it against its schema, naming the first problem. */
 export function checkCbor<T extends TSchema>(schema: T, bytes: Uint8Array, what: string): Static<T> {

@@ -15,11 +15,13 @@ import type { Logger } from 'pino';
 import type { Ledger } from '../ledger/ledger.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import { compile } from '../models/compiler.ts';
+import { inputScale } from '../models/runtime.ts';
 import {
   API_PREFIX,
   AUTH_HEADER,
   CatalogueSchema,
   CBOR,
+  cborBody,
   checkCbor,
   EnrolmentRequestSchema,
   EnrolmentSchema,
@@ -43,7 +45,7 @@ import { authenticate } from './auth.ts';
 import type { Committer } from './committer.ts';
 import type { Db } from './db/database.ts';
 import type { Submission, User } from './db/schema.ts';
-import { HttpError, toHttpError } from './errors.ts';
+import { errorCatalogue, HttpError, toHttpError } from './errors.ts';
 import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { DEFAULT_QUOTAS, issueEnrolment, type Quotas, type RegistrationMode } from './quotas.ts';
@@ -95,18 +97,23 @@ declare module 'fastify' {
   }
 }
 
-const errors = {
-  400: ErrorSchema,
-  401: ErrorSchema,
-  403: ErrorSchema,
-  404: ErrorSchema,
-  409: ErrorSchema,
-  413: ErrorSchema,
-  422: ErrorSchema,
-  429: ErrorSchema,
-  503: ErrorSchema,
-};
-const binaryBody = { content: { [CBOR]: { schema: Type.String({ format: 'binary' }) } } };
+const ERROR_CODES = errorCatalogue();
+/** Every refusal's body, by status, each saying which codes it carries. */
+const errors = Object.fromEntries(
+  [...new Set(ERROR_CODES.map((e) => e.status))].map((status) => [
+    status,
+    Type.Object(ErrorSchema.properties, {
+      description: `Refused: ${ERROR_CODES.filter((e) => e.status === status)
+        .map((e) => e.code)
+        .join(', ')}`,
+    }),
+  ]),
+);
+const ERROR_TABLE = [
+  '| code | status | meaning |',
+  '| --- | --- | --- |',
+  ...ERROR_CODES.map((e) => `| ${e.code} | ${e.status} | ${e.meaning} |`),
+].join('\n');
 const secured = [{ pmhe: [] }];
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
@@ -208,7 +215,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       info: {
         title: 'PMHE server',
         version: '1',
-        description: 'Untrusted cloud server of PMHE: accepts, orders and delivers ciphertexts.',
+        description: `Untrusted cloud server of PMHE: accepts, orders and delivers ciphertexts. The wire format (canonical CBOR, Ed25519-signed requests and envelopes, the PMHC ciphertext header, test vectors) is specified in docs/protocol.md. Every refusal is JSON { statusCode, code, error, message }:\n\n${ERROR_TABLE}`,
       },
       components: {
         securitySchemes: {
@@ -236,14 +243,30 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const auth = [authenticated, userLimit];
   const me = (request: FastifyRequest): User => request.user as User;
 
-  app.get('/health', { schema: { response: { 200: HealthSchema } } }, async () => ({
-    status: 'ok' as const,
-    // Clients read this to know whether to ask the person for an enrolment code.
-    checks: { registration: ctx.registration },
-  }));
+  app.get(
+    '/health',
+    {
+      schema: {
+        operationId: 'health',
+        summary: 'Liveness; checks.registration says "open" or "enrolment"',
+        response: { 200: HealthSchema },
+      },
+    },
+    async () => ({
+      status: 'ok' as const,
+      // Clients read this to know whether to ask the person for an enrolment code.
+      checks: { registration: ctx.registration },
+    }),
+  );
   app.get(
     '/ready',
-    { schema: { response: { 200: HealthSchema, 503: HealthSchema } } },
+    {
+      schema: {
+        operationId: 'ready',
+        summary: 'Readiness: the database and the ledger answer (503 while either does not)',
+        response: { 200: HealthSchema, 503: HealthSchema },
+      },
+    },
     async (_request, reply) => {
       const checks: Record<string, string> = {};
       try {
@@ -269,7 +292,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.get(
     `${API_PREFIX}/catalogue`,
     {
-      schema: { summary: 'Models and their tuple templates (P, eq. 2)', response: { 200: CatalogueSchema } },
+      schema: {
+        operationId: 'catalogue',
+        summary: 'Models, their tuple templates (P, eq. 2) and what each layout needs',
+        description:
+          'For each model and layout: the template a client follows, the preset, the evaluation keys the setup must carry (relinearization keys, Galois steps), ciphertexts and readings per upload, and the exact input scale of each ciphertext.',
+        response: { 200: CatalogueSchema },
+      },
     },
     async () => catalogue,
   );
@@ -278,9 +307,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     `${API_PREFIX}/users`,
     {
       schema: {
+        operationId: 'register',
         summary: 'Register: Ed25519 key, evaluation keys and model choice (the contract’s setup)',
+        description:
+          'The body is CBOR: the signed setup request (op "setup"), the evaluation keys the catalogue lists for the plan, and, on a server that enrols, the enrolment code. Registering again with the same key is allowed (a new setup, e.g. another model); another key for the same id is 409 USER_EXISTS.',
         consumes: [CBOR],
-        body: binaryBody,
+        body: cborBody(RegisterBodySchema, 'CBOR map { setup, relinKeys?, galoisKeys?, enrolment? }'),
         response: { 201: UserSchema, ...errors },
       },
       validatorCompiler: () => () => true,
@@ -308,6 +340,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       {
         schema: {
           operationId: 'issueEnrolment',
+          description:
+            'Only on a server started with an admin token (enrolment mode makes one). Authorization: Bearer <admin token>. The code is shown once; only its SHA-256 is kept.',
           summary: "Operator: a single-use enrolment code for one new user (the server's admin token)",
           body: EnrolmentRequestSchema,
           security: [{ operator: [] }],
@@ -329,9 +363,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     `${API_PREFIX}/submissions`,
     {
       schema: {
+        operationId: 'submit',
         summary: 'Upload signed envelopes (CBOR), each optionally with its signed issue request',
+        description:
+          'Each item is admitted with the contract’s own check (signature, template, timestamp window, nonce, sizes, ciphertexts against the plan, exact input scale) and the user’s quotas; the request is stored whole or refused whole, naming the item ("submissions[i]: …"). 202 is the acknowledgement: what is acknowledged is committed to the ledger. The submission id is the SHA-256 of the envelope bytes, hex.',
         consumes: [CBOR],
-        body: binaryBody,
+        body: cborBody(SubmitBodySchema, 'CBOR array of maps { envelope, issue? }'),
         security: secured,
         response: { 202: SubmitResponseSchema, ...errors },
       },
@@ -355,11 +392,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     `${API_PREFIX}/submissions/:id/issue`,
     {
       schema: {
-        summary:
-          'Ask for Z of a submission uploaded without its issue request: CBOR { issue } (a signed issue request naming exactly this submission)',
+        operationId: 'issueLater',
+        summary: 'Ask for Z of a submission uploaded without its issue request',
+        description:
+          'The body is CBOR { issue }: a signed issue request (op "issue", params submissions = [this id]) with a nonce of its own.',
         params: IdParamsSchema,
         consumes: [CBOR],
-        body: binaryBody,
+        body: cborBody(LateIssueBodySchema, 'CBOR map { issue }'),
         security: secured,
         response: { 202: SubmissionStatusSchema, ...errors },
       },
@@ -384,6 +423,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     `${API_PREFIX}/submissions/:id`,
     {
       schema: {
+        operationId: 'submissionStatus',
+        summary: 'One of your submissions: accepted → received → issued, or rejected (with why)',
         params: IdParamsSchema,
         security: secured,
         response: { 200: SubmissionStatusSchema, ...errors },
@@ -410,6 +451,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     `${API_PREFIX}/results`,
     {
       schema: {
+        operationId: 'listResults',
+        summary: 'Your results, oldest first; `after` a result id to poll for newer ones',
         querystring: ResultQuerySchema,
         security: secured,
         response: { 200: ResultListSchema, ...errors },
@@ -426,6 +469,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         .limit(request.query.limit ?? 100);
       if (request.query.after) {
         const after = request.query.after;
+        const known = await ctx.db
+          .selectFrom('results')
+          .select('id')
+          .where('id', '=', after)
+          .where('user_id', '=', user.user_id)
+          .executeTakeFirst();
+        // An unknown id would list nothing, silently, for ever: say so.
+        if (!known) throw new HttpError(404, 'NOT_FOUND', `after: no result ${after} of yours`);
         query = query.where('seq', '>', (eb) =>
           eb.selectFrom('results').select('seq').where('id', '=', after).where('user_id', '=', user.user_id),
         );
@@ -446,7 +497,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.get(
     `${API_PREFIX}/results/:id`,
     {
-      schema: { params: IdParamsSchema, security: secured, response: { 200: ResultSchema, ...errors } },
+      schema: {
+        operationId: 'getResult',
+        summary: 'One result: its record (outputs, slots, the evaluation transaction) and Z, base64',
+        params: IdParamsSchema,
+        security: secured,
+        response: { 200: ResultSchema, ...errors },
+      },
       preHandler: auth,
     },
     async (request) => {
@@ -476,7 +533,13 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.get(
     `${API_PREFIX}/events`,
     {
-      schema: { summary: 'Server-sent events: "result" when a result of yours is ready', security: secured },
+      schema: {
+        operationId: 'events',
+        summary: 'Server-sent events: "result" when a result of yours is ready',
+        description:
+          'text/event-stream. Each event is `event: result` with `data: {"resultId": "<hex>", "submissionId": "<hex>"}`; comment lines (": keep-alive") every 15 s. Events are not replayed: after (re)connecting, list results with `after` the last id seen.',
+        security: secured,
+      },
       preHandler: auth,
     },
     async (request, reply) => {
@@ -512,12 +575,25 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 }
 
 const catalogue = {
-  models: CATALOGUE.map((model) => ({
-    id: model.id,
-    name: model.name,
-    description: model.description,
-    templates: (Object.keys(model.layouts) as Layout[]).map((layout) => compile(model, { layout }).template),
-  })),
+  models: CATALOGUE.map((model) => {
+    const plans = (Object.keys(model.layouts) as Layout[]).map((layout) => compile(model, { layout }));
+    return {
+      id: model.id,
+      name: model.name,
+      description: model.description,
+      templates: plans.map((p) => p.template),
+      plans: plans.map((p) => ({
+        layout: p.layout,
+        presetId: p.preset.id,
+        relinKeys: p.multiplications.ciphertext > 0,
+        galoisSteps: p.galoisSteps,
+        ciphertextsPerUpload: p.ciphertextsPerUpload,
+        readingsPerUpload: p.readingsPerUpload,
+        inputScaleBits: Array.from({ length: p.ciphertextsPerUpload }, (_, i) => Math.log2(inputScale(p, i))),
+        depth: p.depth,
+      })),
+    };
+  }),
 };
 
 function status(row: Submission) {

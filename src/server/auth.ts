@@ -52,11 +52,16 @@ export async function authenticate(
   const refused = () =>
     new HttpError(401, 'UNAUTHENTICATED', `the request is not signed by a registered user's key`);
   if (!user) throw refused();
-  const request = await verifyRequest(bytes, { op: 'http', publicKey: user.public_key, now }).catch(
+  // Verified as the op it claims, so the signature is checked before anything else is said about
+  // it: a wrong op answered before the signature would tell who is registered.
+  const request = await verifyRequest(bytes, { op: claimed.op, publicKey: user.public_key, now }).catch(
     (error: unknown) => {
       throw error instanceof ProtocolError && error.code === 'BAD_SIGNATURE' ? refused() : error;
     },
   );
+  if (request.op !== 'http') {
+    throw new ProtocolError('BAD_FIELD', `op: "${request.op}" signs a contract request, not an HTTP call`);
+  }
   const expect = { method: call.method.toUpperCase(), path: call.path, body: sha256Hex(call.body) };
   for (const [name, want] of Object.entries(expect)) {
     if (textParam(request, name) !== want) {

@@ -3,10 +3,11 @@
  * that what the server acknowledges the contract will take, then one database transaction that
  * stores them all and is the acknowledgement. A request is accepted whole or refused whole, naming the item.
  */
+import { sql } from 'kysely';
 import { submissionId } from '../ledger/contract-client.ts';
 import { admitSubmission, type Registrant } from '../models/admission.ts';
 import type { SubmitBody } from '../protocol/api.ts';
-import { ProtocolError } from '../protocol/errors.ts';
+import { isProtocolErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { listParam, verifyRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { WorkerJobError, type WorkerPool } from '../workers/pool.ts';
@@ -69,13 +70,20 @@ async function checkIssueRequest(
   return issue.nonce;
 }
 
-/** Whether this user has used the nonce, in an envelope or in an issue request. */
+/** Whether this user has used the nonce: in an envelope, an issue request or a setup. */
 async function usedNonce(ctx: IntakeContext, userId: string, nonce: Uint8Array): Promise<boolean> {
   const row = await ctx.db
     .selectFrom('submissions')
     .select('id')
     .where('user_id', '=', userId)
     .where((eb) => eb.or([eb('nonce', '=', nonce), eb('issue_nonce', '=', nonce)]))
+    .unionAll(
+      ctx.db
+        .selectFrom('registrations')
+        .select(sql<string>`'setup'`.as('id'))
+        .where('user_id', '=', userId)
+        .where('setup_nonce', '=', nonce),
+    )
     .executeTakeFirst();
   return row !== undefined;
 }
@@ -103,7 +111,10 @@ export async function acceptLateIssue(
   if (row.state === 'rejected') {
     throw new HttpError(409, 'REJECTED', `submission ${id} was refused by the contract: ${row.error}`);
   }
-  if (row.issue_request !== null) {
+  // A stored submission whose request to issue the contract refused (row.error) may be asked again.
+  const refusedIssue =
+    row.issue_request !== null && row.state === 'received' && row.result_id === null && row.error !== null;
+  if (row.issue_request !== null && !refusedIssue) {
     throw new HttpError(409, 'ALREADY_REQUESTED', `submission ${id} already has its request to issue`);
   }
   const issueNonce = await checkIssueRequest(user, id, issue, row.nonce, now, 'issue', (n) =>
@@ -111,9 +122,13 @@ export async function acceptLateIssue(
   );
   const updated = await ctx.db
     .updateTable('submissions')
-    .set({ issue_request: issue, issue_nonce: issueNonce, updated_at: new Date() })
+    .set({ issue_request: issue, issue_nonce: issueNonce, error: null, updated_at: new Date() })
     .where('id', '=', id)
-    .where('issue_request', 'is', null)
+    .where((eb) =>
+      refusedIssue
+        ? eb.and([eb('issue_nonce', '=', row.issue_nonce as Uint8Array), eb('error', 'is not', null)])
+        : eb('issue_request', 'is', null),
+    )
     .returningAll()
     .executeTakeFirst();
   if (!updated) {
@@ -151,9 +166,13 @@ export async function acceptSubmissions(
         await ctx.validator
           .run({ modelId: p.model.id, layout: p.layout, presetId: p.preset.id, ciphertexts })
           .catch((error: unknown) => {
-            const code =
-              error instanceof WorkerJobError ? (error.code ?? 'BAD_CIPHERTEXT') : 'BAD_CIPHERTEXT';
-            throw new HttpError(422, code, (error as Error).message);
+            const code = error instanceof WorkerJobError ? error.code : undefined;
+            if (code && isProtocolErrorCode(code)) throw new ProtocolError(code, (error as Error).message);
+            throw new HttpError(
+              422,
+              code?.startsWith('CKKS_') ? code : 'BAD_CIPHERTEXT',
+              (error as Error).message,
+            );
           });
       },
     }).catch((error: unknown) => {

@@ -125,11 +125,11 @@ export async function checkRegistrationQuota(
 
 export async function recordRegistration(
   db: Db,
-  who: { userId: string; address: string; keyBytes: number },
+  who: { userId: string; address: string; keyBytes: number; nonce: Uint8Array },
 ): Promise<void> {
   await db
     .insertInto('registrations')
-    .values({ user_id: who.userId, address: who.address, key_bytes: who.keyBytes })
+    .values({ user_id: who.userId, address: who.address, key_bytes: who.keyBytes, setup_nonce: who.nonce })
     .execute();
 }
 

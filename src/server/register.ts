@@ -102,7 +102,7 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
     .values({ user_id: user.userId, ...row })
     .onConflict((c) => c.column('user_id').doUpdateSet(row))
     .execute();
-  await recordRegistration(ctx.db, who);
+  await recordRegistration(ctx.db, { ...who, nonce: claimed.nonce });
   return {
     userId: user.userId,
     modelId: user.modelId,

@@ -3,6 +3,7 @@
  * user's preset, count and level fit the plan. SEAL runs here, so a WebAssembly abort or a
  * pathological input kills at most this thread (the pool replaces it), never the server.
  */
+import { CkksError } from '../ckks/errors.ts';
 import { checkTuple } from '../models/admission.ts';
 import { cachedPlan as planFor } from '../models/plans.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -16,6 +17,13 @@ export interface CiphertextCheck {
 }
 
 await serveJobs<CiphertextCheck, true>(async () => async (check) => {
-  await checkTuple(planFor(check.modelId, check.layout, check.presetId), check.ciphertexts);
+  await checkTuple(planFor(check.modelId, check.layout, check.presetId), check.ciphertexts).catch(
+    (error: unknown) => {
+      // The code crosses the thread as a string: say which layer's it is (the API's CKKS_<code>).
+      if (error instanceof CkksError)
+        throw Object.assign(new Error(error.message), { code: `CKKS_${error.code}` });
+      throw error;
+    },
+  );
   return true;
 });

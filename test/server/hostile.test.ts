@@ -7,13 +7,16 @@ import zlib from 'node:zlib';
 import { decode, encode } from 'cborg';
 import CRC32 from 'crc-32';
 import { HEADER_BYTES } from '../../src/ckks/index.ts';
+import { checkResult, interpret, ResultError } from '../../src/client/results.ts';
 import { LocalUser } from '../../src/client/user.ts';
 import { submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
+import type { ApiResult } from '../../src/protocol/api.ts';
 import { fromBase64 } from '../../src/protocol/bytes.ts';
 import { encodeCanonical } from '../../src/protocol/canonical-cbor.ts';
 import { checkId } from '../../src/protocol/fields.ts';
-import { peekRequest } from '../../src/protocol/request.ts';
+import { importPrivateKey } from '../../src/protocol/identity.ts';
+import { peekRequest, signRequest } from '../../src/protocol/request.ts';
 import { Committer } from '../../src/server/committer.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
@@ -132,18 +135,12 @@ test('ONE NONCE SPACE: an envelope reusing the nonce of an earlier issue request
   assert.deepEqual([reply.status, (reply.body as unknown as { code: string }).code], [409, 'REPLAY']);
 });
 
-/** A fresh ciphertext whose SEAL scale is multiplied by `factor`, properly wrapped (sizes, CRC). */
-function rescaled(file: Uint8Array, factor: number): Uint8Array {
+/** A ciphertext file with its SEAL members edited, then compressed and wrapped again (sizes, CRC). */
+function rewrapped(file: Uint8Array, edit: (members: Buffer) => void): Uint8Array {
   const seal = file.subarray(HEADER_BYTES);
-  const bytes = Buffer.from(zlib.zstdDecompressSync(seal.subarray(16)));
-  // The scale (a double, a power of two) sits in the metadata before the polynomials.
-  const at = Array.from({ length: 200 }, (_, i) => i).find((i) => {
-    const v = bytes.readDoubleLE(i);
-    return v >= 2 ** 20 && v <= 2 ** 60 && Number.isInteger(Math.log2(v));
-  });
-  assert.ok(at !== undefined, 'the scale is in the metadata');
-  bytes.writeDoubleLE(bytes.readDoubleLE(at) * factor, at);
-  const compressed = zlib.zstdCompressSync(bytes);
+  const members = Buffer.from(zlib.zstdDecompressSync(seal.subarray(16)));
+  edit(members);
+  const compressed = zlib.zstdCompressSync(members);
   const out = new Uint8Array(HEADER_BYTES + 16 + compressed.length);
   out.set(file.subarray(0, HEADER_BYTES + 16));
   out.set(compressed, HEADER_BYTES + 16);
@@ -152,6 +149,33 @@ function rescaled(file: Uint8Array, factor: number): Uint8Array {
   view.setUint32(8, 16 + compressed.length, true);
   view.setUint32(12, CRC32.buf(out.subarray(HEADER_BYTES)) >>> 0, true);
   return out;
+}
+
+/** A fresh ciphertext whose SEAL scale is multiplied by `factor`, properly wrapped. */
+function rescaled(file: Uint8Array, factor: number): Uint8Array {
+  return rewrapped(file, (bytes) => {
+    // The scale (a double, a power of two) sits in the metadata before the polynomials.
+    const at = Array.from({ length: 200 }, (_, i) => i).find((i) => {
+      const v = bytes.readDoubleLE(i);
+      return v >= 2 ** 20 && v <= 2 ** 60 && Number.isInteger(Math.log2(v));
+    });
+    assert.ok(at !== undefined, 'the scale is in the metadata');
+    bytes.writeDoubleLE(bytes.readDoubleLE(at) * factor, at);
+  });
+}
+
+/** One coefficient of the last polynomial with a high bit cleared (it stays below its modulus). */
+function bitCleared(file: Uint8Array): Uint8Array {
+  return rewrapped(file, (bytes) => {
+    for (let at = bytes.length - 8 * 1000; at < bytes.length; at += 8) {
+      const word = bytes.readBigUInt64LE(at);
+      if (word & (1n << 50n)) {
+        bytes.writeBigUInt64LE(word & ~(1n << 50n), at);
+        return;
+      }
+    }
+    assert.fail('no coefficient with bit 50 set');
+  });
 }
 
 test('ALTERED SCALE: a ciphertext at another scale, within bounds, is refused at intake (422 LAYOUT), not left to fail in the contract', async (t) => {
@@ -334,4 +358,113 @@ test('ENROLMENT: new users need an operator-issued, single-use, expiring code; r
   // The codes are kept only as hashes.
   const stored = await server.db.selectFrom('enrolments').select('token_hash').execute();
   assert.ok(stored.every((r) => r.token_hash !== token && /^[0-9a-f]{64}$/.test(r.token_hash)));
+});
+
+test('SETUP NONCE: an envelope reusing the nonce of the setup request is refused at intake (409 REPLAY)', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('setup-nonce'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'sen', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  const body = await user.registration();
+  const setupNonce = peekRequest((decode(body) as { setup: Uint8Array }).setup).nonce;
+  assert.equal((await client.raw('POST', '/v1/users', body, { auth: false })).status, 201);
+  const [u] = cohortUploads(user.plan, { readings: 1, seed: 43 });
+  const reusing = await user.sign(user.encrypt(u?.readings ?? [], u?.profile), { nonce: setupNonce });
+  assert.deepEqual(code(await client.submit([{ envelope: reusing }])), [409, 'REPLAY']);
+});
+
+test('ISSUE AGAIN: a stored submission whose issue request the contract refused can be asked again; an unknown `after` is 404', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('issue-again'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'ian', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, user);
+  const body = await user.registration();
+  const setupNonce = peekRequest((decode(body) as { setup: Uint8Array }).setup).nonce;
+  assert.equal((await client.raw('POST', '/v1/users', body, { auth: false })).status, 201);
+  await server.committer.stop();
+  const [u] = cohortUploads(user.plan, { readings: 1, seed: 47 });
+  const item = await user.upload(u?.readings ?? [], u?.profile);
+  const id = submissionId(item.envelope);
+  assert.equal((await client.submit([item])).status, 202);
+  // Stored behind intake's back: a request the contract refuses (its nonce is the setup's).
+  const key = await importPrivateKey(await user.exportIdentitySeed());
+  const refused = await signRequest(
+    { op: 'issue', userId: 'ian', nonce: setupNonce, timestamp: Date.now(), params: { submissions: [id] } },
+    key,
+  );
+  await server.db.updateTable('submissions').set({ issue_request: refused }).where('id', '=', id).execute();
+  const committer = new Committer(server.db, server.ledger, { log: () => undefined });
+  committer.start();
+  t.after(() => committer.stop());
+  let state: { state: string; error: string | null } = { state: '', error: null };
+  for (let i = 0; i < 200 && !state.error; i++) {
+    state = (await client.get<typeof state>(`/v1/submissions/${id}`)).body;
+    await sleep(50);
+  }
+  assert.equal(state.state, 'received');
+  assert.match(state.error ?? '', /REPLAY/);
+  const again = fromBase64((await user.request('issue', { submissions: [id] })).args?.[0] ?? '');
+  const reply = await client.raw('POST', `/v1/submissions/${id}/issue`, encode({ issue: again }));
+  assert.equal(reply.status, 202, JSON.stringify(reply.body));
+  committer.wake();
+  const [result] = await client.waitForResults(1, 30_000);
+  assert.equal(result?.submissionId, id);
+  assert.deepEqual(code(await client.get(`/v1/results?after=${'ab'.repeat(32)}`)), [404, 'NOT_FOUND']);
+});
+
+test('NO ENUMERATION: a header claiming a registered id with another op, unsigned, is the same 401 as for an unknown id', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('enumerate'), port: 0, log: false });
+  t.after(() => server.close());
+  using user = await LocalUser.create({ userId: 'reg', modelId: 'early-warning', layout: 'packed' });
+  assert.equal((await new TestClient(server.url, user).register()).status, 201);
+  const forged = await crypto.subtle.generateKey('Ed25519', false, ['sign', 'verify']);
+  const answers: unknown[] = [];
+  for (const userId of ['reg', 'nobody']) {
+    const signed = await signRequest(
+      {
+        op: 'issue',
+        userId,
+        nonce: crypto.getRandomValues(new Uint8Array(16)),
+        timestamp: Date.now(),
+        params: { submissions: ['0'.repeat(64)] },
+      },
+      (forged as CryptoKeyPair).privateKey,
+    );
+    const reply = await fetch(`${server.url}/v1/results`, {
+      headers: { authorization: `PMHE-Ed25519 ${Buffer.from(signed).toString('base64')}` },
+    });
+    const body = (await reply.json()) as { code: string; message: string };
+    answers.push([reply.status, body.code, body.message]);
+  }
+  assert.deepEqual(answers[0], answers[1]);
+  assert.equal((answers[0] as unknown[])[0], 401);
+});
+
+test("GARBAGE IN: ciphertexts under another key, or altered and re-wrapped, cannot be told from real ones (IND-CPA); the owner's client refuses the Z they give", async (t) => {
+  const server = await startServer({ dataDir: await tempDir('garbage'), port: 0, log: false });
+  t.after(() => server.close());
+  using alice = await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' });
+  using mallory = await LocalUser.create({ userId: 'mallory', modelId: 'early-warning', layout: 'packed' });
+  const client = new TestClient(server.url, alice);
+  assert.equal((await client.register()).status, 201);
+  const [u] = cohortUploads(alice.plan, { readings: 1, seed: 53 });
+  const readings = u?.readings ?? [];
+  const foreign = await alice.uploadOf(mallory.encrypt(readings, u?.profile));
+  const [own] = alice.encrypt(readings, u?.profile);
+  const altered = await alice.uploadOf([bitCleared(own as Uint8Array)]);
+  // Semantic security: without the secret key a ciphertext under another key, or with a
+  // coefficient changed, is as likely as any other. Intake and contract take them...
+  assert.equal((await client.submit([foreign, altered])).status, 202);
+  const results = await client.waitForResults(2, 60_000);
+  assert.equal(results.length, 2);
+  // ...and the only party who can tell, the owner, refuses to read them as a diagnosis.
+  for (const summary of results) {
+    const { body } = await client.get<ApiResult>(`/v1/results/${summary.id}`);
+    const issued = checkResult(body, alice, summary.submissionId);
+    assert.throws(
+      () => interpret(alice, issued, []),
+      (e: unknown) =>
+        e instanceof ResultError && e.code === 'TAMPERED' && /outside its range/.test(e.message),
+    );
+  }
 });

@@ -150,7 +150,7 @@ for (const database of ['pglite', 'postgresql'] as const) {
         presetId: 'paper-p1',
       });
       const foreignCts = foreign.encrypt(upload.readings, upload.profile);
-      await expect(bob.submit([{ envelope: await bob.user.sign(foreignCts) }]), 422, 'FOREIGN_PRESET');
+      await expect(bob.submit([{ envelope: await bob.user.sign(foreignCts) }]), 422, 'CKKS_FOREIGN_PRESET');
       await expect(
         bob.submit([{ envelope: await bob.user.sign(foreignCts, { presetId: 'paper-p1' }) }]),
         409,
@@ -164,7 +164,7 @@ for (const database of ['pglite', 'postgresql'] as const) {
         'WRONG_TEMPLATE_VERSION',
       );
       const broken = mine.map((c, i) => (i === 0 ? c.subarray(0, c.length - 9) : c));
-      await expect(bob.submit([{ envelope: await bob.user.sign(broken) }]), 422, 'TRUNCATED');
+      await expect(bob.submit([{ envelope: await bob.user.sign(broken) }]), 422, 'CKKS_TRUNCATED');
       await expect(bob.submit([{ envelope: await bob.user.sign(mine.slice(1)) }]), 422, 'LAYOUT');
       // Authentication: missing, replayed, for another path or body, from a stranger.
       await expect(bob.raw('GET', '/v1/results', undefined, { auth: false }), 401, 'UNAUTHENTICATED');
@@ -225,11 +225,7 @@ for (const database of ['pglite', 'postgresql'] as const) {
       await expect(bob.get(`/v1/results/${aliceResult?.id}`), 404, 'NOT_FOUND');
       await expect(bob.get('/v1/results/not-an-id'), 400, 'BAD_FIELD');
       // Oversized body (the test server allows 4 MiB).
-      await expect(
-        bob.raw('POST', '/v1/submissions', new Uint8Array(5 * 1024 * 1024)),
-        413,
-        'FST_ERR_CTP_BODY_TOO_LARGE',
-      );
+      await expect(bob.raw('POST', '/v1/submissions', new Uint8Array(5 * 1024 * 1024)), 413, 'OVERSIZED');
       await expect(
         bob.raw('POST', '/v1/users', encode({ setup: new Uint8Array(10) }), { auth: false }),
         400,

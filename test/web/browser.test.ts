@@ -37,13 +37,14 @@ describe('browser client', {
 }, () => {
   let server: RunningServer;
   let browser: Browser;
+  let outDir = '';
   let page: Page;
   const requests: Recorded[] = [];
   const problems: string[] = [];
 
   before(async () => {
     // The app as users get it: a production build, served by the server.
-    const outDir = await tempDir('web-dist');
+    outDir = await tempDir('web-dist');
     const build = spawnSync(
       join(root, 'node_modules/.bin/node'),
       [
@@ -346,5 +347,55 @@ describe('browser client', {
       }
     }
     assert.deepEqual(problems, []);
+  });
+
+  test('enrolment, on a phone: without a code the person is told to enter the one from their care team; with it they register', async (t) => {
+    const enrolling = await startServer({
+      dataDir: await tempDir('web-enrol'),
+      port: 0,
+      log: false,
+      webDir: outDir,
+      registration: 'enrolment',
+      adminToken: 'operator',
+    });
+    t.after(() => enrolling.close());
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    t.after(() => context.close());
+    const phone = await context.newPage();
+    const onboard = async (code: string) => {
+      await phone.fill('#user-id', 'enrolled-user');
+      await phone.fill('#enrolment', code);
+      await phone.check('#model-early-warning');
+      await phone.fill('#passphrase', PASSPHRASE);
+      await phone.fill('#passphrase-confirm', PASSPHRASE);
+      await phone.click('#create');
+    };
+    await phone.goto(enrolling.url);
+    await phone.waitForFunction(() => document.body.dataset.screen === 'onboarding');
+    await onboard('');
+    await phone.waitForFunction(
+      () => document.body.dataset.screen === 'onboarding' && !document.getElementById('error')?.hidden,
+      undefined,
+      { timeout: 60_000 },
+    );
+    assert.match(
+      (await phone.textContent('#error')) ?? '',
+      /enrolled by their care team: enter the enrolment code/,
+    );
+    await phone.screenshot({ path: join(SCREENS, 'enrolment-required-390.png'), fullPage: true });
+    const issued = await fetch(`${enrolling.url}/v1/enrolments`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer operator', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const { token } = (await issued.json()) as { token: string };
+    await onboard(token);
+    await phone.waitForFunction(
+      () =>
+        document.body.dataset.screen === 'app' &&
+        /registered with the server/.test(document.body.textContent ?? ''),
+      undefined,
+      { timeout: 60_000 },
+    );
   });
 });

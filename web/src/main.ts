@@ -6,7 +6,7 @@
  * Element ids for tests (stable):
  *   screens     #loading  #onboarding  #unlock-screen  #app  #restore (details)
  *   messages    #status (aria-live)  #error (role=alert)  #progress-box  #progress  #progress-label
- *   onboarding  #create-form  #user-id  input[name=model] (#model-early-warning, #model-blood-pressure,
+ *   onboarding  #create-form  #user-id  #enrolment  input[name=model] (#model-early-warning, #model-blood-pressure,
  *               #model-chd-risk)  #profile-fields (#age #bmi #cholesterol #smoker)  #passphrase
  *               #passphrase-confirm  #create
  *   unlock      #unlock-form  #unlock-passphrase  #unlock
@@ -254,7 +254,8 @@ async function enterApp(summary: VaultSummary): Promise<void> {
 
 async function register(): Promise<void> {
   try {
-    const r = await busy(() => worker.call('register', {}), $('account'));
+    const enrolment = $<HTMLInputElement>('enrolment').value.trim();
+    const r = await busy(() => worker.call('register', enrolment ? { enrolment } : {}), $('account'));
     if (vault) vault.registered = true;
     say(`Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`);
   } catch (error) {
@@ -267,6 +268,22 @@ async function register(): Promise<void> {
       showError(
         `The user id "${userId}" is taken on this server by other keys: choose another one.`,
         $('user-id'),
+      );
+      return;
+    }
+    if (
+      error instanceof WorkerCallError &&
+      (error.code === 'ENROLMENT_REQUIRED' || error.code === 'ENROLMENT_INVALID')
+    ) {
+      // This server registers enrolled people only: the keys are unused, so start again with a code.
+      await worker.call('discard', {}).catch(() => undefined);
+      vault = null;
+      show('onboarding');
+      showError(
+        error.code === 'ENROLMENT_REQUIRED'
+          ? 'This server registers only people enrolled by their care team: enter the enrolment code you were given.'
+          : 'That enrolment code is unknown, expired or already used: ask your care team for a new one.',
+        $('enrolment'),
       );
       return;
     }

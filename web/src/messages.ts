@@ -49,7 +49,7 @@ export interface Ops {
    */
   discard: { payload: Record<string, never>; result: null };
   /** setup(m): the public key and evaluation keys to the server (once; again is harmless). */
-  register: { payload: Record<string, never>; result: { txId: string; ms: number } };
+  register: { payload: { enrolment?: string }; result: { txId: string; ms: number } };
   /** Starts a stream of readings; answers once it started (readings and results follow as events). */
   stream: { payload: StreamSource; result: { readings: number } };
   /** Stops the stream (what was already queued is still sent and collected). */

@@ -430,11 +430,11 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
     return null;
   },
 
-  async register() {
+  async register({ enrolment }) {
     const { client: c } = unlocked();
     const started = performance.now();
     progress('register', 0, 1);
-    const r = await c.register();
+    const r = await c.register(enrolment);
     await (await store()).put(
       REGISTERED_KEY,
       new TextEncoder().encode(registrationOf(c.contents, c.api.base)),

@@ -70,6 +70,7 @@ export interface RegistrationsTable {
   user_id: string;
   address: string;
   key_bytes: number;
+  setup_nonce: Uint8Array;
   created_at: Generated<Date>;
 }
 
