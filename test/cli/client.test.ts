@@ -150,3 +150,39 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
   assert.equal(away.code, EXIT.unavailable, away.stdout);
   assert.ok(JSON.parse(away.stdout).waiting >= 1);
 });
+
+test('pmhe server enrol issues a code an operator hands out; pmhe register --enrolment uses it', async (t) => {
+  const dataDir = await tempDir('cli-enrol-server');
+  const enrolling = await startServer({ dataDir, port: 0, log: false, registration: 'enrolment' });
+  t.after(() => enrolling.close());
+  const dir = await tempDir('cli-enrol');
+  const home = ['--home', join(dir, 'home'), '--server', enrolling.url];
+  json(await pmhe(['init', '--user', 'enrolled', '--model', 'early-warning', '--json', ...home]));
+  const refused = await pmhe(['register', ...home]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr + refused.stdout, /enrolment code/);
+  // The operator's token is the file the server made beside its data (mode 0600).
+  const issued = await pmhe([
+    'server',
+    'enrol',
+    '--url',
+    enrolling.url,
+    '--data-dir',
+    dataDir,
+    '--hours',
+    '1',
+  ]);
+  assert.equal(issued.code, 0, issued.stderr);
+  const code = issued.stdout.split('\n')[0] ?? '';
+  assert.match(code, /^pmhe-enrol-[A-Za-z0-9_-]{32}$/);
+  assert.match(issued.stdout, /valid until \d{4}-/);
+  const wrongToken = await pmhe(['server', 'enrol', '--url', enrolling.url], { PMHE_ADMIN_TOKEN: 'guess' });
+  assert.equal(wrongToken.code, 1);
+  assert.match(wrongToken.stderr, /401/);
+  assert.match(
+    json<{ txId: string }>(await pmhe(['register', '--enrolment', code, '--json', ...home])).txId,
+    /^[0-9a-f]{64}$/,
+  );
+  const reused = await pmhe(['register', '--enrolment', code, ...home]);
+  assert.equal(reused.code, 0, 'the same user registering again needs no new code');
+});

@@ -360,27 +360,30 @@ test('ENROLMENT: new users need an operator-issued, single-use, expiring code; r
   assert.ok(stored.every((r) => r.token_hash !== token && /^[0-9a-f]{64}$/.test(r.token_hash)));
 });
 
-test('SETUP NONCE: an envelope reusing the nonce of the setup request is refused at intake (409 REPLAY)', async (t) => {
-  const server = await startServer({ dataDir: await tempDir('setup-nonce'), port: 0, log: false });
-  t.after(() => server.close());
-  using user = await LocalUser.create({ userId: 'sen', modelId: 'early-warning', layout: 'packed' });
+/** A server and a user registered on it, with the nonce their setup request used. */
+async function registeredWithNonce(folder: string, userId: string) {
+  const server = await startServer({ dataDir: await tempDir(folder), port: 0, log: false });
+  const user = await LocalUser.create({ userId, modelId: 'early-warning', layout: 'packed' });
   const client = new TestClient(server.url, user);
   const body = await user.registration();
   const setupNonce = peekRequest((decode(body) as { setup: Uint8Array }).setup).nonce;
   assert.equal((await client.raw('POST', '/v1/users', body, { auth: false })).status, 201);
+  return { server, user, client, setupNonce };
+}
+
+test('SETUP NONCE: an envelope reusing the nonce of the setup request is refused at intake (409 REPLAY)', async (t) => {
+  const { server, user, client, setupNonce } = await registeredWithNonce('setup-nonce', 'sen');
+  t.after(() => server.close());
+  t.after(() => user[Symbol.dispose]());
   const [u] = cohortUploads(user.plan, { readings: 1, seed: 43 });
   const reusing = await user.sign(user.encrypt(u?.readings ?? [], u?.profile), { nonce: setupNonce });
   assert.deepEqual(code(await client.submit([{ envelope: reusing }])), [409, 'REPLAY']);
 });
 
 test('ISSUE AGAIN: a stored submission whose issue request the contract refused can be asked again; an unknown `after` is 404', async (t) => {
-  const server = await startServer({ dataDir: await tempDir('issue-again'), port: 0, log: false });
+  const { server, user, client, setupNonce } = await registeredWithNonce('issue-again', 'ian');
   t.after(() => server.close());
-  using user = await LocalUser.create({ userId: 'ian', modelId: 'early-warning', layout: 'packed' });
-  const client = new TestClient(server.url, user);
-  const body = await user.registration();
-  const setupNonce = peekRequest((decode(body) as { setup: Uint8Array }).setup).nonce;
-  assert.equal((await client.raw('POST', '/v1/users', body, { auth: false })).status, 201);
+  t.after(() => user[Symbol.dispose]());
   await server.committer.stop();
   const [u] = cohortUploads(user.plan, { readings: 1, seed: 47 });
   const item = await user.upload(u?.readings ?? [], u?.profile);
