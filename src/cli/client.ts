@@ -20,6 +20,7 @@ import { ResultError } from '../client/results.ts';
 import { exportBackup, importBackup, VaultError } from '../client/vault.ts';
 import { parseCsv, toCsv } from '../device/csv.ts';
 import { isPersonaName, PERSONA_NAMES, type PersonaName, simulatePerson } from '../device/index.ts';
+import { earlyWarning, SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import { fmt } from '../models/diagnosis.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -152,6 +153,11 @@ export function clientCommands(program: Command): void {
     .option('--bmi <kg/m2>', 'profile value', number)
     .option('--cholesterol <mg/dL>', 'profile value', number)
     .option('--smoker <0|1>', 'profile value', number)
+    .option(
+      '--spo2-scale <1|2>',
+      'early-warning: the NEWS2 SpO2 scale; 2 only when your clinician set it (a target of 88–92%)',
+      number,
+    )
     .action(
       run(
         async (
@@ -163,6 +169,7 @@ export function clientCommands(program: Command): void {
             bmi?: number;
             cholesterol?: number;
             smoker?: number;
+            spo2Scale?: number;
           },
           command: Command,
         ) => {
@@ -173,13 +180,19 @@ export function clientCommands(program: Command): void {
               `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
             );
           }
-          const profile = Object.fromEntries(
+          const profile: Record<string, number> = Object.fromEntries(
             model.profile.map((f) => {
               const v = o[f];
               if (v === undefined) throw new UsageError(`${o.model} needs --${f}`);
               return [f, v];
             }),
           );
+          if (o.spo2Scale !== undefined) {
+            if (o.model !== earlyWarning.id)
+              throw new UsageError(`--spo2-scale is for ${earlyWarning.id} only`);
+            if (o.spo2Scale !== 1 && o.spo2Scale !== 2) throw new UsageError('--spo2-scale must be 1 or 2');
+            profile[SPO2_SCALE_FIELD] = o.spo2Scale;
+          }
           const pass = await passphrase(g, 'new passphrase: ');
           const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
           progress?.start(2, 0);
@@ -190,7 +203,7 @@ export function clientCommands(program: Command): void {
             layout: o.layout,
             passphrase: pass,
             ...(g.server ? { server: g.server } : {}),
-            ...(model.profile.length ? { profile } : {}),
+            ...(Object.keys(profile).length ? { profile } : {}),
           });
           progress?.update(2);
           progress?.stop();
@@ -259,7 +272,9 @@ export function clientCommands(program: Command): void {
       ),
     );
   clientOptions(device.command('replay'))
-    .description('queue the readings of a CSV file (time,heart_rate,diastolic,systolic,respiratory_rate)')
+    .description(
+      'queue the readings of a CSV file (time,heart_rate,diastolic,systolic,respiratory_rate; optionally spo2,temperature,supplemental_oxygen,consciousness, kept on this device)',
+    )
     .argument('<file>', 'CSV file')
     .action(
       run(async (file: string, _o: object, command: Command) =>

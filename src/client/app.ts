@@ -33,8 +33,11 @@ export interface InitOptions {
   layout: Layout;
   passphrase: string;
   server?: string;
-  /** Values the model needs that the wearable does not measure (e.g. age for chd-risk). */
-  profile?: Profile;
+  /**
+   * Values entered once: what the model needs that the wearable does not measure (e.g. age for
+   * chd-risk), and settings its criteria read on the client (`spo2Scale` for early-warning).
+   */
+  profile?: Profile | Readonly<Record<string, number>>;
   kdf?: KdfParams;
 }
 
@@ -317,7 +320,7 @@ export class PmheClient implements Disposable {
   async #receive(item: OutboxItem, resultId: string): Promise<HistoryEntry> {
     const result = await this.api.result(resultId);
     const issued = checkResult(result, this.user, item.id);
-    const { q, values, diagnosis } = interpret(this.user, issued, item.readings);
+    const { q, values, diagnosis } = interpret(this.user, issued, item.readings, this.contents.profile);
     const decryptedAt = Date.now();
     const entry: HistoryEntry = {
       resultId: result.id,

@@ -5,16 +5,31 @@
  *
  * Stages of `filterReadings`, in order (docs/filtering.md explains each choice):
  *  1. units: blood pressure reported in kPa is converted to mmHg (counted as `converted`);
- *  2. validity: a reading without a valid time, with a missing or non-finite vital, outside
- *     READING_LIMITS, or with diastolic ≥ systolic is rejected with one reason; then the valid
- *     readings are put in time order and a second reading at the same time is rejected;
+ *  2. validity: a respiratory rate from 0 up to READING_LIMITS' minimum is "no breathing
+ *     detected": rejected (it cannot be encrypted) and raised as an alert the person sees; a
+ *     reading without a valid time, with a missing or non-finite vital, outside READING_LIMITS,
+ *     or with diastolic ≥ systolic is rejected with one reason; then the valid readings are put in
+ *     time order and a second reading at the same time is rejected. Observations (SpO2,
+ *     temperature, oxygen, consciousness) that are not valid are left out of a kept reading, each
+ *     noted in the report;
  *  3. artifacts: a Hampel filter per vital replaces an outlier by its window median (the reading
  *     stays, so a batch grid stays full); both pressures are replaced when either is an outlier,
  *     since one cuff measurement gives both;
  *  4. result: the kept readings as plain `Reading`s, oldest first, and a report of every fate.
  */
 import { MMHG_PER_KPA } from '../device/gatt.ts';
-import { READING_LIMITS, type Reading, VITAL_NAMES, VITAL_UNITS, type Vital } from '../device/reading.ts';
+import {
+  CONSCIOUSNESS_LEVELS,
+  type Consciousness,
+  OBSERVATION_LIMITS,
+  OBSERVATION_NAMES,
+  type Observation,
+  READING_LIMITS,
+  type Reading,
+  VITAL_NAMES,
+  VITAL_UNITS,
+  type Vital,
+} from '../device/reading.ts';
 
 export type FilterErrorCode =
   | 'BAD_OPTIONS' // an option out of its domain (a negative window, a non-integer slot count, …)
@@ -54,9 +69,15 @@ export interface RawReading {
   readonly w?: number | null;
   /** Units of `y` and `z`; default mmHg. (A parsed GATT measurement is already in mmHg.) */
   readonly units?: { readonly pressure?: PressureUnit };
+  /** Observations (src/device/reading.ts), each optional: kept when valid, else noted and left out. */
+  readonly spo2?: number | null;
+  readonly temperature?: number | null;
+  readonly oxygen?: boolean | null;
+  readonly consciousness?: Consciousness | null;
 }
 
 export type RejectReason =
+  | 'no-breathing' // respiratory rate 0 ≤ w < READING_LIMITS.w.min: raised as an alert too
   | 'invalid-time' // time is not an integer number of milliseconds
   | 'incomplete' // a vital is missing (the four-vital tuple needs all four)
   | 'non-finite' // a vital is NaN, ±Infinity or not a number at all
@@ -67,6 +88,7 @@ export type RejectReason =
   | 'out-of-order'; // order 'strict' only: earlier than a reading already kept
 
 export const REJECT_REASONS: readonly RejectReason[] = Object.freeze([
+  'no-breathing',
   'invalid-time',
   'incomplete',
   'non-finite',
@@ -79,6 +101,7 @@ export const REJECT_REASONS: readonly RejectReason[] = Object.freeze([
 
 /** How formatReport names a reason. */
 export const REJECT_REASON_NAMES: Readonly<Record<RejectReason, string>> = Object.freeze({
+  'no-breathing': 'no breathing detected',
   'invalid-time': 'invalid time',
   incomplete: 'incomplete',
   'non-finite': 'not a number',
@@ -103,6 +126,34 @@ export interface Rejection {
   /** Its value (in mmHg for pressures, after any conversion). */
   value?: unknown;
   /** A sentence naming the reading, the vital, the value and the rule. */
+  message: string;
+}
+
+/** What the person is told when a reading shows no breathing (a sensor off, or worse). */
+export const NO_BREATHING = 'no breathing detected: check the sensor';
+
+/**
+ * Something the person must see, not just a count: a respiratory rate of 0–1 breaths/min is
+ * never dropped silently. The CLI prints each (formatReport), the browser shows each in its alert
+ * box.
+ */
+export interface FilterAlert {
+  /** Position in the input. */
+  index: number;
+  time: number;
+  kind: 'no-breathing';
+  /** The respiratory rate read, breaths/min. */
+  value: number;
+  /** "reading 3 at 2024-…: no breathing detected: check the sensor (respiratory rate 0 breaths/min)". */
+  message: string;
+}
+
+/** An observation left out of a kept reading (the reading's vitals were sent without it). */
+export interface DroppedObservation {
+  index: number;
+  time: number;
+  observation: Observation;
+  value: unknown;
   message: string;
 }
 
@@ -136,6 +187,10 @@ export interface FilterReport {
   rejections: Rejection[];
   /** One entry per replaced value, in time order. */
   corrections: Correction[];
+  /** Readings the person must be told about (no breathing detected), in input order. */
+  alerts: FilterAlert[];
+  /** Observations left out of kept readings (not a number, outside OBSERVATION_LIMITS, …). */
+  dropped: DroppedObservation[];
 }
 
 export interface FilterResult {
@@ -227,6 +282,7 @@ function checkHampel(h: HampelOptions) {
 interface Valid {
   index: number;
   reading: Reading;
+  dropped: DroppedObservation[];
 }
 
 interface Checked {
@@ -235,6 +291,38 @@ interface Checked {
   rejection?: Rejection;
   /** Its pressures were converted from kPa (a reading rejected before conversion was not). */
   converted: boolean;
+  /** Observations of a passing reading that were left out. */
+  dropped?: DroppedObservation[];
+}
+
+/** A passing reading's valid observations copied onto it; the others described. */
+function observationsOf(raw: RawReading, reading: Reading, index: number): DroppedObservation[] {
+  const dropped: DroppedObservation[] = [];
+  const drop = (observation: Observation, value: unknown, why: string) =>
+    dropped.push({
+      index,
+      time: reading.time,
+      observation,
+      value,
+      message: `reading ${index} at ${iso(reading.time)}: ${OBSERVATION_NAMES[observation]} ${show(value)} ${why}; the reading is used without it`,
+    });
+  for (const o of ['spo2', 'temperature'] as const) {
+    const v = raw[o];
+    if (v === undefined || v === null) continue;
+    const { min, max, unit } = OBSERVATION_LIMITS[o];
+    if (typeof v !== 'number' || !Number.isFinite(v)) drop(o, v, 'is not a finite number');
+    else if (!(v >= min && v <= max)) drop(o, v, `${unit} is outside ${min}–${max}`);
+    else reading[o] = v;
+  }
+  if (raw.oxygen !== undefined && raw.oxygen !== null) {
+    if (typeof raw.oxygen === 'boolean') reading.oxygen = raw.oxygen;
+    else drop('oxygen', raw.oxygen, 'is not yes (true) or no (false)');
+  }
+  if (raw.consciousness !== undefined && raw.consciousness !== null) {
+    if (CONSCIOUSNESS_LEVELS.includes(raw.consciousness)) reading.consciousness = raw.consciousness;
+    else drop('consciousness', raw.consciousness, 'is not an ACVPU level');
+  }
+  return dropped;
 }
 
 /** Stage 1 and the per-reading part of stage 2: a reading, or why it is rejected. */
@@ -253,6 +341,10 @@ function validate(raw: RawReading, index: number): Checked {
   if (raw === null || typeof raw !== 'object') return reject('incomplete', `${show(raw)} is not a reading`);
   if (!Number.isSafeInteger(raw.time)) {
     return reject('invalid-time', `time ${show(raw.time)} is not an integer number of milliseconds`);
+  }
+  // Before anything else about the reading: whatever else is wrong with it, the person hears this.
+  if (typeof raw.w === 'number' && raw.w >= 0 && raw.w < READING_LIMITS.w.min) {
+    return reject('no-breathing', `${NO_BREATHING} (respiratory rate ${raw.w} ${VITAL_UNITS.w})`, 'w', raw.w);
   }
   const missing = VITALS.filter((v) => raw[v] === undefined || raw[v] === null);
   if (missing.length > 0) {
@@ -300,7 +392,7 @@ function validate(raw: RawReading, index: number): Checked {
       reading.y,
     );
   }
-  return { reading, converted };
+  return { reading, converted, dropped: observationsOf(raw, reading, index) };
 }
 
 /**
@@ -367,14 +459,16 @@ export function filterReadings(input: readonly RawReading[], options: FilterOpti
     perReading: new Array<ReadingFate>(input.length),
     rejections: [],
     corrections: [],
+    alerts: [],
+    dropped: [],
   };
   const rejected: Rejection[] = [];
 
   let valid: Valid[] = [];
   for (let i = 0; i < input.length; i++) {
-    const { reading, rejection, converted } = validate(input[i] as RawReading, i);
+    const { reading, rejection, converted, dropped } = validate(input[i] as RawReading, i);
     if (converted) report.converted++;
-    if (reading !== undefined) valid.push({ index: i, reading });
+    if (reading !== undefined) valid.push({ index: i, reading, dropped: dropped ?? [] });
     else rejected.push(rejection as Rejection);
   }
 
@@ -404,6 +498,16 @@ export function filterReadings(input: readonly RawReading[], options: FilterOpti
     report.rejected[r.reason]++;
   }
   report.rejections = rejected;
+  report.alerts = rejected
+    .filter((r) => r.reason === 'no-breathing')
+    .map((r) => ({
+      index: r.index,
+      time: r.time as number,
+      kind: 'no-breathing' as const,
+      value: r.value as number,
+      message: r.message,
+    }));
+  report.dropped = valid.flatMap((v) => v.dropped).sort((a, b) => a.index - b.index);
 
   if (h !== undefined) correctArtifacts(valid, h, report);
 
@@ -469,7 +573,11 @@ function correctArtifacts(valid: readonly Valid[], h: ReturnType<typeof checkHam
   }
 }
 
-/** One paragraph for a person: "96 received, 93 kept (2 corrected: heart rate 2), 3 rejected: …". */
+/**
+ * One paragraph for a person: "96 received, 93 kept (2 corrected: heart rate 2), 3 rejected: …",
+ * then one line per alert: "ALERT: reading 5 at …: no breathing detected: check the sensor
+ * (respiratory rate 0 breaths/min).".
+ */
 export function formatReport(report: FilterReport): string {
   const artifacts = VITALS.filter((v) => report.artifacts[v] > 0).map(
     (v) => `${VITAL_NAMES[v]} ${report.artifacts[v]}`,
@@ -486,8 +594,21 @@ export function formatReport(report: FilterReport): string {
   if (report.converted > 0) {
     text += ` Blood pressure of ${report.converted} reading${report.converted === 1 ? '' : 's'} converted from kPa.`;
   }
-  return text;
+  if (report.dropped.length > 0) {
+    const counts = new Map<Observation, number>();
+    for (const d of report.dropped) counts.set(d.observation, (counts.get(d.observation) ?? 0) + 1);
+    const list = [...counts].map(([o, n]) => `${OBSERVATION_NAMES[o]} of ${n} reading${n === 1 ? '' : 's'}`);
+    text += ` Not used (not valid): ${list.join(', ')}.`;
+  }
+  // Each alert on its own line: never folded into a count.
+  const shown = report.alerts.slice(0, MAX_ALERTS_SHOWN).map((a) => `\nALERT: ${a.message}.`);
+  const more = report.alerts.length - MAX_ALERTS_SHOWN;
+  if (more > 0) shown.push(`\nALERT: and ${more} more reading${more === 1 ? '' : 's'} with ${NO_BREATHING}.`);
+  return text + shown.join('');
 }
+
+/** formatReport lists this many alerts one per line, then how many more. */
+const MAX_ALERTS_SHOWN = 5;
 
 // ---------------------------------------------------------------------------------------------
 // The grid

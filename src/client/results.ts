@@ -89,8 +89,17 @@ export function checkResult(result: ApiResult, user: LocalUser, submissionId: st
   return { result, z: result.z };
 }
 
-/** Decrypts Z, checks each value against its output's range, and diagnoses. */
-export function interpret(user: LocalUser, issued: IssuedResult, readings: readonly Reading[]): Interpreted {
+/**
+ * Decrypts Z, checks each value against its output's range, and diagnoses. Each row's diagnosis
+ * also gets what the client knows in the clear (model.ts ClearInputs): the reading it is about
+ * (with its observations) and `profile`, the values entered once; neither ever leaves the device.
+ */
+export function interpret(
+  user: LocalUser,
+  issued: IssuedResult,
+  readings: readonly Reading[],
+  profile?: Readonly<Record<string, number>>,
+): Interpreted {
   const { plan } = user;
   const count = plan.layout === 'batch' ? readings.length : 1;
   let q: Outputs;
@@ -117,7 +126,11 @@ export function interpret(user: LocalUser, issued: IssuedResult, readings: reado
     }
   }
   const rows = finishedRows(plan, q, count);
-  const diagnoses = rows.map((row) => plan.model.diagnose(row, bounds));
+  // Per-reading rows are the readings in order; a window row is about the upload (its last reading).
+  const readingOf = (i: number) => (rows.length === readings.length ? readings[i] : readings.at(-1));
+  const diagnoses = rows.map((row, i) =>
+    plan.model.diagnose(row, bounds, { reading: readingOf(i), profile }),
+  );
   const last = rows.length - 1;
   const interpreted: Interpreted = {
     q,

@@ -7,12 +7,26 @@
  * - time: ISO-8601 with an explicit zone (`Z` or `±hh:mm`; a zone-less time would silently mean
  *   local time), or integer milliseconds since the Unix epoch; strictly increasing row to row.
  * - heart_rate beats/min, diastolic and systolic mmHg, respiratory_rate breaths/min: decimal
- *   numbers within READING_LIMITS, diastolic below systolic.
+ *   numbers within READING_LIMITS, diastolic below systolic. One exception: a respiratory rate
+ *   from 0 up to the limit's minimum (2) is "no breathing detected", passed on as read so that the
+ *   client's filter raises it to the person instead of the whole file being refused.
+ * - Optional columns, each cell of which may be empty (not recorded): spo2 (%), temperature (°C),
+ *   within OBSERVATION_LIMITS; supplemental_oxygen (yes/no, true/false or 1/0); consciousness
+ *   (ACVPU: A, C, V, P or U, or alert, confusion, voice, pain, unresponsive).
  * Columns may come in any order; extra columns are ignored; blank lines and lines starting with
  * `#` are skipped. Every refusal is a CsvReadingError naming the line (1-based) and the column.
  */
 import { CsvError, parse } from 'csv-parse/sync';
-import { READING_LIMITS, type Reading, VITAL_UNITS, type Vital } from './reading.ts';
+import {
+  ACVPU_LETTERS,
+  CONSCIOUSNESS_LEVELS,
+  type Consciousness,
+  OBSERVATION_LIMITS,
+  READING_LIMITS,
+  type Reading,
+  VITAL_UNITS,
+  type Vital,
+} from './reading.ts';
 
 export const CSV_COLUMNS = Object.freeze([
   'time',
@@ -22,6 +36,24 @@ export const CSV_COLUMNS = Object.freeze([
   'respiratory_rate',
 ] as const);
 export type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+/** Columns a file may add; an empty cell means "not recorded". */
+export const CSV_OPTIONAL_COLUMNS = Object.freeze([
+  'spo2',
+  'temperature',
+  'supplemental_oxygen',
+  'consciousness',
+] as const);
+export type CsvOptionalColumn = (typeof CSV_OPTIONAL_COLUMNS)[number];
+
+const YES = new Set(['yes', 'true', '1']);
+const NO = new Set(['no', 'false', '0']);
+
+/** A consciousness cell: an ACVPU letter or the level's name, any case. */
+function consciousnessOf(s: string): Consciousness | undefined {
+  const v = s.toLowerCase();
+  return CONSCIOUSNESS_LEVELS.find((level) => level === v || ACVPU_LETTERS[level].toLowerCase() === v);
+}
 
 const VITAL_OF: Readonly<Record<Exclude<CsvColumn, 'time'>, Vital>> = Object.freeze({
   heart_rate: 'x',
@@ -158,10 +190,48 @@ export function parseCsv(text: string): Reading[] {
       if (!NUMBER.test(s)) throw new CsvReadingError(line, column, `not a number: "${s}"`);
       const v = Number(s);
       const { min, max } = READING_LIMITS[vital];
-      if (!(v >= min && v <= max)) {
+      // 0 ≤ w < min is "no breathing detected": the filter reports it rather than the file failing.
+      const noBreathing = vital === 'w' && v >= 0 && v < min;
+      if (!(v >= min && v <= max) && !noBreathing) {
         throw new CsvReadingError(line, column, `${v} ${VITAL_UNITS[vital]} is outside ${min}–${max}`);
       }
       reading[vital] = v;
+    }
+    const optional = (c: CsvOptionalColumn): string | undefined => {
+      const i = index.get(c);
+      const v = i === undefined ? undefined : fields[i];
+      return v === undefined || v === '' ? undefined : v;
+    };
+    for (const column of ['spo2', 'temperature'] as const) {
+      const s = optional(column);
+      if (s === undefined) continue;
+      if (!NUMBER.test(s)) throw new CsvReadingError(line, column, `not a number: "${s}"`);
+      const v = Number(s);
+      const { min, max, unit } = OBSERVATION_LIMITS[column];
+      if (!(v >= min && v <= max)) {
+        throw new CsvReadingError(line, column, `${v} ${unit} is outside ${min}–${max}`);
+      }
+      reading[column] = v;
+    }
+    const oxygen = optional('supplemental_oxygen');
+    if (oxygen !== undefined) {
+      const o = oxygen.toLowerCase();
+      if (!YES.has(o) && !NO.has(o)) {
+        throw new CsvReadingError(line, 'supplemental_oxygen', `"${oxygen}" is not yes or no`);
+      }
+      reading.oxygen = YES.has(o);
+    }
+    const acvpu = optional('consciousness');
+    if (acvpu !== undefined) {
+      const level = consciousnessOf(acvpu);
+      if (level === undefined) {
+        throw new CsvReadingError(
+          line,
+          'consciousness',
+          `"${acvpu}" is not on the ACVPU scale (A, C, V, P, U or alert, confusion, voice, pain, unresponsive)`,
+        );
+      }
+      reading.consciousness = level;
     }
     if (reading.y >= reading.z) {
       throw new CsvReadingError(
@@ -181,9 +251,19 @@ export interface ToCsvOptions {
   time?: 'iso' | 'epoch';
 }
 
-/** Write readings in the format parseCsv reads (extra fields such as `truth` are left out). */
+/**
+ * Write readings in the format parseCsv reads (extra fields such as `truth` are left out). The
+ * optional columns are written only when some reading has that observation.
+ */
 export function toCsv(readings: readonly Reading[], options: ToCsvOptions = {}): string {
-  const lines = [CSV_COLUMNS.join(',')];
+  const has = {
+    spo2: readings.some((r) => r.spo2 !== undefined),
+    temperature: readings.some((r) => r.temperature !== undefined),
+    supplemental_oxygen: readings.some((r) => r.oxygen !== undefined),
+    consciousness: readings.some((r) => r.consciousness !== undefined),
+  };
+  const extra = CSV_OPTIONAL_COLUMNS.filter((c) => has[c]);
+  const lines = [[...CSV_COLUMNS, ...extra].join(',')];
   readings.forEach((r, i) => {
     if (!Number.isSafeInteger(r.time))
       throw new RangeError(`reading ${i}: time must be integer ms, got ${r.time}`);
@@ -191,8 +271,19 @@ export function toCsv(readings: readonly Reading[], options: ToCsvOptions = {}):
       if (!Number.isFinite(r[v]))
         throw new RangeError(`reading ${i}: ${v} must be a finite number, got ${r[v]}`);
     }
+    for (const v of ['spo2', 'temperature'] as const) {
+      if (r[v] !== undefined && !Number.isFinite(r[v]))
+        throw new RangeError(`reading ${i}: ${v} must be a finite number, got ${r[v]}`);
+    }
+    if (r.consciousness !== undefined && !CONSCIOUSNESS_LEVELS.includes(r.consciousness))
+      throw new RangeError(`reading ${i}: consciousness must be an ACVPU level, got ${r.consciousness}`);
     const time = options.time === 'epoch' ? String(r.time) : new Date(r.time).toISOString();
-    lines.push(`${time},${r.x},${r.y},${r.z},${r.w}`);
+    const cells = extra.map((c) => {
+      if (c === 'supplemental_oxygen') return r.oxygen === undefined ? '' : r.oxygen ? 'yes' : 'no';
+      if (c === 'consciousness') return r.consciousness === undefined ? '' : ACVPU_LETTERS[r.consciousness];
+      return r[c] === undefined ? '' : String(r[c]);
+    });
+    lines.push([time, r.x, r.y, r.z, r.w, ...cells].join(','));
   });
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,15 @@
 /** Wearable sources: the seeded simulator and CSV replay. Imports nothing else of the project. */
 export { type SleepSchedule, sleepSchedule } from './circadian.ts';
-export { CSV_COLUMNS, type CsvColumn, CsvReadingError, parseCsv, type ToCsvOptions, toCsv } from './csv.ts';
+export {
+  CSV_COLUMNS,
+  CSV_OPTIONAL_COLUMNS,
+  type CsvColumn,
+  type CsvOptionalColumn,
+  CsvReadingError,
+  parseCsv,
+  type ToCsvOptions,
+  toCsv,
+} from './csv.ts';
 export {
   ARTIFACT_SIZE,
   type ArtifactRates,
@@ -17,7 +26,15 @@ export {
 } from './personas.ts';
 export { drawProfile, isPersonaName, type PersonProfile } from './profile.ts';
 export {
+  ACVPU_LETTERS,
   type ArtifactKind,
+  CONSCIOUSNESS_LEVELS,
+  type Consciousness,
+  OBSERVATION_LIMITS,
+  OBSERVATION_NAMES,
+  OBSERVATIONS,
+  type Observation,
+  type Observations,
   READING_LIMITS,
   type Reading,
   type SimulatedReading,

@@ -5,6 +5,7 @@
  * diagnosis.
  */
 import type { PresetId } from '../ckks/presets.ts';
+import type { Reading } from '../device/reading.ts';
 import type { ElementSpec, ProfileField } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { Vital } from '../protocol/vitals.ts';
@@ -34,6 +35,17 @@ export interface ModelOutput {
   range: readonly [number, number];
 }
 
+/**
+ * What the client knows in the clear when it diagnoses a decrypted result: the reading the result
+ * is about, with any observations measured or entered beside it (SpO2, temperature, oxygen,
+ * consciousness), and the values entered once (the vault's profile, e.g. `spo2Scale`). Never
+ * sent; criteria may combine it with the decrypted values (early-warning: the full NEWS2).
+ */
+export interface ClearInputs {
+  reading?: Readonly<Reading> | undefined;
+  profile?: Readonly<Record<string, number>> | undefined;
+}
+
 /** Which slots of a batch belong to a window (by the reading's index in the upload). */
 export type WindowMask = (index: number, batch: { readings: number; intervalMinutes: number }) => boolean;
 
@@ -61,9 +73,14 @@ export interface Model {
   checkDomain?(values: Readonly<Record<string, number>>): string | undefined;
   /** Client-side step after decryption: Q (outputs by name) → the values criteria read. */
   finish(q: Readonly<Record<string, number>>): Record<string, number>;
-  /** Reference criteria: finished values and their error bounds → a diagnosis. */
+  /**
+   * Reference criteria: finished values and their error bounds → a diagnosis. `clear`, when the
+   * client has it, is what it knows beside them (a model may ignore it; without it the diagnosis
+   * reads the decrypted values alone).
+   */
   diagnose(
     values: Readonly<Record<string, number>>,
     errorBounds: Readonly<Record<string, number>>,
+    clear?: ClearInputs,
   ): Diagnosis;
 }

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -185,4 +185,55 @@ test('pmhe server enrol issues a code an operator hands out; pmhe register --enr
   );
   const reused = await pmhe(['register', '--enrolment', code, ...home]);
   assert.equal(reused.code, 0, 'the same user registering again needs no new code');
+});
+
+test('pmhe device replay: observations kept on the device, and a respiratory rate of 0 is an ALERT line', async () => {
+  const dir = await tempDir('cli-news2');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  const wrong = await pmhe([
+    'init',
+    '--user',
+    'x',
+    '--model',
+    'blood-pressure',
+    '--layout',
+    'batch',
+    '--spo2-scale',
+    '2',
+    ...home,
+  ]);
+  assert.equal(wrong.code, EXIT.usage);
+  assert.match(wrong.stderr, /--spo2-scale is for early-warning only/);
+  const three = await pmhe(['init', '--user', 'x', '--model', 'early-warning', '--spo2-scale', '3', ...home]);
+  assert.equal(three.code, EXIT.usage);
+  assert.match(three.stderr, /--spo2-scale must be 1 or 2/);
+  const init = await pmhe([
+    'init',
+    '--user',
+    'news2-user',
+    '--model',
+    'early-warning',
+    '--spo2-scale',
+    '2',
+    ...home,
+  ]);
+  assert.equal(init.code, 0, init.stderr);
+  const csv = join(dir, 'observed.csv');
+  await writeFile(
+    csv,
+    [
+      'time,heart_rate,diastolic,systolic,respiratory_rate,spo2,temperature,supplemental_oxygen,consciousness',
+      '2026-11-25T08:00:00Z,72,78,121,15,97,36.8,no,A',
+      '2026-11-25T08:15:00Z,118,60,96,26,93,39.3,yes,C',
+      '2026-11-25T08:30:00Z,120,60,95,0,,,,',
+    ].join('\n'),
+  );
+  const replay = await pmhe(['device', 'replay', csv, ...home]);
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.match(replay.stdout, /^3 received, 2 kept, 1 rejected: no breathing detected 1\./m);
+  assert.match(
+    replay.stdout,
+    /^ALERT: reading 2 at 2026-11-25T08:30:00\.000Z: no breathing detected: check the sensor \(respiratory rate 0 breaths\/min\)\.$/m,
+  );
+  assert.match(replay.stdout, /2 upload\(s\) encrypted, signed and queued/);
 });

@@ -95,6 +95,69 @@ describe('client end to end', () => {
     }
   });
 
+  test('the full NEWS2: observations beside the readings are scored on this device and never sent; no breathing is raised', async () => {
+    const bodies: string[] = [];
+    const watching: typeof fetch = async (input, init) => {
+      const body = init?.body;
+      if (body instanceof Uint8Array) bodies.push(Buffer.from(body).toString('latin1'));
+      else if (typeof body === 'string') bodies.push(body);
+      return fetch(input, init);
+    };
+    using fay = await PmheClient.init(new FolderStore(await tempDir('client-fay')), {
+      userId: 'fay',
+      modelId: 'early-warning',
+      layout: 'packed',
+      passphrase: PASSPHRASE,
+      server: server.url,
+      kdf: FAST_KDF_FOR_TESTS,
+      profile: { spo2Scale: 2 },
+      fetch: watching,
+    });
+    await fay.register();
+    const t0 = Date.UTC(2026, 10, 25, 8);
+    const queued = await fay.queue([
+      { time: t0, x: 72, y: 78, z: 121, w: 15 },
+      {
+        time: t0 + 900_000,
+        x: 118,
+        y: 60,
+        z: 96,
+        w: 26,
+        spo2: 93,
+        oxygen: true,
+        consciousness: 'confusion',
+        temperature: 39.3,
+      },
+      { time: t0 + 1_800_000, x: 120, y: 60, z: 95, w: 0 },
+    ]);
+    assert.equal(queued.items.length, 2);
+    assert.equal(queued.report.rejected['no-breathing'], 1);
+    assert.deepEqual(
+      queued.report.alerts.map((a) => a.message),
+      [
+        'reading 2 at 2026-11-25T08:30:00.000Z: no breathing detected: check the sensor (respiratory rate 0 breaths/min)',
+      ],
+    );
+    await fay.flush();
+    const entries = (await fay.collect({ timeoutMs: 60_000 })).sort(
+      (a, b) => (a.readings[0]?.time ?? 0) - (b.readings[0]?.time ?? 0),
+    );
+    assert.equal(entries.length, 2);
+    assert.equal(entries[0]?.diagnosis.label, 'partial NEWS2 (3 of 7 parameters): low clinical risk');
+    // RR 26, SBP 96, HR 118 encrypted: 3 + 2 + 2; on this device, SpO2 93 on oxygen on scale 2 (the
+    // profile's): 1, oxygen 2, new confusion 3, 39.3 °C 2.
+    const full = entries[1];
+    assert.equal(full?.diagnosis.label, 'NEWS2: high clinical risk; qSOFA positive (3 of 3 criteria)');
+    assert.match(full?.diagnosis.findings.join('\n') ?? '', /total 15 \(decrypted 7 \+ 8\)/);
+    // Kept in the local history, never in a request.
+    assert.equal(full?.readings[0]?.consciousness, 'confusion');
+    assert.ok(bodies.length > 0);
+    for (const body of bodies) {
+      for (const needle of ['spo2', 'temperature', 'consciousness', 'confusion', 'oxygen'])
+        assert.ok(!body.includes(needle), `a request carries "${needle}"`);
+    }
+  });
+
   test('the server restarted in the middle of a stream, and a lost acknowledgement: nothing lost, nothing twice', async () => {
     let dropNextAck = true;
     const lossy: typeof fetch = async (input, init) => {

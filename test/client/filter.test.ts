@@ -58,7 +58,7 @@ test('impossible readings are rejected with a reason that names the vital and th
     normal(0),
     normal(1, { x: 512 }),
     normal(2, { y: 10 }),
-    normal(3, { z: 301, w: 1 }),
+    normal(3, { z: 301, w: 81 }),
     normal(4, { y: 120, z: 118 }),
     normal(5, { w: Number.NaN }),
     normal(6, { x: Number.POSITIVE_INFINITY }),
@@ -93,7 +93,7 @@ test('impossible readings are rejected with a reason that names the vital and th
   assert.match(of(2)?.message ?? '', /diastolic blood pressure 10 mmHg is outside 20–200/);
   // Every offending vital is named; the first is in vital/value.
   assert.deepEqual([of(3)?.vital, of(3)?.value], ['z', 301]);
-  assert.match(of(3)?.message ?? '', /systolic blood pressure 301 mmHg .*; respiratory rate 1 breaths\/min/);
+  assert.match(of(3)?.message ?? '', /systolic blood pressure 301 mmHg .*; respiratory rate 81 breaths\/min/);
   assert.match(of(4)?.message ?? '', /diastolic 120 mmHg is not below systolic 118 mmHg/);
   assert.deepEqual([of(5)?.vital, of(6)?.vital], ['w', 'x']);
   assert.match(of(5)?.message ?? '', /respiratory rate NaN is not a finite number/);
@@ -106,6 +106,125 @@ test('impossible readings are rejected with a reason that names the vital and th
   assert.equal(report.rejected['out-of-range'], 3);
   assert.equal(report.rejected.incomplete, 1);
   assert.equal(report.rejected['non-finite'], 2);
+});
+
+test('a respiratory rate of 0–1 breaths/min is never dropped silently: "no breathing detected: check the sensor"', () => {
+  const input: RawReading[] = [
+    normal(0),
+    normal(1, { w: 0 }),
+    normal(2, { w: 1 }),
+    normal(3, { w: 1.9 }),
+    normal(4, { w: 2 }), // the accepted minimum: a (very low) rate, kept
+    normal(5, { w: 0, x: undefined, z: 400 }), // incomplete and out of range too: still this alert
+    normal(6, { w: -1 }), // not a rate at all: out of range, no alert
+    normal(7),
+  ];
+  const { kept, report } = filterReadings(input, { hampel: false });
+  checkCounts(report);
+  assert.deepEqual(report.perReading, [
+    'kept',
+    'no-breathing',
+    'no-breathing',
+    'no-breathing',
+    'kept',
+    'no-breathing',
+    'out-of-range',
+    'kept',
+  ]);
+  assert.equal(kept.length, 3);
+  assert.equal(report.rejected['no-breathing'], 4);
+  assert.deepEqual(
+    report.alerts.map((a) => [a.index, a.kind, a.value]),
+    [
+      [1, 'no-breathing', 0],
+      [2, 'no-breathing', 1],
+      [3, 'no-breathing', 1.9],
+      [5, 'no-breathing', 0],
+    ],
+  );
+  assert.equal(
+    report.alerts[0]?.message,
+    'reading 1 at 2024-01-01T00:15:00.000Z: no breathing detected: check the sensor (respiratory rate 0 breaths/min)',
+  );
+  assert.equal(report.alerts[0]?.time, at(1));
+  // The rejection carries the same message, the vital and its value.
+  const r = report.rejections.find((x) => x.index === 1);
+  assert.deepEqual(
+    [r?.reason, r?.vital, r?.value, r?.message],
+    ['no-breathing', 'w', 0, report.alerts[0]?.message],
+  );
+  // formatReport counts it and prints every alert on a line of its own.
+  const text = formatReport(report);
+  assert.match(text, /^8 received, 3 kept, 5 rejected: no breathing detected 4, out of range 1\./);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('ALERT: ')).length, 4);
+  assert.match(
+    text,
+    /\nALERT: reading 1 at 2024-01-01T00:15:00\.000Z: no breathing detected: check the sensor \(respiratory rate 0 breaths\/min\)\./,
+  );
+  // Many: the first five, then how many more.
+  const many = filterReadings(Array.from({ length: 8 }, (_, i) => normal(i, { w: 0 }))).report;
+  const lines = formatReport(many).split('\n');
+  assert.equal(lines.length, 7);
+  assert.equal(lines[6], 'ALERT: and 3 more readings with no breathing detected: check the sensor.');
+  // In strict order, as the browser filters a live reading against the last ones kept.
+  const live = filterReadings([normal(0), normal(1), normal(2, { w: 0 })], { order: 'strict' }).report;
+  assert.deepEqual(
+    live.alerts.map((a) => a.index),
+    [2],
+  );
+});
+
+test('observations (SpO2, temperature, oxygen, consciousness) are kept when valid, else left out and noted', () => {
+  const input: RawReading[] = [
+    normal(0, { spo2: 97, temperature: 36.8, oxygen: false, consciousness: 'alert' }),
+    normal(1, { spo2: null, temperature: undefined, oxygen: null, consciousness: null }),
+    normal(2, {
+      spo2: 150,
+      temperature: 98.6,
+      oxygen: 'yes' as unknown as boolean,
+      consciousness: 'drowsy' as 'alert',
+    }),
+    normal(3, { spo2: Number.NaN, oxygen: true, consciousness: 'confusion' }),
+    normal(4, { x: 500, spo2: 150 }), // rejected anyway: its observations are not noted
+  ];
+  const { kept, report } = filterReadings(input, { hampel: false });
+  checkCounts(report);
+  assert.deepEqual(kept, [
+    {
+      time: at(0),
+      x: 70,
+      y: 75,
+      z: 118,
+      w: 15,
+      spo2: 97,
+      temperature: 36.8,
+      oxygen: false,
+      consciousness: 'alert',
+    },
+    { time: at(1), x: 70, y: 75, z: 118, w: 15 },
+    { time: at(2), x: 70, y: 75, z: 118, w: 15 },
+    { time: at(3), x: 70, y: 75, z: 118, w: 15, oxygen: true, consciousness: 'confusion' },
+  ]);
+  assert.deepEqual(
+    report.dropped.map((d) => [d.index, d.observation, d.value]),
+    [
+      [2, 'spo2', 150],
+      [2, 'temperature', 98.6],
+      [2, 'oxygen', 'yes'],
+      [2, 'consciousness', 'drowsy'],
+      [3, 'spo2', Number.NaN],
+    ],
+  );
+  assert.match(
+    report.dropped[0]?.message ?? '',
+    /reading 2 at .*: SpO2 150 % is outside 1–100; the reading is used without it/,
+  );
+  assert.match(report.dropped[1]?.message ?? '', /temperature 98.6 °C is outside 25–45/);
+  assert.match(report.dropped[4]?.message ?? '', /SpO2 NaN is not a finite number/);
+  assert.match(
+    formatReport(report),
+    /Not used \(not valid\): SpO2 of 2 readings, temperature of 1 reading, supplemental oxygen of 1 reading, consciousness of 1 reading\.$/,
+  );
 });
 
 test('kPa is converted to mmHg (counted), rounded to 0.1 as the GATT parser does', () => {

@@ -51,7 +51,7 @@ test('toCsv writes the documented columns, ISO-8601 UTC with milliseconds, one r
 test('the parser accepts any column order, extra columns, comments, blank lines, CRLF, a BOM, decimals and offsets', () => {
   const text = [
     '\ufeff# exported by a wearable',
-    'systolic, respiratory_rate ,time,heart_rate,spo2,diastolic',
+    'systolic, respiratory_rate ,time,heart_rate,steps,diastolic',
     '',
     '121,15,2024-01-01T09:00:00+01:00,72,98,78',
     '# a comment between rows',
@@ -100,8 +100,13 @@ test('values outside the physiological range are refused, limits included as val
   refuses(row('301', '80', '120', '15'), 2, 'heart_rate', /outside/);
   refuses(row('70', '19', '120', '15'), 2, 'diastolic', /19 mmHg is outside 20–200/);
   refuses(row('70', '80', '301', '15'), 2, 'systolic', /outside 40–300/);
-  refuses(row('70', '80', '120', '0'), 2, 'respiratory_rate', /breaths\/min is outside 2–80/);
+  refuses(row('70', '80', '120', '-1'), 2, 'respiratory_rate', /-1 breaths\/min is outside 2–80/);
   refuses(row('70', '80', '120', '81'), 2, 'respiratory_rate', /outside/);
+  // 0 up to 2 breaths/min is "no breathing detected": read as it is, for the filter to raise.
+  assert.deepEqual(
+    [parseCsv(row('70', '80', '120', '0'))[0]?.w, parseCsv(row('70', '80', '120', '1.9'))[0]?.w],
+    [0, 1.9],
+  );
   assert.equal(parseCsv(row('20', '20', '40', '2')).length, 1);
   assert.equal(parseCsv(row('300', '200', '300', '80')).length, 1);
 });
@@ -153,4 +158,90 @@ test('a long simulated series with artifacts replays in full', () => {
   const series = simulatePerson({ persona: 'sepsis', seed: 12, days: 30 });
   assert.ok(series.some((r) => r.artifact !== undefined));
   assert.deepEqual(parseCsv(toCsv(series)), series.map(plain));
+});
+
+test('optional columns: SpO2, temperature, supplemental oxygen and ACVPU consciousness, empty = not recorded', () => {
+  const text = [
+    `${HEADER},spo2,temperature,supplemental_oxygen,consciousness`,
+    '2024-01-01T08:00:00Z,72,78,121,15,97,36.8,no,A',
+    '2024-01-01T08:15:00Z,92,70,101,23,91,38.4,Yes,confusion',
+    '2024-01-01T08:30:00Z,95,70,99,24,,,,',
+    '2024-01-01T08:45:00Z,96,70,98,25,88,39.2,1,u',
+  ].join('\n');
+  const t = (m: number) => Date.UTC(2024, 0, 1, 8, m);
+  const readings = parseCsv(text);
+  assert.deepEqual(readings, [
+    {
+      time: t(0),
+      x: 72,
+      y: 78,
+      z: 121,
+      w: 15,
+      spo2: 97,
+      temperature: 36.8,
+      oxygen: false,
+      consciousness: 'alert',
+    },
+    {
+      time: t(15),
+      x: 92,
+      y: 70,
+      z: 101,
+      w: 23,
+      spo2: 91,
+      temperature: 38.4,
+      oxygen: true,
+      consciousness: 'confusion',
+    },
+    { time: t(30), x: 95, y: 70, z: 99, w: 24 },
+    {
+      time: t(45),
+      x: 96,
+      y: 70,
+      z: 98,
+      w: 25,
+      spo2: 88,
+      temperature: 39.2,
+      oxygen: true,
+      consciousness: 'unresponsive',
+    },
+  ]);
+  // The round trip keeps them (letters and yes/no), and a file without them keeps five columns.
+  assert.deepEqual(parseCsv(toCsv(readings)), readings);
+  assert.equal(
+    toCsv(readings).split('\n')[0],
+    `${HEADER},spo2,temperature,supplemental_oxygen,consciousness`,
+  );
+  assert.equal(toCsv(readings).split('\n')[2], '2024-01-01T08:15:00.000Z,92,70,101,23,91,38.4,yes,C');
+  assert.equal(
+    toCsv([{ time: t(0), x: 72, y: 78, z: 121, w: 15, spo2: 97 }]).split('\n')[0],
+    `${HEADER},spo2`,
+  );
+  // Only some of them, in any order.
+  assert.deepEqual(
+    parseCsv(`consciousness,${HEADER}\nV,2024-01-01T08:00:00Z,72,78,121,15\n`)[0]?.consciousness,
+    'voice',
+  );
+});
+
+test('optional columns: bad values are refused with their line and column', () => {
+  const row = (cells: string) =>
+    `${HEADER},spo2,temperature,supplemental_oxygen,consciousness\n2024-01-01T00:00:00Z,70,80,120,15,${cells}\n`;
+  refuses(row('abc,,,'), 2, 'spo2', /not a number: "abc"/);
+  refuses(row('0,,,'), 2, 'spo2', /0 % is outside 1–100/);
+  refuses(row('101,,,'), 2, 'spo2', /101 % is outside 1–100/);
+  refuses(row(',98.6,,'), 2, 'temperature', /98.6 °C is outside 25–45/);
+  refuses(row(',24.9,,'), 2, 'temperature', /outside 25–45/);
+  refuses(row(',,maybe,'), 2, 'supplemental_oxygen', /"maybe" is not yes or no/);
+  refuses(row(',,,X'), 2, 'consciousness', /"X" is not on the ACVPU scale/);
+  assert.equal(parseCsv(row('1,25,,'))[0]?.spo2, 1);
+  assert.equal(parseCsv(row('100,45,,'))[0]?.temperature, 45);
+  assert.throws(
+    () => toCsv([{ time: 0, x: 72, y: 78, z: 121, w: 15, consciousness: 'asleep' as 'alert' }]),
+    /consciousness must be an ACVPU level/,
+  );
+  assert.throws(
+    () => toCsv([{ time: 0, x: 72, y: 78, z: 121, w: 15, spo2: Number.NaN }]),
+    /spo2 must be a finite/,
+  );
 });

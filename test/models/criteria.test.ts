@@ -16,14 +16,33 @@ import {
   OFFICE_BP_TABLE,
   officeCategory,
 } from '../../src/models/blood-pressure.ts';
+import { earlyWarningDiagnosis } from '../../src/models/catalogue/early-warning.ts';
 import { type Band, classify, type Diagnosis, mergeDiagnoses } from '../../src/models/diagnosis.ts';
 import {
   NEWS2_AGGREGATE,
+  NEWS2_AIR_OR_OXYGEN,
+  NEWS2_CLINICAL_RESPONSE,
+  NEWS2_CONSCIOUSNESS,
+  NEWS2_SPO2_SCALE_1,
+  NEWS2_SPO2_SCALE_2_AIR,
+  NEWS2_SPO2_SCALE_2_OXYGEN,
   NEWS2_TABLE,
+  NEWS2_TEMPERATURE,
+  type News2ClearInputs,
   type News2Parameter,
+  news2ClearScores,
   news2Diagnosis,
+  news2FullScore,
+  news2Response,
   news2Score,
 } from '../../src/models/news2.ts';
+import {
+  alteredMentationOf,
+  QSOFA_RESPIRATORY_RATE,
+  QSOFA_SYSTOLIC,
+  qsofa,
+  qsofaDiagnosis,
+} from '../../src/models/qsofa.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The published tables, as printed (integer ranges; null = open end)
@@ -242,8 +261,8 @@ test('NEWS2 diagnosis: thresholds at 4/5 and 6/7, and the red-score rule', () =>
   assert.equal(diagnose(3, 2, 0).level, 'medium'); // 5
   assert.equal(diagnose(3, 3, 0).level, 'medium'); // 6
   assert.equal(diagnose(3, 3, 3).level, 'high'); // 9
-  assert.equal(diagnose(2, 2, 0).label, 'low clinical risk');
-  assert.equal(diagnose(3, 0, 0).label, 'low-medium clinical risk');
+  assert.equal(diagnose(2, 2, 0).label, 'partial NEWS2 (3 of 7 parameters): low clinical risk');
+  assert.equal(diagnose(3, 0, 0).label, 'partial NEWS2 (3 of 7 parameters): low-medium clinical risk');
   assert.match(
     diagnose(3, 0, 0).findings.join('\n'),
     /respiration rate scored 3.*urgent ward-based response/,
@@ -283,25 +302,41 @@ test('NEWS2 diagnosis rounds decrypted scores within the error bound', () => {
   );
 });
 
+const PARTIAL = 'partial NEWS2 (3 of 7 parameters): ';
+/** A borderline partial NEWS2: the scope, then "borderline: A or B", each candidate scoped. */
+const mentionsAllScoped = (d: Diagnosis, labels: readonly string[]) => {
+  assert.equal(d.borderline, true);
+  assert.ok(d.label.startsWith(`${PARTIAL}borderline: `), d.label);
+  mentionsAll(
+    {
+      ...d,
+      label: d.label.slice(PARTIAL.length),
+      candidates: d.candidates?.map((c) => c.slice(PARTIAL.length)),
+    },
+    labels,
+  );
+  for (const c of d.candidates ?? []) assert.ok(c.startsWith(PARTIAL), c);
+};
+
 test('NEWS2 diagnosis is borderline when a score is not within the error bound of an integer', () => {
   // Total between 4 and 5: low or medium, named both.
   const d = news2Diagnosis({ respiratoryRate: 2, systolic: 2, heartRate: 0, total: 4.5 }, 0.1);
-  mentionsAll(d, ['low clinical risk', 'medium clinical risk']);
+  mentionsAllScoped(d, ['low clinical risk', 'medium clinical risk']);
   assert.equal(d.level, 'medium');
   // Total between 6 and 7.
-  mentionsAll(news2Diagnosis({ respiratoryRate: 2, systolic: 2, heartRate: 2, total: 6.4 }, 0.1), [
+  mentionsAllScoped(news2Diagnosis({ respiratoryRate: 2, systolic: 2, heartRate: 2, total: 6.4 }, 0.1), [
     'medium clinical risk',
     'high clinical risk',
   ]);
   // A parameter between 2 and 3: the red-score rule may or may not apply.
-  mentionsAll(news2Diagnosis({ respiratoryRate: 2.5, systolic: 0, heartRate: 0, total: 2.5 }, 0.1), [
+  mentionsAllScoped(news2Diagnosis({ respiratoryRate: 2.5, systolic: 0, heartRate: 0, total: 2.5 }, 0.1), [
     'low clinical risk',
     'low-medium clinical risk',
   ]);
   // Off-integer even though every candidate agrees: still flagged (the bound did not hold).
   const same = news2Diagnosis({ respiratoryRate: 0.5, systolic: 0, heartRate: 0, total: 0.5 }, 0.1);
   assert.equal(same.borderline, true);
-  assert.deepEqual(same.candidates, ['low clinical risk']);
+  assert.deepEqual(same.candidates, [`${PARTIAL}low clinical risk`]);
   // Within the bound of an integer: not borderline.
   assert.equal(
     news2Diagnosis({ respiratoryRate: 2, systolic: 2, heartRate: 0, total: 4.05 }, 0.1).borderline,
@@ -341,6 +376,413 @@ test('NEWS2 findings say the score is partial', () => {
   assert.match(text, /partial NEWS2/);
   for (const missing of ['SpO2', 'oxygen', 'temperature', 'consciousness'])
     assert.ok(text.includes(missing), missing);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The full NEWS2: the four parameters scored on the client (RCP 2017 Chart 1), written here as
+// printed, independently of the band data in src/.
+
+/** RCP NEWS2 (2017) Chart 1, "SpO2 Scale 1 (%)". */
+const SPO2_SCALE_1_CHART: readonly Row[] = [
+  [null, 91, 3],
+  [92, 93, 2],
+  [94, 95, 1],
+  [96, null, 0],
+];
+/** Chart 1, "SpO2 Scale 2 (%)", the cells that apply on air ("88–92" and "≥93 on air" both 0). */
+const SPO2_SCALE_2_AIR_CHART: readonly Row[] = [
+  [null, 83, 3],
+  [84, 85, 2],
+  [86, 87, 1],
+  [88, 92, 0],
+  [93, null, 0],
+];
+/** Chart 1, "SpO2 Scale 2 (%)", the cells that apply on oxygen. */
+const SPO2_SCALE_2_OXYGEN_CHART: readonly Row[] = [
+  [null, 83, 3],
+  [84, 85, 2],
+  [86, 87, 1],
+  [88, 92, 0],
+  [93, 94, 1],
+  [95, 96, 2],
+  [97, null, 3],
+];
+/** Chart 1, "Temperature (°C)", in tenths of a degree as printed (≤35.0, 35.1–36.0, …). */
+const TEMPERATURE_CHART_TENTHS: readonly Row[] = [
+  [null, 350, 3],
+  [351, 360, 1],
+  [361, 380, 0],
+  [381, 390, 1],
+  [391, null, 2],
+];
+const rowScore = (rows: readonly Row[], v: number): number => {
+  const row = rows.find(([lo, hi]) => (lo === null || v >= lo) && (hi === null || v <= hi));
+  assert.ok(row, `${v} has a row`);
+  return row[2];
+};
+const clearScore = (inputs: News2ClearInputs, parameter: string) =>
+  news2ClearScores(inputs).scored.find((c) => c.parameter === parameter)?.score;
+const bandsOf = (bands: readonly { from: number; to: number; score: number }[]) =>
+  bands.map(({ from, to, score }) => ({ from, to, score }));
+const halfOpen = (rows: readonly Row[], step = 1) =>
+  rows.map(([lo, hi, score]) => ({
+    from: lo === null ? -Infinity : lo,
+    to: hi === null ? Infinity : hi + step,
+    score,
+  }));
+
+test('NEWS2 SpO2, temperature, air/oxygen and consciousness tables are Chart 1 as half-open bands', () => {
+  assert.deepEqual(bandsOf(NEWS2_SPO2_SCALE_1), halfOpen(SPO2_SCALE_1_CHART));
+  // On air, scale 2's "88–92" and "≥93 on air" cells are one band scoring 0.
+  assert.deepEqual(bandsOf(NEWS2_SPO2_SCALE_2_AIR), [
+    ...halfOpen(SPO2_SCALE_2_AIR_CHART.slice(0, 3)),
+    { from: 88, to: Infinity, score: 0 },
+  ]);
+  assert.deepEqual(bandsOf(NEWS2_SPO2_SCALE_2_OXYGEN), halfOpen(SPO2_SCALE_2_OXYGEN_CHART));
+  assert.deepEqual(
+    bandsOf(NEWS2_TEMPERATURE),
+    halfOpen(TEMPERATURE_CHART_TENTHS, 1).map(({ from, to, score }) => ({
+      from: from / 10,
+      to: to / 10,
+      score,
+    })),
+  );
+  assert.deepEqual(Object.fromEntries(Object.entries(NEWS2_AIR_OR_OXYGEN).map(([k, v]) => [k, v.score])), {
+    air: 0,
+    oxygen: 2,
+  });
+  assert.deepEqual(Object.fromEntries(Object.entries(NEWS2_CONSCIOUSNESS).map(([k, v]) => [k, v.score])), {
+    alert: 0,
+    confusion: 3,
+    voice: 3,
+    pain: 3,
+    unresponsive: 3,
+  });
+  assert.equal(Object.isFrozen(NEWS2_TEMPERATURE[0]), true);
+});
+
+test('NEWS2 SpO2 scale 1: every integer 50–100 and every edge (and just below it) as published', () => {
+  for (let v = 50; v <= 100; v++)
+    assert.equal(clearScore({ spo2: v }, 'spo2'), rowScore(SPO2_SCALE_1_CHART, v), `${v}`);
+  for (const edge of [92, 94, 96]) {
+    assert.equal(clearScore({ spo2: edge }, 'spo2'), rowScore(SPO2_SCALE_1_CHART, edge), `${edge}`);
+    assert.equal(
+      clearScore({ spo2: edge - 1e-9 }, 'spo2'),
+      rowScore(SPO2_SCALE_1_CHART, edge - 1),
+      `${edge}−`,
+    );
+  }
+  // Scale 1 is the default and ignores air or oxygen for the SpO2 row.
+  assert.equal(clearScore({ spo2: 97, oxygen: true, spo2Scale: 1 }, 'spo2'), 0);
+  assert.equal(clearScore({ spo2: 91.9 }, 'spo2'), 3); // a real reading scores as its integer part
+});
+
+test('NEWS2 SpO2 scale 2: on air and on oxygen, every integer and edge as published', () => {
+  for (let v = 50; v <= 100; v++) {
+    assert.equal(
+      clearScore({ spo2: v, oxygen: false, spo2Scale: 2 }, 'spo2'),
+      rowScore(SPO2_SCALE_2_AIR_CHART, v),
+      `air ${v}`,
+    );
+    assert.equal(
+      clearScore({ spo2: v, oxygen: true, spo2Scale: 2 }, 'spo2'),
+      rowScore(SPO2_SCALE_2_OXYGEN_CHART, v),
+      `O2 ${v}`,
+    );
+  }
+  for (const edge of [84, 86, 88, 93, 95, 97]) {
+    for (const oxygen of [false, true]) {
+      const chart = oxygen ? SPO2_SCALE_2_OXYGEN_CHART : SPO2_SCALE_2_AIR_CHART;
+      assert.equal(clearScore({ spo2: edge, oxygen, spo2Scale: 2 }, 'spo2'), rowScore(chart, edge));
+      assert.equal(
+        clearScore({ spo2: edge - 1e-9, oxygen, spo2Scale: 2 }, 'spo2'),
+        rowScore(chart, edge - 1),
+      );
+    }
+  }
+  // Below 93 air or oxygen does not change the SpO2 score: scored even when not entered…
+  for (let v = 80; v <= 92; v++)
+    assert.equal(clearScore({ spo2: v, spo2Scale: 2 }, 'spo2'), rowScore(SPO2_SCALE_2_AIR_CHART, v));
+  // …from 93 it does: not scored, and the reason is given.
+  const c = news2ClearScores({ spo2: 95, spo2Scale: 2 });
+  assert.equal(c.scored.length, 0);
+  assert.match(
+    c.missing.find((m) => m.parameter === 'spo2')?.why ?? '',
+    /scale 2 an SpO2 of 93% or more scores by air or oxygen/,
+  );
+  assert.throws(() => news2ClearScores({ spo2: 95, spo2Scale: 3 as 2 }), /SpO2 scale 3/);
+});
+
+test('NEWS2 temperature: every tenth 30.0–42.0 °C and every edge as published', () => {
+  for (let t = 300; t <= 420; t++) {
+    assert.equal(
+      clearScore({ temperature: t / 10 }, 'temperature'),
+      rowScore(TEMPERATURE_CHART_TENTHS, t),
+      `${t / 10}`,
+    );
+  }
+  for (const edge of [351, 361, 381, 391]) {
+    assert.equal(
+      clearScore({ temperature: edge / 10 }, 'temperature'),
+      rowScore(TEMPERATURE_CHART_TENTHS, edge),
+    );
+    assert.equal(
+      clearScore({ temperature: edge / 10 - 1e-9 }, 'temperature'),
+      rowScore(TEMPERATURE_CHART_TENTHS, edge - 1),
+    );
+  }
+  assert.equal(clearScore({ temperature: 36.05 }, 'temperature'), 1); // truncated to 36.0
+});
+
+test('NEWS2 full score: seven parameters, the published maximum of 20', () => {
+  const worst = news2FullScore(
+    { respiratoryRate: 30, systolic: 80, heartRate: 140 },
+    { spo2: 85, oxygen: true, consciousness: 'unresponsive', temperature: 34 },
+  );
+  assert.equal(worst.parameters, 7);
+  assert.equal(worst.total, 20);
+  const healthy = news2FullScore(
+    { respiratoryRate: 16, systolic: 125, heartRate: 70 },
+    { spo2: 98, oxygen: false, consciousness: 'alert', temperature: 36.8 },
+  );
+  assert.deepEqual(healthy, {
+    scores: {
+      respiratoryRate: 0,
+      systolic: 0,
+      heartRate: 0,
+      spo2: 0,
+      airOrOxygen: 0,
+      consciousness: 0,
+      temperature: 0,
+    },
+    total: 0,
+    parameters: 7,
+  });
+  // A worked example: RR 22 (2), SpO2 95 on scale 1 (1), oxygen (2), SBP 105 (1), pulse 95 (1),
+  // alert (0), 38.4 °C (1): 8.
+  const ex = news2FullScore(
+    { respiratoryRate: 22, systolic: 105, heartRate: 95 },
+    { spo2: 95, oxygen: true, consciousness: 'alert', temperature: 38.4 },
+  );
+  assert.equal(ex.total, 8);
+  assert.equal(
+    news2FullScore({ respiratoryRate: 22, systolic: 105, heartRate: 95 }, { temperature: 38.4 }).parameters,
+    4,
+  );
+});
+
+test('NEWS2 Chart 4 response: 0, 1–4, a 3 in one parameter, 5 or more, 7 or more', () => {
+  assert.equal(news2Response(0, [0, 0, 0]), NEWS2_CLINICAL_RESPONSE.zero);
+  assert.equal(news2Response(1, [1, 0, 0]), NEWS2_CLINICAL_RESPONSE.low);
+  assert.equal(news2Response(4, [2, 2, 0]), NEWS2_CLINICAL_RESPONSE.low);
+  assert.equal(news2Response(3, [3, 0, 0]), NEWS2_CLINICAL_RESPONSE.red);
+  assert.equal(news2Response(4, [3, 1, 0]), NEWS2_CLINICAL_RESPONSE.red);
+  assert.equal(news2Response(5, [3, 2, 0]), NEWS2_CLINICAL_RESPONSE.urgent);
+  assert.equal(news2Response(6, [2, 2, 2]), NEWS2_CLINICAL_RESPONSE.urgent);
+  assert.equal(news2Response(7, [3, 2, 2]), NEWS2_CLINICAL_RESPONSE.emergency);
+  assert.equal(news2Response(20, [3, 3, 2, 3, 3, 3, 3]), NEWS2_CLINICAL_RESPONSE.emergency);
+  assert.equal(NEWS2_CLINICAL_RESPONSE.zero.monitoring, 'minimum 12-hourly');
+  assert.equal(NEWS2_CLINICAL_RESPONSE.low.monitoring, 'minimum 4–6-hourly');
+  assert.equal(NEWS2_CLINICAL_RESPONSE.emergency.monitoring, 'continuous monitoring of vital signs');
+  assert.match(diagnose(0, 0, 0).findings.join('\n'), /Chart 4, NEWS 0\): monitoring minimum 12-hourly/);
+  assert.match(
+    diagnose(2, 2, 2).findings.join('\n'),
+    /Chart 4, total 5 or more: urgent response threshold\)/,
+  );
+});
+
+/** Decrypted scores of three vitals, as the early-warning model returns them. */
+const decrypted = (rr: number, sbp: number, hr: number) => {
+  const s = news2Score(rr, sbp, hr);
+  return { respiratoryRate: s.respiratoryRate, systolic: s.systolic, heartRate: s.heartRate, total: s.total };
+};
+
+test('NEWS2 diagnosis with the clear parameters: partial labels count them, all seven say NEWS2', () => {
+  const v = decrypted(16, 125, 70); // 0 + 0 + 0
+  assert.equal(news2Diagnosis(v, 0).label, 'partial NEWS2 (3 of 7 parameters): low clinical risk');
+  assert.equal(
+    news2Diagnosis(v, 0, { temperature: 36.8 }).label,
+    'partial NEWS2 (4 of 7 parameters): low clinical risk',
+  );
+  assert.equal(
+    news2Diagnosis(v, 0, { temperature: 36.8, spo2: 97, consciousness: 'alert' }).label,
+    'partial NEWS2 (6 of 7 parameters): low clinical risk',
+  );
+  const full = news2Diagnosis(v, 0, { temperature: 36.8, spo2: 97, oxygen: false, consciousness: 'alert' });
+  assert.equal(full.label, 'NEWS2: low clinical risk');
+  assert.match(full.findings[0] ?? '', /NEWS2 on all 7 parameters/);
+  assert.match(full.findings.join('\n'), /total 0 \(decrypted 0 \+ 0\)/);
+  // Oxygen alone (2) and new confusion (a 3): the clear parameters raise the decrypted total.
+  const raised = news2Diagnosis(decrypted(22, 105, 95), 0, { oxygen: true, consciousness: 'confusion' }); // 4 + 2 + 3
+  assert.equal(raised.label, 'partial NEWS2 (5 of 7 parameters): high clinical risk');
+  assert.match(raised.findings.join('\n'), /total 9 \(decrypted 4 \+ 5\)/);
+  assert.match(raised.findings.join('\n'), /consciousness scored 3 \(NEWS2 chart: CVPU\)/);
+  // A red score from a clear parameter alone: low–medium.
+  assert.equal(news2Diagnosis(v, 0, { temperature: 35 }).level, 'low-medium');
+  assert.equal(news2Diagnosis(v, 0, { spo2: 91 }).level, 'low-medium');
+  // 5 and 7 reached only with the clear ones.
+  assert.equal(news2Diagnosis(decrypted(22, 125, 70), 0, { spo2: 95, temperature: 39.0 }).level, 'low'); // 2+1+1
+  assert.equal(news2Diagnosis(decrypted(22, 125, 70), 0, { spo2: 94, temperature: 39.1 }).level, 'medium'); // 2+1+2
+  assert.equal(news2Diagnosis(decrypted(22, 105, 70), 0, { spo2: 93, temperature: 39.1 }).level, 'high'); // 2+1+2+2
+});
+
+test('NEWS2 diagnosis with clear parameters: every combination against Chart 2', () => {
+  const options: News2ClearInputs[] = [
+    {},
+    { spo2: 97 },
+    { spo2: 95, oxygen: false },
+    { spo2: 93, oxygen: true, consciousness: 'alert' },
+    { spo2: 90, consciousness: 'voice', temperature: 38.5 },
+    { oxygen: true, temperature: 39.5 },
+    { spo2: 97, oxygen: true, consciousness: 'alert', temperature: 37 },
+    { spo2: 86, oxygen: true, spo2Scale: 2, consciousness: 'alert', temperature: 36.5 },
+    { spo2: 98, oxygen: true, spo2Scale: 2, consciousness: 'alert', temperature: 36.5 },
+  ];
+  for (const clear of options)
+    for (const [rr, sbp, hr] of [
+      [16, 125, 70],
+      [10, 125, 70],
+      [8, 125, 70],
+      [22, 105, 95],
+      [26, 95, 115],
+    ] as const) {
+      const full = news2FullScore({ respiratoryRate: rr, systolic: sbp, heartRate: hr }, clear);
+      const parts = Object.values(full.scores);
+      const want =
+        full.total >= 7 ? 'high' : full.total >= 5 ? 'medium' : parts.includes(3) ? 'low-medium' : 'low';
+      const d = news2Diagnosis(decrypted(rr, sbp, hr), 0, clear);
+      assert.equal(d.level, want, `${rr}/${sbp}/${hr} ${JSON.stringify(clear)}`);
+      assert.ok(
+        d.label.startsWith(
+          full.parameters === 7 ? 'NEWS2: ' : `partial NEWS2 (${full.parameters} of 7 parameters): `,
+        ),
+      );
+    }
+});
+
+test('NEWS2 diagnosis with clear parameters stays borderline where the decrypted total is', () => {
+  const d = news2Diagnosis({ respiratoryRate: 2, systolic: 2, heartRate: 0, total: 2.5 }, 0.1, {
+    oxygen: true,
+  });
+  assert.equal(d.borderline, true);
+  assert.equal(
+    d.label,
+    'partial NEWS2 (4 of 7 parameters): borderline: low clinical risk or medium clinical risk',
+  );
+  assert.deepEqual(d.candidates, [
+    'partial NEWS2 (4 of 7 parameters): low clinical risk',
+    'partial NEWS2 (4 of 7 parameters): medium clinical risk',
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// qSOFA (Seymour et al. 2016; Singer et al. 2016, Box 4): RR ≥22/min, altered mentation, SBP ≤100 mm Hg.
+
+test('qSOFA criteria at each edge: RR 21/22, SBP 100/101, mentation by ACVPU', () => {
+  assert.deepEqual(bandsOf(QSOFA_RESPIRATORY_RATE.map((b) => ({ ...b, score: Number(b.met) }))), [
+    { from: -Infinity, to: 22, score: 0 },
+    { from: 22, to: Infinity, score: 1 },
+  ]);
+  assert.deepEqual(bandsOf(QSOFA_SYSTOLIC.map((b) => ({ ...b, score: Number(b.met) }))), [
+    { from: -Infinity, to: 101, score: 1 },
+    { from: 101, to: Infinity, score: 0 },
+  ]);
+  const met = (rr: number, sbp: number, altered: boolean) =>
+    qsofa({ respiratoryRate: rr, systolic: sbp, alteredMentation: altered });
+  // Each criterion alone, at and beside its edge (as printed: ≥22, ≤100).
+  assert.deepEqual(met(21, 120, false).met, []);
+  assert.deepEqual(met(22, 120, false).met, ['respiratoryRate']);
+  assert.deepEqual(met(21.9, 120, false).met, []);
+  assert.deepEqual(met(16, 101, false).met, []);
+  assert.deepEqual(met(16, 100, false).met, ['systolic']);
+  assert.deepEqual(met(16, 100.9, false).met, ['systolic']); // a real reading counts as its integer part
+  assert.deepEqual(met(16, 120, true).met, ['mentation']);
+  // Two or more: positive.
+  for (let rr = 18; rr <= 26; rr++)
+    for (let sbp = 96; sbp <= 104; sbp++)
+      for (const altered of [false, true]) {
+        const n = Number(rr >= 22) + Number(sbp <= 100) + Number(altered);
+        const r = met(rr, sbp, altered);
+        assert.equal(r.met.length, n, `${rr}/${sbp}/${altered}`);
+        assert.equal(r.positive, n >= 2, `${rr}/${sbp}/${altered}`);
+      }
+  assert.equal(alteredMentationOf('alert'), false);
+  for (const c of ['confusion', 'voice', 'pain', 'unresponsive'] as const)
+    assert.equal(alteredMentationOf(c), true);
+  assert.equal(alteredMentationOf(undefined), undefined);
+  assert.throws(() => alteredMentationOf('asleep' as 'alert'), /not an ACVPU level/);
+  assert.throws(() => qsofa({ respiratoryRate: Number.NaN }), /not a finite number/);
+});
+
+test('qSOFA with mentation not entered: decided when it cannot matter, else undetermined', () => {
+  assert.equal(qsofa({ respiratoryRate: 22, systolic: 100 }).positive, true);
+  assert.equal(qsofa({ respiratoryRate: 21, systolic: 101 }).positive, false);
+  assert.equal(qsofa({ respiratoryRate: 22, systolic: 101 }).positive, undefined);
+  assert.equal(qsofa({ respiratoryRate: 21, systolic: 100 }).positive, undefined);
+  assert.deepEqual(qsofa({}).score, { min: 0, max: 3 });
+  assert.equal(
+    qsofaDiagnosis({ respiratoryRate: 22, systolic: 100, alteredMentation: false }).label,
+    'qSOFA positive (2 of 3 criteria)',
+  );
+  assert.equal(
+    qsofaDiagnosis({ respiratoryRate: 22, systolic: 120, alteredMentation: false }).label,
+    'qSOFA negative (1 of 3 criteria)',
+  );
+  assert.equal(
+    qsofaDiagnosis({ respiratoryRate: 22, systolic: 120 }).label,
+    'qSOFA undetermined (1 of 2 known criteria met; altered mentation not entered)',
+  );
+  assert.equal(
+    qsofaDiagnosis({ respiratoryRate: 22, systolic: 100 }).label,
+    'qSOFA positive (2 of 2 known criteria met)',
+  );
+  const d = qsofaDiagnosis({ respiratoryRate: 25, systolic: 90, alteredMentation: true });
+  assert.equal(d.label, 'qSOFA positive (3 of 3 criteria)');
+  assert.equal(d.level, 'normal'); // never raises the severity on its own
+  assert.match(d.findings.join('\n'), /Singer et al\., Sepsis-3, JAMA 2016, Box 4.*does not diagnose sepsis/);
+});
+
+test('early-warning diagnosis: the full NEWS2 from the clear reading, qSOFA beside it', () => {
+  const values = (rr: number, sbp: number, hr: number) => {
+    const s = news2Score(rr, sbp, hr);
+    return { rrScore: s.respiratoryRate, sbpScore: s.systolic, hrScore: s.heartRate, total: s.total };
+  };
+  const bounds = { rrScore: 2e-4, sbpScore: 2e-4, hrScore: 2e-4, total: 5e-4 };
+  // Without clear inputs (the models report, the validation): partial, no qSOFA.
+  const bare = earlyWarningDiagnosis(values(16, 125, 70), bounds);
+  assert.equal(bare.label, 'partial NEWS2 (3 of 7 parameters): low clinical risk');
+  assert.equal(bare.model, 'early-warning');
+  assert.ok(!bare.findings.join('\n').includes('qSOFA'));
+  // A deteriorating person with everything entered: NEWS2 on all seven, qSOFA positive in the label.
+  const reading = {
+    time: 0,
+    x: 118,
+    y: 60,
+    z: 96,
+    w: 26,
+    spo2: 93,
+    oxygen: false,
+    consciousness: 'confusion' as const,
+    temperature: 39.3,
+  };
+  const d = earlyWarningDiagnosis(values(26, 96, 118), bounds, { reading, profile: {} });
+  // 3 + 2 + 2 (encrypted) + SpO2 93 scale 1 (2) + air (0) + confusion (3) + 39.3 °C (2) = 14.
+  assert.equal(d.label, 'NEWS2: high clinical risk; qSOFA positive (3 of 3 criteria)');
+  assert.equal(d.level, 'high');
+  assert.match(d.findings.join('\n'), /total 14 \(decrypted 7 \+ 7\)/);
+  // Scale 2 from the profile: SpO2 93 on air scores 0 there.
+  const scale2 = earlyWarningDiagnosis(values(26, 96, 118), bounds, { reading, profile: { spo2Scale: 2 } });
+  assert.match(scale2.findings.join('\n'), /SpO2 \(scale 2\) 93 %: 88–92, ≥93 on air → 0/);
+  assert.match(scale2.findings.join('\n'), /total 12 \(decrypted 7 \+ 5\)/);
+  // qSOFA negative or undetermined: in the findings only.
+  const calm = earlyWarningDiagnosis(values(16, 125, 70), bounds, {
+    reading: { time: 0, x: 70, y: 80, z: 125, w: 16 },
+  });
+  assert.equal(calm.label, 'partial NEWS2 (3 of 7 parameters): low clinical risk');
+  assert.match(
+    calm.findings.join('\n'),
+    /qSOFA negative \(0 of 2 known criteria met\): criteria met: none; not known: altered mentation \(Seymour/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -291,6 +291,106 @@ describe('browser client', {
     }
   });
 
+  test('Web Bluetooth: a pulse oximeter and a thermometer complete NEWS2 on the page; a breathing rate of 0 raises the alert', async () => {
+    const context = await browser.newContext();
+    // Devices by service: Heart Rate (72 bpm), Blood Pressure (121/78), Pulse Oximeter (PLX
+    // Continuous Measurement 0x2A5F: flags 0, SpO2 SFLOAT 93 %, pulse rate 75) and Health
+    // Thermometer (Temperature Measurement 0x2A1C: flags 1 = °F, FLOAT 0xFF0003DA = 98.6 °F).
+    await context.addInitScript({
+      content: `
+        const BYTES = {
+          0x180d: [0x00, 72],
+          0x1810: [0x00, 0x79, 0x00, 0x4e, 0x00, 0x5c, 0x00],
+          0x1822: [0x00, 0x5d, 0x00, 0x4b, 0x00],
+          0x1809: [0x01, 0xda, 0x03, 0x00, 0xff],
+        };
+        const device = (service) => {
+          const characteristic = Object.assign(new EventTarget(), {
+            value: undefined,
+            async startNotifications() {
+              setInterval(() => {
+                characteristic.value = new DataView(Uint8Array.from(BYTES[service]).buffer);
+                characteristic.dispatchEvent(new Event('characteristicvaluechanged'));
+              }, 250);
+              return characteristic;
+            },
+          });
+          return Object.assign(new EventTarget(), {
+            name: 'test device ' + service.toString(16),
+            gatt: {
+              connect: async () => ({
+                getPrimaryService: async () => ({ getCharacteristic: async () => characteristic }),
+              }),
+              disconnect() {},
+            },
+          });
+        };
+        Object.defineProperty(navigator, 'bluetooth', {
+          value: { requestDevice: async (o) => device(o.filters[0].services[0]) },
+        });`,
+    });
+    const bodies: Buffer[] = [];
+    context.on('request', (request: Request) => bodies.push(request.postDataBuffer() ?? Buffer.alloc(0)));
+    const bt = await context.newPage();
+    try {
+      await bt.goto(server.url);
+      await bt.waitForFunction(() => document.body.dataset.screen === 'onboarding', undefined, {
+        timeout: 30_000,
+      });
+      await bt.fill('#user-id', 'oximeter-user');
+      await bt.check('#model-early-warning');
+      assert.equal(await bt.isVisible('#spo2-scale-2'), true);
+      await bt.fill('#passphrase', PASSPHRASE);
+      await bt.fill('#passphrase-confirm', PASSPHRASE);
+      await bt.click('#create');
+      await bt.waitForFunction(
+        () => document.body.dataset.screen === 'app' && document.body.dataset.busy !== 'true',
+        undefined,
+        { timeout: 60_000 },
+      );
+      await bt.fill('#resp-rate', '15');
+      await bt.selectOption('#oxygen', 'air');
+      await bt.selectOption('#consciousness', 'alert');
+      await bt.click('#connect-spo2');
+      await bt.click('#connect-temp');
+      await bt.waitForFunction(
+        () =>
+          (document.querySelector<HTMLInputElement>('#spo2')?.value ?? '') !== '' &&
+          (document.querySelector<HTMLInputElement>('#temperature')?.value ?? '') !== '',
+        undefined,
+        { timeout: 30_000 },
+      );
+      assert.equal(await bt.inputValue('#spo2'), '93');
+      assert.equal(await bt.inputValue('#temperature'), '37'); // 98.6 °F
+      await bt.click('#connect-bp'); // heart rate from the oximeter's pulse rate
+      // RR 15, SBP 121, pulse 75 (0 + 0 + 0, encrypted); SpO2 93 on scale 1 (2), air, alert, 37 °C.
+      await bt.waitForFunction(
+        () => document.querySelector('#diagnosis h3')?.textContent?.startsWith('NEWS2: low clinical risk'),
+        undefined,
+        { timeout: 60_000 },
+      );
+      assert.match((await bt.textContent('#diagnosis')) ?? '', /total 2 \(decrypted 0 \+ 2\)/);
+      // No breathing: the reading is not sent and the alert box says why.
+      assert.equal(await bt.isVisible('#alert'), false);
+      await bt.fill('#resp-rate', '0');
+      await bt.waitForFunction(() => !document.querySelector('#alert')?.hasAttribute('hidden'), undefined, {
+        timeout: 30_000,
+      });
+      assert.match(
+        (await bt.textContent('#alert')) ?? '',
+        /no breathing detected: check the sensor \(respiratory rate 0 breaths\/min\)/,
+      );
+      for (const needle of ['spo2', 'temperature', 'consciousness', 'alert', 'oxygen'])
+        assert.ok(!bodies.some((b) => b.includes(needle)), `a request carries "${needle}"`);
+      assert.ok(
+        bodies.some((b) => b.length > 10_000),
+        'encrypted uploads were seen',
+      );
+    } finally {
+      await context.close();
+    }
+  });
+
   test('SECRECY: no request carries the secret key or a plaintext reading', async () => {
     // The vault as the page stored it, opened here with the passphrase the test typed.
     const vaultBytes = await page.evaluate(

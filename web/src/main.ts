@@ -7,12 +7,13 @@
  *   screens     #loading  #onboarding  #unlock-screen  #app  #restore (details)
  *   messages    #status (aria-live)  #error (role=alert)  #progress-box  #progress  #progress-label
  *   onboarding  #create-form  #user-id  #enrolment  input[name=model] (#model-early-warning, #model-blood-pressure,
- *               #model-chd-risk)  #profile-fields (#age #bmi #cholesterol #smoker)  #passphrase
- *               #passphrase-confirm  #create
+ *               #model-chd-risk)  #news2-fields (#spo2-scale-2)  #profile-fields (#age #bmi #cholesterol #smoker)
+ *               #passphrase  #passphrase-confirm  #create
  *   unlock      #unlock-form  #unlock-passphrase  #unlock
  *   restore     #import-file  #import-passphrase  #import-replace  #import
  *   main        #account  #lock  #persona  #count  #pace  #seed  #start  #stop  #csv-file  #connect-hr
- *               #connect-bp  #bluetooth-note  #resp-rate  #stream-progress
+ *               #connect-bp  #connect-spo2  #connect-temp  #bluetooth-note  #resp-rate  #spo2  #temperature
+ *               #oxygen  #consciousness  #stream-progress  #alert (role=alert: no breathing detected)
  *               #diagnosis (data-level, data-borderline; [data-testid=borderline] badge)
  *               #readings-chart  #results-chart  #stats (#stat-count #stat-bytes #stat-latency
  *               #stat-rejected)  #results (tbody rows: data-tx, data-block, data-level)
@@ -23,8 +24,10 @@
  * while a slow operation runs.
  */
 import './style.css';
+import type { RawReading } from '../../src/client/filter.ts';
 import type { HistoryEntry } from '../../src/client/history.ts';
 import { PERSONA_NAMES, PERSONAS } from '../../src/device/personas.ts';
+import type { Consciousness } from '../../src/device/reading.ts';
 import type { Layout } from '../../src/protocol/schema.ts';
 import { bluetooth, connect, type Measurement } from './bluetooth.ts';
 import { ReadingsChart, ResultsChart } from './charts.ts';
@@ -45,8 +48,9 @@ const MODELS: readonly {
     id: 'early-warning',
     layout: 'packed',
     explanation:
-      'After every reading, scores your breathing rate, systolic blood pressure and heart rate on the NEWS2 early-warning chart that hospitals use, and says whether the total calls for attention. The fastest choice.',
-    sends: 'Sends: each reading, encrypted; the server never sees it.',
+      'After every reading, scores your breathing rate, systolic blood pressure and heart rate on the NEWS2 early-warning chart that hospitals use, and says whether the total calls for attention. With oxygen saturation, temperature, oxygen and consciousness (measured or entered), this device completes the full NEWS2 and checks qSOFA. The fastest choice.',
+    sends:
+      'Sends: each reading, encrypted; the server never sees it. Oxygen saturation, temperature, oxygen and consciousness stay on this device.',
     plot: ['total', 'rrScore', 'sbpScore', 'hrScore'],
     simulator: { count: 30, paceMs: 1000 },
   },
@@ -63,7 +67,7 @@ const MODELS: readonly {
     id: 'chd-risk',
     layout: 'packed',
     explanation:
-      'Estimates your risk of coronary heart disease from your blood pressure and a profile you enter once (age, body-mass index, cholesterol, smoking). Larger keys: slower to set up and to compute.',
+      'Estimates your risk of coronary heart disease from your blood pressure and a profile you enter once (age, body-mass index, cholesterol, smoking). The server computes an encrypted score; this device turns it into your risk.',
     sends: 'Sends: each reading and your profile, encrypted; the server never sees them.',
     plot: ['risk'],
     simulator: { count: 10, paceMs: 3000 },
@@ -205,6 +209,7 @@ function renderModels(): void {
   });
   fieldset.addEventListener('change', () => {
     $('profile-fields').hidden = (modelOf(chosenModel().id)?.profile.length ?? 0) === 0;
+    $('news2-fields').hidden = chosenModel().id !== 'early-warning';
   });
 }
 
@@ -316,6 +321,8 @@ function onEvent(event: Event): void {
       progress(event.phase, event.done, event.total);
       break;
     case 'reading': {
+      // A reading kept again: whatever alert came before is about an earlier one.
+      $('alert').hidden = true;
       readingsChart?.add(event.reading);
       if (event.total > 1) {
         const bar = $<HTMLProgressElement>('stream-progress');
@@ -331,6 +338,10 @@ function onEvent(event: Event): void {
       stats.rejected++;
       stats.render();
       say(`A reading was not sent: ${event.message}`);
+      if (event.alert) {
+        $('alert').textContent = `Alert: ${event.message}.`;
+        $('alert').hidden = false;
+      }
       break;
     case 'result':
       showResult(event.entry, true);
@@ -381,6 +392,8 @@ function wireOnboarding(): void {
       profile.cholesterol = Number($<HTMLInputElement>('cholesterol').value);
       profile.smoker = $<HTMLInputElement>('smoker').checked ? 1 : 0;
     }
+    // The NEWS2 SpO2 scale a clinician set (src/models/catalogue/early-warning.ts SPO2_SCALE_FIELD).
+    if (choice.id === 'early-warning' && $<HTMLInputElement>('spo2-scale-2').checked) profile.spo2Scale = 2;
     const started = performance.now();
     try {
       const summary = await busy(
@@ -391,7 +404,7 @@ function wireOnboarding(): void {
             layout: choice.layout,
             passphrase,
             server,
-            ...(model?.profile.length ? { profile } : {}),
+            ...(Object.keys(profile).length ? { profile } : {}),
           }),
         $('create'),
       );
@@ -511,50 +524,99 @@ function wireApp(): void {
   wireExports();
 }
 
-/** Latest value of each vital from the monitors; a reading goes out once all four are known. */
-const live: { x?: number; y?: number; z?: number; lastSent: number } = { lastSent: 0 };
+/**
+ * Latest value of each vital from the monitors; a reading goes out once all four are known. Heart
+ * rate comes from the strap, else the oximeter's pulse rate, else the cuff's.
+ */
+const live: { x?: number; xFrom?: Measurement['kind']; y?: number; z?: number; lastSent: number } = {
+  lastSent: 0,
+};
 const LIVE_MIN_INTERVAL_MS = 5000;
+
+/** A number field's value, or undefined when empty (a typed 0 is a value). */
+function numberField(id: string): number | undefined {
+  const text = $<HTMLInputElement>(id).value.trim();
+  const v = Number(text);
+  return text === '' || !Number.isFinite(v) ? undefined : v;
+}
+
+/** What the person entered or the oximeter and thermometer measured, for the full NEWS2 (never sent). */
+function observations(): Pick<RawReading, 'spo2' | 'temperature' | 'oxygen' | 'consciousness'> {
+  const spo2 = numberField('spo2');
+  const temperature = numberField('temperature');
+  const oxygen = $<HTMLSelectElement>('oxygen').value;
+  const consciousness = $<HTMLSelectElement>('consciousness').value;
+  return {
+    ...(spo2 === undefined ? {} : { spo2 }),
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(oxygen === '' ? {} : { oxygen: oxygen === 'oxygen' }),
+    ...(consciousness === '' ? {} : { consciousness: consciousness as Consciousness }),
+  };
+}
 
 function wireBluetooth(): void {
   const hr = $<HTMLButtonElement>('connect-hr');
   const bp = $<HTMLButtonElement>('connect-bp');
+  const ox = $<HTMLButtonElement>('connect-spo2');
+  const th = $<HTMLButtonElement>('connect-temp');
   if (!bluetooth()) {
-    hr.disabled = true;
-    bp.disabled = true;
+    for (const b of [hr, bp, ox, th]) b.disabled = true;
     $('bluetooth-note').textContent = window.isSecureContext
       ? 'This browser has no Web Bluetooth (Chrome, Edge or Opera on a desktop or Android have it). Use the simulator or a CSV file instead.'
       : 'Web Bluetooth needs a secure page (HTTPS, or localhost). Use the simulator or a CSV file instead.';
     return;
   }
   $('bluetooth-note').textContent =
-    'Standard Bluetooth heart-rate (0x180D) and blood-pressure (0x1810) monitors. The browser asks you to pick the device.';
+    'Standard Bluetooth heart-rate (0x180D), blood-pressure (0x1810), pulse-oximeter (0x1822) and thermometer (0x1809) devices. The browser asks you to pick the device.';
   const state = (text: string) => {
     $('bluetooth-state').textContent = text;
   };
   const onMeasurement = (m: Measurement) => {
-    if (m.kind === 'heart-rate') live.x = m.heartRate;
-    else {
-      live.y = m.diastolic;
-      live.z = m.systolic;
-      if (m.pulseRate !== undefined && Number.isFinite(m.pulseRate)) live.x ??= m.pulseRate;
+    switch (m.kind) {
+      case 'heart-rate':
+        live.x = m.heartRate;
+        live.xFrom = m.kind;
+        break;
+      case 'blood-pressure':
+        live.y = m.diastolic;
+        live.z = m.systolic;
+        if (m.pulseRate !== undefined && Number.isFinite(m.pulseRate) && live.x === undefined) {
+          live.x = m.pulseRate;
+          live.xFrom = m.kind;
+        }
+        break;
+      case 'pulse-oximeter':
+        $<HTMLInputElement>('spo2').value = String(m.spo2);
+        if (live.xFrom !== 'heart-rate') {
+          live.x = m.pulseRate;
+          live.xFrom = m.kind;
+        }
+        break;
+      case 'thermometer':
+        $<HTMLInputElement>('temperature').value = String(m.temperature);
+        state(`Temperature ${m.temperature} °C: it goes with the next reading.`);
+        return;
     }
-    const w = Number($<HTMLInputElement>('resp-rate').value);
+    // A typed 0 or 1 goes out too: the filter tells the person "no breathing detected".
+    const w = numberField('resp-rate');
     const now = Date.now();
-    if (live.x === undefined || live.y === undefined || live.z === undefined || !(w > 0)) {
+    if (live.x === undefined || live.y === undefined || live.z === undefined || w === undefined) {
       state(
-        `Heart rate ${live.x ?? '–'}, blood pressure ${live.z ?? '–'}/${live.y ?? '–'}, respiratory rate ${w > 0 ? w : '–'}: waiting for all four.`,
+        `Heart rate ${live.x ?? '–'}, blood pressure ${live.z ?? '–'}/${live.y ?? '–'}, respiratory rate ${w ?? '–'}: waiting for all four.`,
       );
       return;
     }
-    if (m.kind === 'heart-rate' && now - live.lastSent < LIVE_MIN_INTERVAL_MS) return;
+    if (m.kind !== 'blood-pressure' && now - live.lastSent < LIVE_MIN_INTERVAL_MS) return;
     live.lastSent = now;
     worker
-      .call('push', { reading: { time: now, x: live.x, y: live.y, z: live.z, w } })
+      .call('push', { reading: { time: now, x: live.x, y: live.y, z: live.z, w, ...observations() } })
       .catch((error: unknown) => showError(messageOf(error)));
   };
   for (const [button, kind] of [
     [hr, 'heart-rate'],
     [bp, 'blood-pressure'],
+    [ox, 'pulse-oximeter'],
+    [th, 'thermometer'],
   ] as const) {
     button.addEventListener('click', async () => {
       try {

@@ -96,7 +96,8 @@ export type Event =
   | { type: 'progress'; phase: ProgressPhase; done: number; total: number }
   /** A reading handed to the client, and what the filter made of it. */
   | { type: 'reading'; reading: Reading; fate: string; index: number; total: number }
-  | { type: 'rejected'; time: number; message: string }
+  /** A reading the filter refused; `alert` when the person must see it (no breathing detected). */
+  | { type: 'rejected'; time: number; message: string; alert?: boolean }
   | ResultEvent
   /** The stream finished (or was stopped); every sent reading's result has arrived or timed out. */
   | { type: 'stream-end'; readings: number; results: number; stopped: boolean }

@@ -126,9 +126,13 @@ class Pipeline {
     const at = indices.indexOf(last);
     const reading = kept[at];
     if (at < 0 || !reading) {
-      const why = report.rejections.find((r) => r.index === last)?.message ?? fate;
-      emit({ type: 'rejected', time: raw.time, message: why });
+      const alert = report.alerts.find((a) => a.index === last);
+      const why = alert?.message ?? report.rejections.find((r) => r.index === last)?.message ?? fate;
+      emit({ type: 'rejected', time: raw.time, message: why, ...(alert ? { alert: true } : {}) });
       return;
+    }
+    for (const d of report.dropped.filter((x) => x.index === last)) {
+      emit({ type: 'status', level: 'warning', message: d.message });
     }
     this.#recent = [...this.#recent, reading].slice(-FILTER_WINDOW);
     emit({ type: 'reading', reading, fate, ...position });
