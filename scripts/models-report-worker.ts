@@ -10,15 +10,18 @@ const job = workerData as {
   model: string;
   layout: Layout;
   readings: number;
+  minUploads: number;
   seed: number;
   part: number;
   parts: number;
 };
 const model = getModel(job.model);
 const plan = compile(model, { layout: job.layout, preset: model.layouts[job.layout] });
-const uploads = cohortUploads(plan, { readings: job.readings, seed: job.seed }).filter(
-  (_, i) => i % job.parts === job.part,
-);
+const uploads = cohortUploads(plan, {
+  readings: job.readings,
+  minUploads: job.minUploads,
+  seed: job.seed,
+}).filter((_, i) => i % job.parts === job.part);
 const report = await validate(plan, uploads, {
   progress: (done) => parentPort?.postMessage({ progress: done }),
 });

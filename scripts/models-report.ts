@@ -2,7 +2,9 @@
  * `npm run models:report`: every catalogue model in every layout it supports, compiled and run
  * clear, simulated and encrypted on a simulated cohort; prints the plan, sizes, time and the
  * errors, and checks that every encrypted diagnosis outside the borderline band equals the clear
- * one. `--readings N` sets the cohort size (default 10,000), `--out FILE` writes the Markdown.
+ * one. `--readings N` sets the cohort size (default 10,000), `--min-uploads N` the fewest uploads
+ * per model and layout (default 200: a batch upload holds many readings), `--out FILE` writes the
+ * Markdown, `--write-bounds` commits the measured bounds.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +22,8 @@ import type { Layout } from '../src/protocol/schema.ts';
 const { values: args } = parseArgs({
   options: {
     readings: { type: 'string', default: '10000' },
+    // Error bounds are measured over at least this many uploads (fresh keys, whole input range).
+    'min-uploads': { type: 'string', default: '200' },
     out: { type: 'string' },
     seed: { type: 'string', default: '2021' },
     model: { type: 'string' },
@@ -28,6 +32,7 @@ const { values: args } = parseArgs({
 });
 const measuredBounds: Record<string, Record<string, number>> = {};
 const READINGS = Number(args.readings);
+const MIN_UPLOADS = Number(args['min-uploads']);
 const THREADS = Math.max(1, Math.min(2, os.availableParallelism()));
 const rows: (string | number)[][] = [];
 const errorRows: (string | number)[][] = [];
@@ -36,7 +41,11 @@ for (const model of CATALOGUE) {
   if (args.model && model.id !== args.model) continue;
   for (const layout of Object.keys(model.layouts) as Layout[]) {
     const plan = compile(model, { layout, preset: model.layouts[layout] });
-    const total = cohortUploads(plan, { readings: READINGS, seed: Number(args.seed) }).length;
+    const total = cohortUploads(plan, {
+      readings: READINGS,
+      minUploads: MIN_UPLOADS,
+      seed: Number(args.seed),
+    }).length;
     const started = performance.now();
     // Two cores: each worker validates every other upload with its own keys.
     const parts = Math.min(THREADS, total);
@@ -45,7 +54,15 @@ for (const model of CATALOGUE) {
       await Promise.all(
         Array.from({ length: parts }, (_, part) => {
           const worker = new Worker(new URL('./models-report-worker.ts', import.meta.url), {
-            workerData: { model: model.id, layout, readings: READINGS, seed: Number(args.seed), part, parts },
+            workerData: {
+              model: model.id,
+              layout,
+              readings: READINGS,
+              minUploads: MIN_UPLOADS,
+              seed: Number(args.seed),
+              part,
+              parts,
+            },
             execArgv: ['--import', 'tsx'],
           });
           return new Promise<ValidationReport>((resolve, reject) => {
@@ -85,7 +102,7 @@ for (const model of CATALOGUE) {
       report.resultBytes.toLocaleString('en-US'),
       report.msPerEvaluation.toFixed(1),
       report.maxRelError.toExponential(1),
-      model.id === 'chd-risk'
+      model.id.startsWith('chd-risk')
         ? `${chdWeights.discrimination.crossValidated.pooledAuc.toFixed(3)} (10-fold CV)`
         : '–',
       report.readings.toLocaleString('en-US'),

@@ -450,7 +450,7 @@ function valueComponents(e: HistoryEntry, model: Model | undefined): FhirObserva
   const names = Object.keys(e.values).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   return names.map((n) => {
     const value = e.values[n] as number;
-    const output = outputs.find((o) => o.name === n);
+    const output = outputs.find((o) => o.name === n) ?? model?.finishedValues?.[n];
     const code: FhirCodeableConcept = {
       coding: [{ system: `${PMHE_SYSTEMS.value}${e.modelId}`, code: n }],
       text: output ? `${n}: ${output.description}` : n,

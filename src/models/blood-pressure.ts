@@ -21,6 +21,7 @@ import {
   conclude,
   type Diagnosis,
   everyOutcome,
+  exactValue,
   fmt,
   formatBand,
   freezeBands,
@@ -313,7 +314,9 @@ export const DIPPING_LEVEL: Readonly<Record<DippingPattern, Level>> = Object.fre
   'reverse dipper': 'low-medium',
 });
 
-export const dipPercent = (daySbp: number, nightSbp: number): number => (100 * (daySbp - nightSbp)) / daySbp;
+/** The systolic dip in %, to 9 decimals (exactValue: a dip of exactly 10% stays 10). */
+export const dipPercent = (daySbp: number, nightSbp: number): number =>
+  exactValue((100 * (daySbp - nightSbp)) / daySbp);
 
 /**
  * Dipping pattern from mean daytime and nighttime SBP, each within ±errorBound: the dip's

@@ -27,22 +27,25 @@ function valid(plan: Plan, reading: VitalReading, profile: Profile): boolean {
 }
 
 /**
- * A deterministic profile per person, inside the WCGS training ranges (men aged 39–59; BMI,
- * cholesterol and smoking spread over their middle) so chd-risk sees the population it was fitted on.
+ * A deterministic profile per person, spread uniformly over the whole WCGS training ranges
+ * (src/models/chd-risk/weights.json `trainingRange`: men aged 39–59, BMI 15.7–38.9, cholesterol
+ * 103–414 mg/dL, smokers and not), so error bounds are measured on high-risk people too.
  */
 function profileFor(person: number): Profile {
   const h = (k: number) => ((person * 2654435761 + k * 40503) >>> 0) / 2 ** 32;
   return {
     age: 39 + Math.floor(h(1) * 21),
-    bmi: 20 + Math.round(h(2) * 100) / 10,
-    cholesterol: 160 + Math.floor(h(3) * 120),
-    smoker: h(4) < 0.45 ? 1 : 0,
+    bmi: Math.round(157 + h(2) * (389 - 157)) / 10,
+    cholesterol: 103 + Math.floor(h(3) * (414 - 103 + 1)),
+    smoker: h(4) < 0.5 ? 1 : 0,
   };
 }
 
 export interface CohortOptions {
   /** At least this many readings in all. */
   readings: number;
+  /** And at least this many uploads (a batch upload holds many readings). */
+  minUploads?: number;
   seed: number;
 }
 
@@ -52,8 +55,9 @@ export function cohortUploads(plan: Plan, options: CohortOptions): Upload[] {
   const perUpload = plan.readingsPerUpload;
   const days = batch ? Math.ceil((perUpload * interval) / (24 * 60)) : 7;
   const perPerson = batch ? perUpload : Math.floor((days * 24 * 60) / interval);
+  const wanted = Math.max(options.readings, (options.minUploads ?? 0) * perUpload);
   // A tenth more people than needed: the client filter drops artifacts and out-of-range readings.
-  const people = Math.max(PERSONA_NAMES.length, Math.ceil((1.1 * options.readings) / perPerson));
+  const people = Math.max(PERSONA_NAMES.length, Math.ceil((1.1 * wanted) / perPerson));
   const cohort = simulateCohort({
     seed: options.seed,
     people,
@@ -94,13 +98,13 @@ export function cohortUploads(plan: Plan, options: CohortOptions): Upload[] {
     }
     uploads.push({ readings: grid, profile });
   });
-  if (batch) return uploads.slice(0, Math.max(1, Math.ceil(options.readings / perUpload)));
+  if (batch) return uploads.slice(0, Math.max(1, Math.ceil(wanted / perUpload)));
   // Paper and packed layouts: one reading per upload, taken from every person in turn.
-  for (let i = 0; uploads.length < options.readings; i++) {
+  for (let i = 0; uploads.length < wanted; i++) {
     let any = false;
     for (const list of perPersonUploads) {
       const upload = list[i];
-      if (upload && uploads.length < options.readings) {
+      if (upload && uploads.length < wanted) {
         uploads.push(upload);
         any = true;
       }

@@ -304,6 +304,18 @@ export function windowMask(plan: Plan, window: string): number[] {
   return inWindow.map((on) => (on ? 1 / count : 0));
 }
 
+/** Σ values with Neumaier's compensation: the float64 nearest the exact sum, in practice. */
+export function compensatedSum(values: readonly number[]): number {
+  let sum = 0;
+  let carry = 0;
+  for (const v of values) {
+    const t = sum + v;
+    carry += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
+    sum = t;
+  }
+  return sum + carry;
+}
+
 /** float64 arithmetic over the layout's slot vectors. */
 export function clearArithmetic(plan: Plan, vectors: readonly number[][]): Arithmetic<number[]> {
   const packed = plan.layout === 'packed';
@@ -318,7 +330,12 @@ export function clearArithmetic(plan: Plan, vectors: readonly number[][]): Arith
       ),
     mul: (a, b) => a.map((v, s) => v * (b[s] as number)),
     poly: (arg, coefficients) => arg.map((v) => coefficients.reduce((sum, c, k) => sum + c * v ** k, 0)),
-    windowMean: (i, mask) => [mask.reduce((sum, m, s) => sum + m * (input(i)[s] ?? 0), 0)],
+    // The mean as a clinician computes it: the window's sum, then one division (Σ v·(1/n) put a
+    // week of 130 mmHg at 129.99999999999937, below the 130 threshold).
+    windowMean: (i, mask) => {
+      const values = input(i).filter((_, s) => (mask[s] ?? 0) > 0);
+      return [compensatedSum(values) / values.length];
+    },
     release: () => {},
   };
 }
@@ -355,11 +372,11 @@ export function simulatedArithmetic(plan: Plan, vectors: readonly number[][]): A
         bound,
       );
     },
-    windowMean: (i, mask) =>
-      clear.windowMean(
-        i,
-        mask.map((m) => round(m, delta)),
-      ),
+    // Encrypted, the mean is Σ v·w with w = 1/n encoded at Δ: the weight's rounding included.
+    windowMean: (i, mask) => {
+      const values = clear.element(i);
+      return [compensatedSum(mask.map((m, s) => round(m, delta) * (values[s] ?? 0)))];
+    },
   };
 }
 

@@ -172,3 +172,12 @@ export const fmt = (v: number): string =>
 /** A band as findings print it, e.g. "[120, 130)", "[−∞, 9)". */
 export const formatBand = (b: Band): string =>
   `[${b.from === -Infinity ? '−∞' : fmt(b.from)}, ${b.to === Infinity ? '∞' : fmt(b.to)})`;
+
+/**
+ * A value compared with a published threshold, kept to 9 decimals: float64 rounding (10⁻¹² here)
+ * must not move a mean of exactly 130 mmHg, or a dip of exactly 10%, to the other side of the
+ * threshold, and no two clinically different values are within 10⁻⁹ of each other.
+ */
+export function exactValue(v: number): number {
+  return Math.round(v * 1e9) / 1e9;
+}

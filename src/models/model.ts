@@ -73,6 +73,8 @@ export interface Model {
   checkDomain?(values: Readonly<Record<string, number>>): string | undefined;
   /** Client-side step after decryption: Q (outputs by name) → the values criteria read. */
   finish(q: Readonly<Record<string, number>>): Record<string, number>;
+  /** Unit and meaning of the values `finish` adds beyond the outputs (for display and export). */
+  finishedValues?: Readonly<Record<string, { unit: string; description: string }>>;
   /**
    * Reference criteria: finished values and their error bounds → a diagnosis. `clear`, when the
    * client has it, is what it knows beside them (a model may ignore it; without it the diagnosis

@@ -375,7 +375,7 @@ test('interpretation, effective time and derivedFrom follow the diagnosis and th
     {
       code: {
         coding: [{ system: 'urn:pmhe:model-value:chd-risk', code: 'risk' }],
-        text: 'risk: predicted CHD risk σ(score), by the cubic approximation of the sigmoid',
+        text: 'risk: predicted CHD risk σ(score), exact, applied on this device',
       },
       valueQuantity: { value: 0.083, unit: 'probability', system: UCUM, code: '1' },
     },

@@ -17,7 +17,12 @@ let bob: LocalUser;
 before(async () => {
   ledger = await EmbeddedLedger.open(await tempDir(), { contracts: [FheContract, CounterContract] });
   alice = await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' });
-  bob = await LocalUser.create({ userId: 'bob', modelId: 'chd-risk', layout: 'paper', presetId: 'paper-p2' });
+  bob = await LocalUser.create({
+    userId: 'bob',
+    modelId: 'chd-risk-paper',
+    layout: 'paper',
+    presetId: 'paper-p2',
+  });
   for (const user of [alice, bob]) await ledger.submit('setup', await user.setup());
 });
 

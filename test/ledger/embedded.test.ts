@@ -46,7 +46,7 @@ test('DETERMINISM: two independent ledgers given the same proposals write byte-i
   ];
   using user = await LocalUser.create({
     userId: 'dana',
-    modelId: 'chd-risk',
+    modelId: 'chd-risk-paper',
     layout: 'packed',
     presetId: 'paper-p2',
   });

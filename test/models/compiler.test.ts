@@ -7,7 +7,7 @@ import { compile } from '../../src/models/compiler.ts';
 import { errorBoundsFor } from '../../src/models/error-bounds.ts';
 import type { Model } from '../../src/models/model.ts';
 import { news2Score } from '../../src/models/news2.ts';
-import { runClear, runSimulated, tupleVectors } from '../../src/models/runtime.ts';
+import { finishedRows, runClear, runSimulated, tupleVectors } from '../../src/models/runtime.ts';
 import { validate } from '../../src/models/validation.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
 
@@ -113,11 +113,11 @@ test('a model deeper than any pinned preset is refused with the depth it needs',
   assert.equal(compile(deep, { layout: 'paper' }).preset.id, 'paper-p1');
 });
 
-test('chd-risk needs three levels: paper-p2, and the encrypted risk equals the clear one', async () => {
-  const { chdRisk } = await import('../../src/models/catalogue/chd-risk.ts');
+test("chd-risk-paper (the paper's encrypted cubic) needs three levels: paper-p2, and the encrypted risk equals the clear one", async () => {
+  const { chdRiskPaper } = await import('../../src/models/catalogue/chd-risk.ts');
   const profile = { age: 50, bmi: 25, cholesterol: 230, smoker: 1 };
   for (const layout of ['paper', 'packed'] as const) {
-    const plan = compile(chdRisk, { layout });
+    const plan = compile(chdRiskPaper, { layout });
     assert.equal(plan.preset.id, 'paper-p2');
     assert.equal(plan.depth, 3);
     const uploads = readings.slice(0, 2).map((r) => ({ readings: [r], profile }));
@@ -125,7 +125,7 @@ test('chd-risk needs three levels: paper-p2, and the encrypted risk equals the c
     assert.deepEqual(report.mismatches, []);
     assert.ok((report.maxAbsError.risk as number) < 1e-3, `${layout}: ${report.maxAbsError.risk}`);
   }
-  const plan = compile(chdRisk, { layout: 'paper' });
+  const plan = compile(chdRiskPaper, { layout: 'paper' });
   assert.throws(
     () =>
       tupleVectors(plan, [readings[0] as (typeof readings)[number]], {
@@ -137,6 +137,51 @@ test('chd-risk needs three levels: paper-p2, and the encrypted risk equals the c
     (e: unknown) =>
       e instanceof ProtocolError && e.code === 'OUT_OF_RANGE' && /linear score .* is outside/.test(e.message),
   );
+});
+
+test('chd-risk: the score encrypted on secure-4096 (one level), σ exact on the client: the highest-risk profiles are diagnosed, not refused', async () => {
+  const { chdRisk } = await import('../../src/models/catalogue/chd-risk.ts');
+  // 190/105 mmHg, 59 years, BMI 31, cholesterol 330, smoker: refused (OUT_OF_RANGE) by the cubic.
+  const severe = { z: 190, y: 105 };
+  const profile = { age: 59, bmi: 31, cholesterol: 330, smoker: 1 };
+  for (const layout of ['paper', 'packed'] as const) {
+    const plan = compile(chdRisk, { layout });
+    assert.deepEqual([plan.preset.id, plan.depth], ['secure-4096', 1]);
+    const report = await validate(plan, [
+      { readings: [{ ...(readings[0] as (typeof readings)[number]), ...severe }], profile },
+    ]);
+    assert.deepEqual(report.mismatches, []);
+    assert.ok((report.maxAbsError.risk as number) < 1e-4, `${layout}: ${report.maxAbsError.risk}`);
+    const [row] = finishedRows(
+      plan,
+      runClear(
+        plan,
+        tupleVectors(plan, [{ ...(readings[0] as (typeof readings)[number]), ...severe }], profile),
+      ),
+      1,
+    );
+    assert.ok((row?.risk as number) > 0.7, `risk ${row?.risk}`);
+    assert.equal(chdRisk.diagnose(row as Record<string, number>, {}).level, 'high');
+  }
+});
+
+test('chd-risk: the ATP III edges fall exactly at 10% and 20% of the fitted model', async () => {
+  const { chdRisk, logistic } = await import('../../src/models/catalogue/chd-risk.ts');
+  const logit = (p: number) => Math.log(p / (1 - p));
+  for (const [p, below, at] of [
+    [0.1, 'normal', 'medium'],
+    [0.2, 'medium', 'high'],
+  ] as const) {
+    const s = logit(p);
+    const just = (v: number) => chdRisk.diagnose(chdRisk.finish({ score: v }), {}).level;
+    // The score whose σ is the edge, and one ulp-sized step either side of it.
+    assert.equal(just(s + 1e-12), at, `σ just above ${p}`);
+    assert.equal(just(s - 1e-12), below, `σ just below ${p}`);
+    assert.ok(Math.abs(logistic(s) - p) < 1e-15);
+  }
+  // With the score's error bound, a score near an edge is borderline: both categories named.
+  const near = chdRisk.diagnose(chdRisk.finish({ score: logit(0.2) }), { score: 1e-3 });
+  assert.match(JSON.stringify(near), /intermediate[\s\S]*high|high[\s\S]*intermediate/);
 });
 
 test("a plan's multiplication and rotation counts are what the encrypted run performs", async () => {
@@ -184,4 +229,43 @@ test("a plan's multiplication and rotation counts are what the encrypted run per
     }
     assert.deepEqual(counts, { ...plan.multiplications, rotations: plan.rotations }, `${model.id} ${layout}`);
   }
+});
+
+test('blood-pressure in clear mode: a week exactly on the thresholds lands where ACC/AHA and O’Brien put it', async () => {
+  const { bloodPressure } = await import('../../src/models/catalogue/blood-pressure.ts');
+  const plan = compile(bloodPressure, { layout: 'batch' });
+  const MINUTE = 60_000;
+  // Per day (96 slots of 15 min): 09–21 h 130/79; 01–06 h 117/60 (a dip of exactly 10%); the 28
+  // other slots chosen so the 24-hour mean is exactly 125/74: 12 at 122/75, 16 at 122.25/75.75.
+  let other = 0;
+  const week = Array.from({ length: plan.readingsPerUpload }, (_, i) => {
+    const minute = (i * 15) % (24 * 60);
+    const day = minute >= 9 * 60 && minute < 21 * 60;
+    const night = minute >= 60 && minute < 6 * 60;
+    const first12 = !day && !night && other++ % 28 < 12;
+    const [z, y] = day ? [130, 79] : night ? [117, 60] : first12 ? [122, 75] : [122.25, 75.75];
+    return { time: i * 15 * MINUTE, x: 70, y, z, w: 14 };
+  });
+  const [row] = finishedRows(plan, runClear(plan, tupleVectors(plan, week, {})), week.length).slice(-1);
+  const v = row as Record<string, number>;
+  assert.deepEqual([v.daySbp, v.dayDbp, v.allSbp, v.allDbp, v.dipPercent], [130, 79, 125, 74, 10]);
+  const diagnosis = bloodPressure.diagnose(v, {});
+  assert.equal(diagnosis.borderline, false, JSON.stringify(diagnosis));
+  const text = JSON.stringify(diagnosis);
+  // SBP ≥ 130 by day and ≥ 125 over 24 h is hypertensive (ACC/AHA 2017 Table 11); a 10% dip is
+  // a dipper (ratio 0.9, O'Brien et al. 2013).
+  assert.match(text, /ambulatory hypertension \(daytime, nighttime, 24-hour\)/);
+  assert.match(text, /dipper \(/);
+  assert.doesNotMatch(text, /non-dipper/);
+  // Decrypted, the same week is borderline within its error bound, and the guideline's side is
+  // among the candidates.
+  const bounds = errorBoundsFor('blood-pressure', 'batch');
+  const near = {
+    ...v,
+    daySbp: 130 - (bounds.daySbp ?? 0) / 2,
+    dipPercent: 10 - (bounds.dipPercent ?? 0) / 2,
+  };
+  const decrypted = JSON.stringify(bloodPressure.diagnose(near, bounds));
+  assert.match(decrypted, /borderline/);
+  assert.match(decrypted, /ambulatory hypertension \(daytime/);
 });

@@ -11,8 +11,8 @@
  * batch starts at local midnight, so slot i is minute 15·i of the week.
  */
 
-import { ambulatoryDiagnosis, dippingStatus } from '../blood-pressure.ts';
-import { mergeDiagnoses } from '../diagnosis.ts';
+import { ambulatoryDiagnosis, dipPercent, dippingStatus } from '../blood-pressure.ts';
+import { exactValue, mergeDiagnoses } from '../diagnosis.ts';
 import type { Model, ModelOutput, WindowMask } from '../model.ts';
 
 const INTERVAL = 15;
@@ -86,14 +86,14 @@ export const bloodPressure: Model = {
   finish: (q) => {
     const out: Record<string, number> = {};
     for (const w of ['day', 'night', 'all']) {
-      const sbp = q[`${w}Sbp`] as number;
-      const dbp = q[`${w}Dbp`] as number;
+      const sbp = exactValue(q[`${w}Sbp`] as number);
+      const dbp = exactValue(q[`${w}Dbp`] as number);
       out[`${w}Sbp`] = sbp;
       out[`${w}Dbp`] = dbp;
       out[`${w}SbpSd`] = sd(sbp, q[`${w}Sbp2`] as number, CENTER.z);
       out[`${w}DbpSd`] = sd(dbp, q[`${w}Dbp2`] as number, CENTER.y);
     }
-    out.dipPercent = (100 * ((out.daySbp as number) - (out.nightSbp as number))) / (out.daySbp as number);
+    out.dipPercent = dipPercent(out.daySbp as number, out.nightSbp as number);
     return out;
   },
   diagnose: (v, errors) => {
