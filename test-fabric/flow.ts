@@ -33,15 +33,15 @@ export interface RunSpec {
   chunk: number;
 }
 
-const PROFILES: Record<string, Profile> = {
-  'chd-risk': { age: 54, bmi: 29, cholesterol: 240, smoker: 1 },
-};
+const CHD_PROFILE: Profile = { age: 54, bmi: 29, cholesterol: 240, smoker: 1 };
+const PROFILES: Record<string, Profile> = { 'chd-risk': CHD_PROFILE, 'chd-risk-paper': CHD_PROFILE };
 /** Seeds whose series pass the filter (blood-pressure: two weeks without a gap over 2 hours). */
 const SEEDS: Record<string, number> = { 'blood-pressure': 21 };
 const PERSONAS: Record<string, PersonaName> = {
   'early-warning': 'sepsis',
   'blood-pressure': 'stage2-hypertensive',
   'chd-risk': 'stage2-hypertensive',
+  'chd-risk-paper': 'stage2-hypertensive',
 };
 
 /**

@@ -12,7 +12,11 @@ export type Level = (typeof LEVELS)[number];
 export interface Diagnosis {
   /** The model (or criteria set) that produced it. */
   model: string;
-  /** Categorical result; for a borderline diagnosis "borderline: A or B". Never contains measured numbers. */
+  /**
+   * Categorical result; for a borderline diagnosis "borderline: A or B", and for early-warning
+   * prefixed with its scope ("NEWS2: …" or "partial NEWS2 (n of 7 parameters): …"). Never
+   * contains measured numbers.
+   */
   label: string;
   /** The most severe candidate when borderline, so anything keyed on level errs towards caution. */
   level: Level;
