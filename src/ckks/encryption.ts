@@ -80,7 +80,13 @@ export class Encryptor extends Owned<SealEncryptor> {
           ? this.handle.encrypt(plain, cipher)
           : this.handle.encryptSymmetric(plain, cipher),
       );
-      return new CipherVector(this.context, cipher);
+      const bound = { max: 0, sum: 0 };
+      for (let i = 0; i < values.length; i++) {
+        const v = Math.abs(values[i] as number);
+        bound.max = Math.max(bound.max, v);
+        bound.sum += v;
+      }
+      return new CipherVector(this.context, cipher, bound);
     } catch (error) {
       cipher.delete();
       throw error;

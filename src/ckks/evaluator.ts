@@ -13,7 +13,7 @@ import type { Ciphertext, Plaintext } from 'node-seal';
 import type { CkksContext } from './context.ts';
 import { CkksError, type CkksErrorCode, guard } from './errors.ts';
 import type { GaloisKeys, RelinKeys } from './keys.ts';
-import { CipherVector } from './vector.ts';
+import { CipherVector, type ValueBound } from './vector.ts';
 
 export type Operand = CipherVector | number | ArrayLike<number>;
 
@@ -32,6 +32,26 @@ const CONSTANT_CACHE_SIZE = 128;
 function close(a: number, b: number): boolean {
   return Math.abs(a - b) <= SCALE_EPSILON * Math.max(Math.abs(a), Math.abs(b));
 }
+
+/** The largest relative rounding a constant may carry into a product: 2^-15 ≈ 0.003%. */
+const MAX_CONSTANT_ERROR = 2 ** -15;
+
+function smallestNonZero(c: number | ArrayLike<number>): number {
+  if (typeof c === 'number') return Math.abs(c);
+  let m = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < c.length; i++) {
+    const v = Math.abs(c[i] as number);
+    if (v > 0 && v < m) m = v;
+  }
+  return Number.isFinite(m) ? m : 0;
+}
+
+const sumBound = (a: ValueBound | undefined, b: ValueBound | undefined): ValueBound | undefined =>
+  a === undefined || b === undefined ? undefined : { max: a.max + b.max, sum: a.sum + b.sum };
+const productBound = (a: ValueBound | undefined, b: ValueBound | undefined): ValueBound | undefined =>
+  a === undefined || b === undefined
+    ? undefined
+    : { max: a.max * b.max, sum: Math.min(a.max * b.sum, b.max * a.sum) };
 
 function ceilLog2(n: number): number {
   return n <= 1 ? 0 : Math.ceil(Math.log2(n));
@@ -132,6 +152,42 @@ export class Evaluator implements Disposable {
     return vector;
   }
 
+  /**
+   * Gives `vector` its bound and refuses it (disposed) when values that large would not fit its
+   * modulus at its scale: CKKS would wrap them around silently, a wrong number with no error.
+   */
+  private bounded(vector: CipherVector, bound: ValueBound | undefined, what: string): CipherVector {
+    vector.bound = bound;
+    if (bound === undefined || !(bound.sum > 0)) return vector;
+    // Coefficients ≤ 2·scale·Σ|v|/N must stay below q/2 (centred: the sign takes a bit).
+    const n = this.context.preset.polyModulusDegree;
+    const bits = Math.log2((2 * vector.scale * Math.min(bound.sum, bound.max * (n / 2))) / n);
+    const room = this.context.modulusBitsAt(vector.level);
+    if (!(bits < room - 1)) {
+      const level = vector.level;
+      const scaleBits = Math.log2(vector.scale).toFixed(1);
+      vector.dispose();
+      throw new CkksError(
+        'SCALE',
+        `${what}: values up to ${bound.max.toPrecision(3)} at scale 2^${scaleBits} need ${bits.toFixed(1)} bits; level ${level} has ${room.toFixed(0)} (they would wrap around: a wrong number)`,
+      );
+    }
+    return vector;
+  }
+
+  /** The bound of an operand: a ciphertext's own; a scalar fills every slot. */
+  private boundOf(b: Operand): ValueBound | undefined {
+    if (b instanceof CipherVector) return b.bound;
+    if (typeof b === 'number') return { max: Math.abs(b), sum: Math.abs(b) * this.context.preset.slots };
+    const bound = { max: 0, sum: 0 };
+    for (let i = 0; i < b.length; i++) {
+      const v = Math.abs(b[i] as number);
+      bound.max = Math.max(bound.max, v);
+      bound.sum += v;
+    }
+    return bound;
+  }
+
   private requireLevels(needed: number, available: number, what: string): void {
     if (needed > available) {
       throw new CkksError(
@@ -145,7 +201,14 @@ export class Evaluator implements Disposable {
    * a · c landing exactly on (level, scale): `a` is switched down to level + 1, `c` encoded at
    * the scale that makes the product's scale after rescaling equal `scale`.
    */
-  private multiplyConstantTo(a: CipherVector, c: number | ArrayLike<number>, level: number, scale: number) {
+  private multiplyConstantTo(
+    a: CipherVector,
+    c: number | ArrayLike<number>,
+    level: number,
+    scale: number,
+    // Inside a polynomial a coefficient's rounding counts against the whole output, not itself.
+    checkPrecision = true,
+  ) {
     this.requireLevels(a.level - level, a.level, 'multiplying by a constant');
     using lowered = this.atLevel(a, level + 1);
     const plainScale = (scale * this.context.primeAt(level + 1)) / lowered.scale;
@@ -160,6 +223,15 @@ export class Evaluator implements Disposable {
       throw new CkksError(
         'SCALE',
         `constant ${c} rounds to zero at scale 2^${Math.log2(plainScale).toFixed(1)} (a transparent result would hide nothing)`,
+      );
+    }
+    // Encoded, a constant is rounded to a multiple of 1/plainScale: a small one loses digits the
+    // product then carries, silently (10⁻⁸ at 2^30: 3.4% off). Refuse rather than be wrong.
+    const smallest = checkPrecision ? smallestNonZero(c) : 0;
+    if (smallest > 0 && 0.5 / (smallest * plainScale) > MAX_CONSTANT_ERROR) {
+      throw new CkksError(
+        'SCALE',
+        `multiplying by ${smallest}: encoded at scale 2^${Math.log2(plainScale).toFixed(1)} it is off by up to ${(50 / (smallest * plainScale)).toPrecision(2)}% (more than ${(100 * MAX_CONSTANT_ERROR).toPrecision(2)}%); scale the value first (a larger input scale), or multiply by a larger constant and divide later`,
       );
     }
     const plain = isScalar
@@ -227,39 +299,56 @@ export class Evaluator implements Disposable {
   // ---- the public operations ------------------------------------------------------------
 
   add(a: CipherVector, b: Operand): CipherVector {
-    return this.combine('add', a, b);
+    return this.bounded(this.combine('add', a, b), sumBound(a.bound, this.boundOf(b)), 'addition');
   }
 
   sub(a: CipherVector, b: Operand): CipherVector {
-    return this.combine('sub', a, b);
+    return this.bounded(this.combine('sub', a, b), sumBound(a.bound, this.boundOf(b)), 'subtraction');
   }
 
   negate(a: CipherVector): CipherVector {
     const ct = this.check(a);
-    return this.produce('SEAL_ERROR', 'negate', (out) => this.context.sealEvaluator.negate(ct, out));
+    return this.bounded(
+      this.produce('SEAL_ERROR', 'negate', (out) => this.context.sealEvaluator.negate(ct, out)),
+      a.bound,
+      'negation',
+    );
   }
 
   /** Slot-wise product with a ciphertext, a constant, or a vector of constants; uses one level. */
   multiply(a: CipherVector, b: Operand): CipherVector {
     this.check(a);
+    const bound = productBound(a.bound, this.boundOf(b));
     if (!(b instanceof CipherVector)) {
       this.requireLevels(1, a.level, 'multiplication');
-      return this.multiplyConstantTo(a, b, a.level - 1, this.canonicalScale(a.level - 1));
+      return this.bounded(
+        this.multiplyConstantTo(a, b, a.level - 1, this.canonicalScale(a.level - 1)),
+        bound,
+        'multiplication by a constant',
+      );
     }
     this.check(b);
     const level = Math.min(a.level, b.level);
     this.requireLevels(1, level, 'multiplication');
     using x = this.atLevel(a, level);
     using y = a === b ? undefined : this.atLevel(b, level);
-    return this.relinearizeRescale('multiplication', (out) =>
-      this.context.sealEvaluator.multiply(x.handle, (y ?? x).handle, out),
+    return this.bounded(
+      this.relinearizeRescale('multiplication', (out) =>
+        this.context.sealEvaluator.multiply(x.handle, (y ?? x).handle, out),
+      ),
+      bound,
+      'multiplication',
     );
   }
 
   square(a: CipherVector): CipherVector {
     const ct = this.check(a);
     this.requireLevels(1, a.level, 'squaring');
-    return this.relinearizeRescale('squaring', (out) => this.context.sealEvaluator.square(ct, out));
+    return this.bounded(
+      this.relinearizeRescale('squaring', (out) => this.context.sealEvaluator.square(ct, out)),
+      productBound(a.bound, a.bound),
+      'squaring',
+    );
   }
 
   private relinearizeRescale(what: string, product: (out: Ciphertext) => void): CipherVector {
@@ -277,9 +366,11 @@ export class Evaluator implements Disposable {
     const ct = this.check(a);
     const keys = this.galoisKeys;
     if (!keys) throw new CkksError('MISSING_KEY', `rotation by ${steps} needs Galois keys`);
-    return this.produce('MISSING_KEY', `rotation by ${steps} (Galois keys present for it?)`, (out) =>
+    const rotated = this.produce('MISSING_KEY', `rotation by ${steps} (Galois keys present for it?)`, (out) =>
       this.context.sealEvaluator.rotateVector(ct, steps, keys.handle, out),
     );
+    rotated.bound = a.bound;
+    return rotated;
   }
 
   /**
@@ -310,7 +401,7 @@ export class Evaluator implements Disposable {
 
   /** A copy at a lower level (default the last): fewer primes, so fewer bytes to send. */
   dropToLevel(a: CipherVector, level = 0): CipherVector {
-    return this.atLevel(a, level);
+    return this.bounded(this.atLevel(a, level), a.bound, `dropping to level ${level}`);
   }
 
   /**
@@ -329,7 +420,22 @@ export class Evaluator implements Disposable {
     const depth = polynomialDepth(degree);
     this.requireLevels(depth, x.level, `a polynomial of degree ${degree}`);
     const level = x.level - depth;
-    const scale = this.outputScale(level, options.outputBound);
+    // Σ|c_i|·B^i bounds |F(x)| and every term when |x| ≤ B is known: the output scale follows.
+    const xb = x.bound;
+    const slots = this.context.preset.slots;
+    const derived: ValueBound | undefined =
+      xb === undefined
+        ? undefined
+        : {
+            max: coefficients.reduce((sum, c, i) => sum + Math.abs(c) * xb.max ** i, 0),
+            // |F(v)| ≤ |c0| + Σ_{i≥1} |c_i|·max^(i−1)·|v|, summed over the slots.
+            sum:
+              Math.abs(coefficients[0] ?? 0) * slots +
+              coefficients.reduce((sum, c, i) => (i === 0 ? sum : sum + Math.abs(c) * xb.max ** (i - 1)), 0) *
+                xb.sum,
+          };
+    const outputBound = options.outputBound ?? (derived && derived.max > 0 ? derived.max : undefined);
+    const scale = this.outputScale(level, outputBound);
 
     const powers = new Map<number, CipherVector>([[1, x]]);
     const power = (i: number): CipherVector => {
@@ -344,7 +450,7 @@ export class Evaluator implements Disposable {
     // c·x^i on exactly (targetLevel, targetScale).
     const term = (c: number, i: number, targetLevel: number, targetScale: number): CipherVector => {
       if (x.level - ceilLog2(i) >= targetLevel + 1)
-        return this.multiplyConstantTo(power(i), c, targetLevel, targetScale);
+        return this.multiplyConstantTo(power(i), c, targetLevel, targetScale, false);
       const high = 2 ** (ceilLog2(i) - 1);
       using factor = this.atLevel(power(high), targetLevel + 1);
       const innerScale = (targetScale * this.context.primeAt(targetLevel + 1)) / factor.scale;
@@ -381,7 +487,7 @@ export class Evaluator implements Disposable {
         acc = withConstant;
       }
       if (!acc) throw new CkksError('INPUT_TYPE', 'polyval needs a non-zero coefficient');
-      return acc;
+      return this.bounded(acc, derived, `a polynomial of degree ${degree}`);
     } catch (error) {
       acc?.dispose();
       throw error;

@@ -10,4 +10,4 @@ export { describe as describeFile, HEADER_BYTES, type Kind, maxPayloadBytes } fr
 export { GaloisKeys, galoisElement, loadKey, PublicKey, RelinKeys, SecretKey } from './keys.ts';
 export { getPreset, MAX_BITS_128, PRESET_IDS, PRESETS, type Preset, type PresetId } from './presets.ts';
 export { wasmHeapBytes } from './seal.ts';
-export { CipherVector, type LoadCiphertextOptions, loadCiphertext } from './vector.ts';
+export { CipherVector, type LoadCiphertextOptions, loadCiphertext, type ValueBound } from './vector.ts';

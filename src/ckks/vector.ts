@@ -9,8 +9,30 @@ import { maxPayloadBytes, unwrap } from './format.ts';
 import { Held } from './held.ts';
 import { checkSealPayload } from './seal-payload.ts';
 
+/**
+ * Bounds on a ciphertext's slots: `max` ≥ every |value|, `sum` ≥ Σ|value| over all slots. The
+ * plaintext polynomial's coefficients are at most 2·scale·sum/N (the inverse canonical
+ * embedding), which is what must stay below half the modulus; `max` alone would refuse sparse
+ * vectors that fit.
+ */
+export interface ValueBound {
+  max: number;
+  sum: number;
+}
+
 export class CipherVector extends Held<Ciphertext> {
   readonly kind = 'ciphertext' as const;
+  /**
+   * What is known of the values, when anything is: set at encryption (from the values) or by the
+   * caller (a loaded ciphertext's range, e.g. a model's), and carried through every Evaluator
+   * operation, which refuses a result that would overflow its modulus.
+   */
+  bound: ValueBound | undefined;
+
+  constructor(context: CkksContext, handle: Ciphertext, bound?: ValueBound) {
+    super(context, handle);
+    this.bound = bound;
+  }
 
   /** Rescales still available: a fresh ciphertext is at `context.topLevel`, the last level is 0. */
   get level(): number {
@@ -26,6 +48,7 @@ export class CipherVector extends Held<Ciphertext> {
     return new CipherVector(
       this.context,
       guard('SEAL_ERROR', 'copying a ciphertext', () => this.handle.clone()),
+      this.bound,
     );
   }
 }
