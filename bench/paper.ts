@@ -322,7 +322,11 @@ async function fig5() {
       using y = new CipherVector(context, forcedScale(context, relinKeys, x));
       return relativeErrors(inputs, decryptor.decrypt(y, inputs.length));
     }
-    using y = evaluator.polyval(x, FIG5, method === 'PMHE defaults (no options)' ? {} : { outputBound: 3000 });
+    using y = evaluator.polyval(
+      x,
+      FIG5,
+      method === 'PMHE defaults (no options)' ? {} : { outputBound: 3000 },
+    );
     return relativeErrors(inputs, decryptor.decrypt(y, inputs.length));
   };
   const methods: Fig5Method[] = [
@@ -338,9 +342,7 @@ async function fig5() {
     const calibration = sample(lo, hi);
     let best = { bits: context.preset.scaleBits, error: Number.POSITIVE_INFINITY };
     for (let bits = 22; bits <= 34; bits++) {
-      const error = Math.max(
-        ...run('outputBound: 3000 + calibrated input scale', calibration, 2 ** bits),
-      );
+      const error = Math.max(...run('outputBound: 3000 + calibrated input scale', calibration, 2 ** bits));
       if (error < best.error) best = { bits, error };
     }
     const stats = methods.map(() => ({ max: 0, sum: 0, n: 0 }));
