@@ -141,8 +141,13 @@ export interface FilterAlert {
   /** Position in the input. */
   index: number;
   time: number;
-  kind: 'no-breathing';
-  /** The respiratory rate read, breaths/min. */
+  /**
+   * no-breathing: a respiratory rate of 0–2, rejected. critical-corrected: a value in NEWS2's
+   * red band (a single-parameter score of 3) replaced by its neighbours' median as an artifact:
+   * it may be one, or the start of a real change, so the person is told either way.
+   */
+  kind: 'no-breathing' | 'critical-corrected';
+  /** The value read (breaths/min for no-breathing; the vital's unit otherwise). */
   value: number;
   /** "reading 3 at 2024-…: no breathing detected: check the sensor (respiratory rate 0 breaths/min)". */
   message: string;
@@ -510,9 +515,34 @@ export function filterReadings(input: readonly RawReading[], options: FilterOpti
   report.dropped = valid.flatMap((v) => v.dropped).sort((a, b) => a.index - b.index);
 
   if (h !== undefined) correctArtifacts(valid, h, report);
+  report.alerts.push(...criticalCorrections(report.corrections));
+  report.alerts.sort((a, b) => a.index - b.index);
 
   report.kept = valid.length;
   return { kept: valid.map((v) => v.reading), indices: valid.map((v) => v.index), report };
+}
+
+/**
+ * NEWS2's red band per vital the wearable measures (RCP 2017, Chart 1: a score of 3): respiration
+ * ≤ 8 or ≥ 25 per minute, systolic ≤ 90 or ≥ 220 mmHg, pulse ≤ 40 or ≥ 131 per minute.
+ */
+const RED_BAND: Partial<Record<Vital, (v: number) => boolean>> = {
+  w: (v) => v <= 8 || v >= 25,
+  z: (v) => v <= 90 || v >= 220,
+  x: (v) => v <= 40 || v >= 131,
+};
+
+/** Corrections that took a red-band value out of the red band: never silent. */
+function criticalCorrections(corrections: readonly Correction[]): FilterAlert[] {
+  return corrections
+    .filter((c) => RED_BAND[c.vital]?.(c.from) && !RED_BAND[c.vital]?.(c.to))
+    .map((c) => ({
+      index: c.index,
+      time: c.time,
+      kind: 'critical-corrected' as const,
+      value: c.from,
+      message: `reading ${c.index} at ${new Date(c.time).toISOString()}: ${VITAL_NAMES[c.vital]} ${c.from} ${VITAL_UNITS[c.vital]} looked like a sensor artifact and was replaced by ${Math.round(c.to * 10) / 10} (its neighbours' median); if it was real, check the person now`,
+    }));
 }
 
 /**

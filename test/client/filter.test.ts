@@ -438,7 +438,7 @@ test('counts add up on a messy input, and formatReport says what happened', () =
   assert.match(
     text,
     new RegExp(
-      `^${report.received} received, ${report.kept} kept \\(${report.corrected} corrected: heart rate \\d+.*\\), 4 rejected: incomplete 1, out of range 1, diastolic not below systolic 1, duplicate time 1\\. Blood pressure of 1 reading converted from kPa\\.$`,
+      `^${report.received} received, ${report.kept} kept \\(${report.corrected} corrected: heart rate \\d+.*\\), 4 rejected: incomplete 1, out of range 1, diastolic not below systolic 1, duplicate time 1\\. Blood pressure of 1 reading converted from kPa\\.(\nALERT: [^\n]*check the person now\\.)*$`,
     ),
   );
   const few = filterReadings([normal(0), normal(1, { x: 500 })]).report;
@@ -601,4 +601,28 @@ test('a simulated week, filtered, fills the blood-pressure model’s 672-slot gr
     () => toGrid(other.kept, { start: T0, intervalMinutes: 15, slots: 672 }),
     (e) => e instanceof FilterError && e.code === 'GAP_TOO_LONG' && e.gaps.length === 3,
   );
+});
+
+test('a red-band value the artifact filter replaces is never silent: the person is alerted (RCP NEWS2 2017 Chart 1)', () => {
+  const t0 = Date.parse('2024-03-01T08:00:00Z');
+  const raw = Array.from({ length: 9 }, (_, i) => ({
+    time: t0 + i * 60_000,
+    x: 72,
+    y: 78,
+    z: 124,
+    w: i === 4 ? 5 : 16, // respiration 5/min: NEWS2 scores it 3
+  }));
+  const { kept, report } = filterReadings(raw);
+  assert.equal(kept[4]?.w, 16, 'replaced by the window median, as an artifact');
+  assert.equal(report.alerts.length, 1);
+  const [alert] = report.alerts;
+  assert.equal(alert?.kind, 'critical-corrected');
+  assert.equal(alert?.value, 5);
+  assert.match(alert?.message ?? '', /respiratory rate 5 .* replaced by 16 .* check the person now/i);
+  assert.match(formatReport(report), /ALERT: reading 4 .*respiratory rate 5/i);
+  // A correction that stays out of the red band (HR 97 among 72s) raises nothing.
+  const mild = raw.map((r, i) => ({ ...r, w: 16, x: i === 4 ? 97 : 72 }));
+  const quiet = filterReadings(mild);
+  assert.equal(quiet.report.corrected, 1);
+  assert.deepEqual(quiet.report.alerts, []);
 });
