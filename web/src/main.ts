@@ -321,8 +321,10 @@ function onEvent(event: Event): void {
       progress(event.phase, event.done, event.total);
       break;
     case 'reading': {
-      // A reading kept again: whatever alert came before is about an earlier one.
-      $('alert').hidden = true;
+      // A reading kept again: whatever alert came before is about an earlier one, unless this
+      // one carries its own (a red-band value the filter replaced as an artifact).
+      $('alert').textContent = event.alert ? `Alert: ${event.alert}.` : '';
+      $('alert').hidden = !event.alert;
       readingsChart?.add(event.reading);
       if (event.total > 1) {
         const bar = $<HTMLProgressElement>('stream-progress');

@@ -95,7 +95,8 @@ export interface ResultEvent {
 export type Event =
   | { type: 'progress'; phase: ProgressPhase; done: number; total: number }
   /** A reading handed to the client, and what the filter made of it. */
-  | { type: 'reading'; reading: Reading; fate: string; index: number; total: number }
+  /** A reading kept; `alert` when the filter replaced a red-band value the person must hear about. */
+  | { type: 'reading'; reading: Reading; fate: string; index: number; total: number; alert?: string }
   /** A reading the filter refused; `alert` when the person must see it (no breathing detected). */
   | { type: 'rejected'; time: number; message: string; alert?: boolean }
   | ResultEvent

@@ -135,7 +135,8 @@ class Pipeline {
       emit({ type: 'status', level: 'warning', message: d.message });
     }
     this.#recent = [...this.#recent, reading].slice(-FILTER_WINDOW);
-    emit({ type: 'reading', reading, fate, ...position });
+    const alert = report.alerts.find((a) => a.index === last && a.kind === 'critical-corrected');
+    emit({ type: 'reading', reading, fate, ...position, ...(alert ? { alert: alert.message } : {}) });
     const { plan } = this.client.user;
     if (plan.layout === 'batch') {
       // A batch model reads a whole grid of readings: upload once it is full.
