@@ -386,22 +386,25 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
   const received: Received = { stored: [], nonces: new Set(), ciphertexts: new Map() };
   for (const [i, envelope] of envelopes.entries()) {
     const where = `envelopes[${i}]`;
-    const { submission, registrant } = await guardAdmission(where, () =>
-      admitSubmission(envelope, {
-        registrant: async (userId) => {
-          const user = users.get(userId) ?? (await getUser(stub, userId));
-          users.set(userId, user);
-          return { ...user, publicKey: Buffer.from(user.publicKey, 'base64') };
-        },
-        now,
-        maxAgeMs: CONTRACT_LIMITS.storedNonceMaxAgeMs,
-        nonceSeen: async (userId, nonce) => {
-          const hex = Buffer.from(nonce).toString('hex');
-          if (received.nonces.has(`${userId}/${hex}`)) return true;
-          received.nonces.add(`${userId}/${hex}`);
-          return (await stub.getState(keys.nonce(userId, hex))).length > 0;
-        },
-      }),
+    // Admission's refusals as the contract's: a CKKS one is BAD_CIPHERTEXT, a protocol one its own.
+    const { submission, registrant } = await guardProtocolAsync(where, () =>
+      guardCkksAsync('BAD_CIPHERTEXT', where, () =>
+        admitSubmission(envelope, {
+          registrant: async (userId) => {
+            const user = users.get(userId) ?? (await getUser(stub, userId));
+            users.set(userId, user);
+            return { ...user, publicKey: Buffer.from(user.publicKey, 'base64') };
+          },
+          now,
+          maxAgeMs: CONTRACT_LIMITS.storedNonceMaxAgeMs,
+          nonceSeen: async (userId, nonce) => {
+            const hex = Buffer.from(nonce).toString('hex');
+            if (received.nonces.has(`${userId}/${hex}`)) return true;
+            received.nonces.add(`${userId}/${hex}`);
+            return (await stub.getState(keys.nonce(userId, hex))).length > 0;
+          },
+        }),
+      ),
     );
     const user = users.get(registrant.userId) as UserRecord;
     const nonce = Buffer.from(submission.nonce).toString('hex');
@@ -604,17 +607,6 @@ async function guardProtocolAsync<T>(where: string, fn: () => Promise<T>): Promi
   }
 }
 
-/** Admission's refusals as the contract's: a CKKS one is BAD_CIPHERTEXT. */
-async function guardAdmission<T>(where: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (error instanceof CkksError)
-      throw new ContractError('BAD_CIPHERTEXT', `${where}: ${error.message}`, { cause: error });
-    throw toContractError(error, where);
-  }
-}
-
 /** A CKKS failure (including a WebAssembly abort) fails this transaction only. */
 function guardCkks<T>(code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED', where: string, fn: () => T): T {
   try {
@@ -626,7 +618,11 @@ function guardCkks<T>(code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED', where: strin
   }
 }
 
-async function guardCkksAsync<T>(code: 'EVALUATION_FAILED', where: string, fn: () => Promise<T>): Promise<T> {
+async function guardCkksAsync<T>(
+  code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED',
+  where: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   try {
     return await fn();
   } catch (error) {

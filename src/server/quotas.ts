@@ -37,11 +37,12 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
 const DAY_MS = 24 * 3600 * 1000;
 type Tx = Transaction<Database>;
 
-const quotaError = (what: string, used: number, adding: number, limit: number, since: Date) =>
+/** `oldest`: the earliest counted item's time, as the database returns it (none: now). */
+const quotaError = (what: string, used: number, adding: number, limit: number, oldest: unknown) =>
   new HttpError(
     429,
     'QUOTA_EXCEEDED',
-    `${what}: ${used} in the last 24 hours plus ${adding} would pass the quota of ${limit}; the oldest counted leaves the window at ${new Date(since.getTime() + DAY_MS).toISOString()}`,
+    `${what}: ${used} in the last 24 hours plus ${adding} would pass the quota of ${limit}; the oldest counted leaves the window at ${new Date((oldest ? new Date(oldest as Date) : new Date()).getTime() + DAY_MS).toISOString()}`,
   );
 
 /** Refuses (429 QUOTA_EXCEEDED) when storing `count` more submissions of `bytes` would pass a quota. */
@@ -64,18 +65,23 @@ export async function checkSubmissionQuota(
     .where('user_id', '=', userId)
     .where('accepted_at', '>', since)
     .executeTakeFirstOrThrow();
-  const oldest = row.oldest ? new Date(row.oldest as Date) : new Date();
   if (Number(row.n) + adding.count > quotas.submissionsPerDay) {
     throw quotaError(
       `user "${userId}", submissions`,
       Number(row.n),
       adding.count,
       quotas.submissionsPerDay,
-      oldest,
+      row.oldest,
     );
   }
   if (Number(row.bytes) + adding.bytes > quotas.bytesPerDay) {
-    throw quotaError(`user "${userId}", bytes`, Number(row.bytes), adding.bytes, quotas.bytesPerDay, oldest);
+    throw quotaError(
+      `user "${userId}", bytes`,
+      Number(row.bytes),
+      adding.bytes,
+      quotas.bytesPerDay,
+      row.oldest,
+    );
   }
 }
 
@@ -95,14 +101,13 @@ export async function checkRegistrationQuota(
     .where('user_id', '=', who.userId)
     .where('created_at', '>', since)
     .executeTakeFirstOrThrow();
-  const oldest = (row: { oldest: unknown }) => (row.oldest ? new Date(row.oldest as Date) : new Date());
   if (Number(mine.bytes) + who.keyBytes > quotas.keyBytesPerDay) {
     throw quotaError(
       `user "${who.userId}", evaluation-key bytes`,
       Number(mine.bytes),
       who.keyBytes,
       quotas.keyBytesPerDay,
-      oldest(mine),
+      mine.oldest,
     );
   }
   if (who.mode !== 'open') return;
@@ -118,7 +123,7 @@ export async function checkRegistrationQuota(
       Number(fromAddress.n),
       1,
       quotas.registrationsPerAddressPerDay,
-      oldest(fromAddress),
+      fromAddress.oldest,
     );
   }
 }

@@ -25,6 +25,16 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENS = join(root, 'test-results', 'screens');
 const PASSPHRASE = 'a browser passphrase';
 
+/** Fills the onboarding form for early-warning and creates the keys; `also` fills anything else. */
+async function createKeys(page: Page, userId: string, also?: () => Promise<void>): Promise<void> {
+  await page.fill('#user-id', userId);
+  await page.check('#model-early-warning');
+  await also?.();
+  await page.fill('#passphrase', PASSPHRASE);
+  await page.fill('#passphrase-confirm', PASSPHRASE);
+  await page.click('#create');
+}
+
 /** Every request the page (and its worker) made: URL, headers and body. */
 interface Recorded {
   url: string;
@@ -127,11 +137,7 @@ describe('browser client', {
     for (const id of ['user-id', 'passphrase', 'passphrase-confirm', 'create'])
       assert.ok(reached.has(id), `Tab never reaches #${id}`);
 
-    await page.fill('#user-id', 'browser-user');
-    await page.check('#model-early-warning');
-    await page.fill('#passphrase', PASSPHRASE);
-    await page.fill('#passphrase-confirm', PASSPHRASE);
-    await page.click('#create');
+    await createKeys(page, 'browser-user');
     await page.waitForSelector('#progress-box:not([hidden])', { timeout: 10_000 }).catch(() => undefined);
     await onScreen('app');
     await screen('2-app');
@@ -267,11 +273,7 @@ describe('browser client', {
       await bt.waitForFunction(() => document.body.dataset.screen === 'onboarding', undefined, {
         timeout: 30_000,
       });
-      await bt.fill('#user-id', 'bluetooth-user');
-      await bt.check('#model-early-warning');
-      await bt.fill('#passphrase', PASSPHRASE);
-      await bt.fill('#passphrase-confirm', PASSPHRASE);
-      await bt.click('#create');
+      await createKeys(bt, 'bluetooth-user');
       await bt.waitForFunction(
         () => document.body.dataset.screen === 'app' && document.body.dataset.busy !== 'true',
         undefined,
@@ -337,12 +339,9 @@ describe('browser client', {
       await bt.waitForFunction(() => document.body.dataset.screen === 'onboarding', undefined, {
         timeout: 30_000,
       });
-      await bt.fill('#user-id', 'oximeter-user');
-      await bt.check('#model-early-warning');
-      assert.equal(await bt.isVisible('#spo2-scale-2'), true);
-      await bt.fill('#passphrase', PASSPHRASE);
-      await bt.fill('#passphrase-confirm', PASSPHRASE);
-      await bt.click('#create');
+      await createKeys(bt, 'oximeter-user', async () =>
+        assert.equal(await bt.isVisible('#spo2-scale-2'), true),
+      );
       await bt.waitForFunction(
         () => document.body.dataset.screen === 'app' && document.body.dataset.busy !== 'true',
         undefined,
@@ -462,14 +461,8 @@ describe('browser client', {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     t.after(() => context.close());
     const phone = await context.newPage();
-    const onboard = async (code: string) => {
-      await phone.fill('#user-id', 'enrolled-user');
-      await phone.fill('#enrolment', code);
-      await phone.check('#model-early-warning');
-      await phone.fill('#passphrase', PASSPHRASE);
-      await phone.fill('#passphrase-confirm', PASSPHRASE);
-      await phone.click('#create');
-    };
+    const onboard = (code: string) =>
+      createKeys(phone, 'enrolled-user', () => phone.fill('#enrolment', code));
     await phone.goto(enrolling.url);
     await phone.waitForFunction(() => document.body.dataset.screen === 'onboarding');
     await onboard('');
