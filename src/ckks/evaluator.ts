@@ -19,10 +19,25 @@ export type Operand = CipherVector | number | ArrayLike<number>;
 
 export interface PolyvalOptions {
   /**
-   * A bound on |F(x)| and on each term |c_i·x^i|. With it the result is produced at the
-   * largest scale the last modulus allows, which encodes small coefficients more precisely.
+   * A bound on |F(x)| and on each term |c_i·x^i|, when the input's range does not give one. The
+   * result is produced at the largest scale its level holds for values this large.
    */
   outputBound?: number;
+  /** |x| ≤ inputBound, for a ciphertext that carries no bound of its own (one loaded from bytes). */
+  inputBound?: number;
+}
+
+interface TermPlan {
+  /** Estimated largest error the term carries, in value units. */
+  error: number;
+  build: () => CipherVector;
+}
+
+interface PlanContext {
+  shape: (i: number) => { level: number; scale: number };
+  power: (i: number) => CipherVector;
+  magnitude: (c: number, i: number) => number;
+  inputMax: number | undefined;
 }
 
 /** Relative scale difference treated as floating-point noise, not a real mismatch. */
@@ -399,15 +414,51 @@ export class Evaluator implements Disposable {
     return this.sum(product, weights.length);
   }
 
-  /** A copy at a lower level (default the last): fewer primes, so fewer bytes to send. */
+  /**
+   * A copy at a lower level (default the last): fewer primes, so fewer bytes to send. Switching
+   * levels keeps the scale; when the values would not fit the lower level at that scale (a
+   * polynomial's result sits at the largest scale its own level holds), it rescales instead,
+   * multiplying by 1 encoded exactly as a power of two.
+   */
   dropToLevel(a: CipherVector, level = 0): CipherVector {
-    return this.bounded(this.atLevel(a, level), a.bound, `dropping to level ${level}`);
+    this.check(a);
+    const bound = a.bound;
+    const fits = (scale: number, l: number) =>
+      bound === undefined || !(bound.max > 0) || Math.log2(scale) <= this.fittingScaleBits(l, bound);
+    let v = a.copy();
+    try {
+      while (v.level > level && !fits(v.scale, level)) {
+        let l = level + 1;
+        while (l < v.level && !fits(v.scale, l)) l++;
+        const switched = this.atLevel(v, l);
+        v.dispose();
+        v = switched;
+        const q = this.context.primeAt(l);
+        const room = this.fittingScaleBits(l - 1, bound as ValueBound);
+        const bits = Math.max(0, Math.min(30, Math.floor(room + Math.log2(q) - Math.log2(v.scale))));
+        const one = this.constant(1, 2 ** bits, l);
+        const rescaled = this.produce('SCALE', `rescaling to level ${l - 1}`, (out) => {
+          this.context.sealEvaluator.multiplyPlain((v as CipherVector).handle, one, out);
+          this.context.sealEvaluator.rescaleToNextInplace(out);
+        });
+        v.dispose();
+        v = rescaled;
+      }
+      const dropped = this.atLevel(v, level);
+      v.dispose();
+      return this.bounded(dropped, bound, `dropping to level ${level}`);
+    } catch (error) {
+      v.dispose();
+      throw error;
+    }
   }
 
   /**
-   * F(x) = Σ c_i x^i with depth ⌈log2(d+1)⌉, the least possible: each term c_i·x^i is built as
-   * (c_i·x^a)·x^(2^k)·… so the constant rides on the shallowest factor, and every term lands on
-   * the same level and exact scale before the sum. Powers are shared between terms.
+   * F(x) = Σ c_i x^i with depth ⌈log2(d+1)⌉, the least possible, every term landing on one level
+   * and one exact scale: the largest that level holds for F's range, so that no intermediate
+   * sits near the noise floor. Each term is placed where its estimated error is least (see
+   * `planTerm`); a polynomial whose best placement still loses more than 2^-15 of its range is
+   * refused, naming the coefficient, rather than returned wrong. Powers are shared between terms.
    */
   polyval(x: CipherVector, coefficients: readonly number[], options: PolyvalOptions = {}): CipherVector {
     this.check(x);
@@ -417,25 +468,40 @@ export class Evaluator implements Disposable {
     if (coefficients.some((c) => !Number.isFinite(c))) {
       throw new CkksError('INPUT_TYPE', 'polyval coefficients must be finite numbers');
     }
+    for (const [name, v] of [
+      ['outputBound', options.outputBound],
+      ['inputBound', options.inputBound],
+    ] as const) {
+      if (v !== undefined && !(v > 0 && Number.isFinite(v))) {
+        throw new CkksError('INPUT_TYPE', `${name} must be a positive finite number, got ${v}`);
+      }
+    }
     const depth = polynomialDepth(degree);
     this.requireLevels(depth, x.level, `a polynomial of degree ${degree}`);
     const level = x.level - depth;
-    // Σ|c_i|·B^i bounds |F(x)| and every term when |x| ≤ B is known: the output scale follows.
-    const xb = x.bound;
     const slots = this.context.preset.slots;
+    // |x| ≤ R (the ciphertext's own bound, else the caller's): Σ|c_i|·R^i bounds |F(x)| and every term.
+    const inputMax = x.bound?.max ?? options.inputBound;
+    const inputSum = x.bound?.sum ?? (inputMax === undefined ? undefined : inputMax * slots);
     const derived: ValueBound | undefined =
-      xb === undefined
+      inputMax === undefined || inputSum === undefined
         ? undefined
         : {
-            max: coefficients.reduce((sum, c, i) => sum + Math.abs(c) * xb.max ** i, 0),
+            max: coefficients.reduce((sum, c, i) => sum + Math.abs(c) * inputMax ** i, 0),
             // |F(v)| ≤ |c0| + Σ_{i≥1} |c_i|·max^(i−1)·|v|, summed over the slots.
             sum:
               Math.abs(coefficients[0] ?? 0) * slots +
-              coefficients.reduce((sum, c, i) => (i === 0 ? sum : sum + Math.abs(c) * xb.max ** (i - 1)), 0) *
-                xb.sum,
+              coefficients.reduce(
+                (sum, c, i) => (i === 0 ? sum : sum + Math.abs(c) * inputMax ** (i - 1)),
+                0,
+              ) *
+                inputSum,
           };
     const outputBound = options.outputBound ?? (derived && derived.max > 0 ? derived.max : undefined);
-    const scale = this.outputScale(level, outputBound);
+    const resultBound: ValueBound | undefined =
+      outputBound === undefined
+        ? derived
+        : { max: outputBound, sum: Math.min(derived?.sum ?? Number.POSITIVE_INFINITY, outputBound * slots) };
 
     const powers = new Map<number, CipherVector>([[1, x]]);
     const power = (i: number): CipherVector => {
@@ -447,28 +513,79 @@ export class Evaluator implements Disposable {
       }
       return p;
     };
-    // c·x^i on exactly (targetLevel, targetScale).
-    const term = (c: number, i: number, targetLevel: number, targetScale: number): CipherVector => {
-      if (x.level - ceilLog2(i) >= targetLevel + 1)
-        return this.multiplyConstantTo(power(i), c, targetLevel, targetScale, false);
-      const high = 2 ** (ceilLog2(i) - 1);
-      using factor = this.atLevel(power(high), targetLevel + 1);
-      const innerScale = (targetScale * this.context.primeAt(targetLevel + 1)) / factor.scale;
-      using inner = term(c, i - high, targetLevel + 1, innerScale);
-      return this.snap(
-        this.relinearizeRescale('a polynomial term', (out) =>
-          this.context.sealEvaluator.multiply(inner.handle, factor.handle, out),
-        ),
-        targetScale,
-      );
+    const shape = this.powerShapes(x);
+    const magnitude = (c: number, i: number) =>
+      inputMax === undefined ? (outputBound ?? Math.abs(c)) : Math.abs(c) * inputMax ** i;
+    const planAt = (level: number, scale: number) => {
+      const terms: { i: number; c: number; plan: TermPlan }[] = [];
+      for (let i = 1; i <= degree; i++) {
+        const c = coefficients[i] as number;
+        if (c !== 0)
+          terms.push({
+            i,
+            c,
+            plan: this.planTerm(c, i, level, scale, { shape, power, magnitude, inputMax }),
+          });
+      }
+      return { level, scale, terms, error: terms.reduce((sum, t) => sum + t.plan.error, 0) };
     };
+    // Candidates: the depth-optimal level, and one higher when d is a power of two (1, 2, 4: x^d
+    // is already there, and constants applied without a rescale may do as well); at each, every
+    // scale from the canonical one up to the largest the level holds for F's range.
+    const shallow = x.level - ceilLog2(degree);
+    const levels = shallow > level && inputMax !== undefined ? [shallow, level] : [level];
+    const candidates: ReturnType<typeof planAt>[] = [];
+    for (const l of levels) {
+      if (resultBound === undefined || !(resultBound.max > 0)) {
+        candidates.push(planAt(l, this.canonicalScale(l)));
+        continue;
+      }
+      const most = Math.floor(this.fittingScaleBits(l, resultBound));
+      const least = Math.min(most, Math.floor(Math.log2(this.canonicalScale(l))));
+      for (let bits = Math.max(least, 10); bits <= most; bits++) candidates.push(planAt(l, 2 ** bits));
+    }
+    if (candidates.length === 0) {
+      throw new CkksError(
+        'SCALE',
+        `a polynomial whose values reach ${resultBound?.max.toPrecision(3)} leaves no precision at level ${level}`,
+      );
+    }
+    // x's own encryption noise (≈ N/scale, through F') is an error no plan removes. Take the
+    // shallowest level and then the smallest scale whose plan is negligible beside it, or near
+    // the best plan: a smaller scale leaves room for what is computed next.
+    const noise = this.context.preset.polyModulusDegree;
+    const inherited =
+      inputMax === undefined
+        ? 0
+        : (coefficients.reduce((sum, c, i) => sum + i * Math.abs(c) * inputMax ** Math.max(0, i - 1), 0) *
+            noise) /
+          x.scale;
+    const leastError = Math.min(...candidates.map((c) => c.error));
+    const enough = Math.max(inherited / 4, leastError * 1.5);
+    const best = candidates.find((c) => c.error <= enough) ?? (candidates[0] as ReturnType<typeof planAt>);
+    const plans = best.terms;
+    for (const { i, c, plan } of plans) {
+      if (!Number.isFinite(plan.error)) {
+        throw new CkksError(
+          'SCALE',
+          `a polynomial of degree ${degree}: coefficient c${i} = ${c} cannot be applied at any level of ${this.context.preset.id} without rounding to zero`,
+        );
+      }
+    }
+    const range = resultBound?.max;
+    const lost = best.error;
+    if (inputMax !== undefined && range !== undefined && lost > MAX_CONSTANT_ERROR * range) {
+      const worst = plans.reduce((a, b) => (b.plan.error > a.plan.error ? b : a));
+      throw new CkksError(
+        'SCALE',
+        `a polynomial of degree ${degree} on |x| ≤ ${inputMax.toPrecision(3)}: its terms would be off by up to ${((100 * lost) / range).toPrecision(2)}% of its range (coefficient c${worst.i} = ${worst.c} the most), more than ${(100 * MAX_CONSTANT_ERROR).toPrecision(2)}%; use a preset with more levels or larger primes, or rescale the input`,
+      );
+    }
 
     let acc: CipherVector | undefined;
     try {
-      for (let i = 1; i <= degree; i++) {
-        const c = coefficients[i] as number;
-        if (c === 0) continue;
-        const t = term(c, i, level, scale);
+      for (const { plan } of plans) {
+        const t = plan.build();
         if (acc) {
           const sum = this.produce('SEAL_ERROR', 'summing polynomial terms', (out) =>
             this.context.sealEvaluator.add((acc as CipherVector).handle, t.handle, out),
@@ -487,7 +604,7 @@ export class Evaluator implements Disposable {
         acc = withConstant;
       }
       if (!acc) throw new CkksError('INPUT_TYPE', 'polyval needs a non-zero coefficient');
-      return this.bounded(acc, derived, `a polynomial of degree ${degree}`);
+      return this.bounded(acc, resultBound, `a polynomial of degree ${degree}`);
     } catch (error) {
       acc?.dispose();
       throw error;
@@ -496,21 +613,102 @@ export class Evaluator implements Disposable {
     }
   }
 
-  /** The scale a polynomial's result is produced at: canonical, or as large as `outputBound` allows. */
-  private outputScale(level: number, outputBound: number | undefined): number {
-    const canonical = this.canonicalScale(level);
-    if (outputBound === undefined) return canonical;
-    if (!(outputBound > 0) || !Number.isFinite(outputBound)) {
-      throw new CkksError('INPUT_TYPE', `outputBound must be a positive finite number, got ${outputBound}`);
+  /** Level and exact scale of each power x^i as `polyval` builds it, without building it. */
+  private powerShapes(x: CipherVector): (i: number) => { level: number; scale: number } {
+    const shapes = new Map([[1, { level: x.level, scale: x.scale }]]);
+    const shape = (i: number): { level: number; scale: number } => {
+      let s = shapes.get(i);
+      if (!s) {
+        const high = 2 ** (ceilLog2(i) - 1);
+        const a = shape(high);
+        const b = shape(i - high);
+        const level = Math.min(a.level, b.level);
+        s = { level: level - 1, scale: (a.scale * b.scale) / this.context.primeAt(level) };
+        shapes.set(i, s);
+      }
+      return s;
+    };
+    return shape;
+  }
+
+  /**
+   * Where c·x^i is computed so that it lands on (level, scale), chosen by estimated error (in
+   * value units): a constant encoded at plain scale P is off by 0.5/P, times |x^i|; a rescale
+   * adds about N/scale (measured on these presets). The candidates:
+   * - last, rescaled: x^i · c, when x^i sits above `level` (P gains a prime);
+   * - last, not rescaled: x^i · c at x^i's own level (no rescale noise, smaller P);
+   * - inside: (c·x^(i−2^k)) · x^(2^k), the constant on the shallower factor.
+   */
+  private planTerm(c: number, i: number, level: number, scale: number, ctx: PlanContext): TermPlan {
+    const { shape, power, magnitude, inputMax } = ctx;
+    const noise = this.context.preset.polyModulusDegree;
+    const p = shape(i);
+    const size = magnitude(c, i);
+    const candidates: TermPlan[] = [];
+    const roundingError = (plainScale: number) =>
+      Math.abs(c) * plainScale < 1 || Math.log2(plainScale) > this.context.modulusBitsAt(p.level) - 2
+        ? Number.POSITIVE_INFINITY
+        : (0.5 * size) / (Math.abs(c) * plainScale);
+    if (p.level >= level + 1) {
+      const lowered = p.scale; // switching levels keeps the scale
+      const plainScale = (scale * this.context.primeAt(level + 1)) / lowered;
+      candidates.push({
+        error: roundingError(plainScale) + noise / scale,
+        build: () => this.multiplyConstantTo(power(i), c, level, scale, false),
+      });
     }
-    // Against q0: the result must stay decryptable after being dropped to the last level.
-    const headroom = Math.floor(this.context.modulusBitsAt(0) - Math.log2(outputBound) - 2);
-    // Past 2^8·Δ the constants gain nothing and the products before rescaling lose headroom.
-    const bits = Math.min(headroom, Math.floor(Math.log2(canonical)) + 8);
-    if (bits < 10) {
-      throw new CkksError('SCALE', `outputBound ${outputBound} leaves no precision at level ${level}`);
+    if (p.level >= level && inputMax !== undefined) {
+      candidates.push({
+        error: roundingError(scale / p.scale),
+        build: () => this.multiplyConstantLazily(power(i), c, level, scale),
+      });
     }
-    return 2 ** bits;
+    if (i >= 2 && (inputMax !== undefined || candidates.length === 0)) {
+      const high = 2 ** (ceilLog2(i) - 1);
+      const factor = shape(high);
+      if (factor.level >= level + 1) {
+        const innerScale = (scale * this.context.primeAt(level + 1)) / factor.scale;
+        const inner = this.planTerm(c, i - high, level + 1, innerScale, ctx);
+        const amplification = inputMax === undefined ? 1 : inputMax ** high;
+        candidates.push({
+          error: inner.error * amplification + noise / scale,
+          build: () => {
+            using f = this.atLevel(power(high), level + 1);
+            using t = inner.build();
+            return this.snap(
+              this.relinearizeRescale('a polynomial term', (out) =>
+                this.context.sealEvaluator.multiply(t.handle, f.handle, out),
+              ),
+              scale,
+            );
+          },
+        });
+      }
+    }
+    // Without a range to weigh them, the first candidate (the constant as late as possible) wins.
+    if (inputMax === undefined)
+      return candidates[0] ?? { error: Number.POSITIVE_INFINITY, build: () => power(i) };
+    return candidates.reduce((best, candidate) => (candidate.error < best.error ? candidate : best), {
+      error: Number.POSITIVE_INFINITY,
+      build: () => power(i),
+    } as TermPlan);
+  }
+
+  /** a · c with no rescale: the product stays at a's level, then switches down to `level`. */
+  private multiplyConstantLazily(a: CipherVector, c: number, level: number, scale: number): CipherVector {
+    const plain = this.constant(c, scale / a.scale, a.level);
+    using product = this.produce('SCALE', 'multiplying by a constant', (out) =>
+      this.context.sealEvaluator.multiplyPlain(a.handle, plain, out),
+    );
+    return this.snap(this.atLevel(product, level), scale);
+  }
+
+  /** log2 of the largest scale at which values in `bound` fit `level` with a bit to spare (see `bounded`). */
+  private fittingScaleBits(level: number, bound: ValueBound): number {
+    const n = this.context.preset.polyModulusDegree;
+    const room = this.context.modulusBitsAt(level);
+    const spread = Math.log2((2 * Math.min(bound.sum, bound.max * (n / 2))) / n);
+    return Math.min(room - 2 - spread, room - 2);
   }
 
   dispose(): void {

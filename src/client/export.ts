@@ -120,6 +120,16 @@ const VITAL_SIGNS_CATEGORY: FhirCodeableConcept = {
 
 type VitalKind = 'heart-rate' | 'blood-pressure' | 'respiratory-rate';
 const VITAL_KINDS: readonly VitalKind[] = ['heart-rate', 'blood-pressure', 'respiratory-rate'];
+/**
+ * Observations a reading may carry besides the encrypted vitals (NEWS2's SpO2 and temperature,
+ * scored on the client): exported when the reading has them, and cited by the NEWS2 diagnosis.
+ */
+type ExtraKind = 'oxygen-saturation' | 'body-temperature';
+const EXTRA_OF: Readonly<Record<ExtraKind, 'spo2' | 'temperature'>> = {
+  'oxygen-saturation': 'spo2',
+  'body-temperature': 'temperature',
+};
+const EXTRA_KINDS = Object.keys(EXTRA_OF) as ExtraKind[];
 /** The vitals each kind of Observation carries (and its id is derived from). */
 const VITALS_OF: Readonly<Record<VitalKind, readonly Vital[]>> = {
   'heart-rate': ['x'],
@@ -140,10 +150,12 @@ const perMinute = (value: number, unit: string): FhirQuantity => ({
 const mmHg = (value: number): FhirQuantity => ({ value, unit: 'mmHg', system: UCUM, code: 'mm[Hg]' });
 
 /** The FHIR R4 vital-signs profiles each kind of Observation follows. */
-const PROFILE: Readonly<Record<VitalKind, string>> = {
+const PROFILE: Readonly<Record<VitalKind | ExtraKind, string>> = {
   'heart-rate': 'http://hl7.org/fhir/StructureDefinition/heartrate',
   'blood-pressure': 'http://hl7.org/fhir/StructureDefinition/bp',
   'respiratory-rate': 'http://hl7.org/fhir/StructureDefinition/resprate',
+  'oxygen-saturation': 'http://hl7.org/fhir/StructureDefinition/oxygensat',
+  'body-temperature': 'http://hl7.org/fhir/StructureDefinition/bodytemp',
 };
 
 /** Which Observation kinds a model reads, from the vitals it declares (all for an unknown model). */
@@ -168,6 +180,32 @@ function vitalContent(
           { code: loinc('8480-6', 'Systolic blood pressure'), valueQuantity: mmHg(r.z) },
           { code: loinc('8462-4', 'Diastolic blood pressure'), valueQuantity: mmHg(r.y) },
         ],
+      };
+  }
+}
+
+function extraContent(kind: ExtraKind, value: number): Pick<FhirObservation, 'code' | 'valueQuantity'> {
+  switch (kind) {
+    case 'oxygen-saturation':
+      // The R4 oxygensat profile requires 2708-6; 59408-5 says it was measured by pulse oximetry.
+      return {
+        code: {
+          coding: [
+            { system: LOINC, code: '2708-6', display: 'Oxygen saturation in Arterial blood' },
+            {
+              system: LOINC,
+              code: '59408-5',
+              display: 'Oxygen saturation in Arterial blood by Pulse oximetry',
+            },
+          ],
+          text: 'SpO2',
+        },
+        valueQuantity: { value, unit: '%', system: UCUM, code: '%' },
+      };
+    case 'body-temperature':
+      return {
+        code: loinc('8310-5', 'Body temperature'),
+        valueQuantity: { value, unit: 'C', system: UCUM, code: 'Cel' },
       };
   }
 }
@@ -244,7 +282,7 @@ function checkReading(r: Reading, resultId: string): void {
 }
 
 interface Prepared {
-  /** Every distinct reading, oldest first (only time, x, y, z, w). */
+  /** Every distinct reading, oldest first (time, x, y, z, w, and SpO2 and temperature when measured). */
   readings: Reading[];
   /** Entries without duplicates (by result id), by last reading time, then result id. */
   entries: HistoryEntry[];
@@ -268,10 +306,17 @@ function prepare(entries: readonly HistoryEntry[]): Prepared {
     byResult.set(e.resultId, e);
     for (const r of e.readings) {
       checkReading(r, e.resultId);
-      const { time, x, y, z, w } = r;
+      const { time, x, y, z, w, spo2, temperature } = r;
       const other = byTime.get(time);
-      if (!other) byTime.set(time, { reading: { time, x, y, z, w }, resultId: e.resultId });
-      else if (VITALS.some((v) => other.reading[v] !== r[v])) {
+      const kept: Reading = { time, x, y, z, w };
+      if (spo2 !== undefined) kept.spo2 = spo2;
+      if (temperature !== undefined) kept.temperature = temperature;
+      if (!other) byTime.set(time, { reading: kept, resultId: e.resultId });
+      else if (
+        [...VITALS, 'spo2', 'temperature'].some(
+          (v) => other.reading[v as keyof Reading] !== r[v as keyof Reading],
+        )
+      ) {
         throw new RangeError(
           `the reading at ${iso(time)} differs between results ${other.resultId} and ${e.resultId}`,
         );
@@ -369,6 +414,21 @@ export function toFhirBundle(entries: readonly HistoryEntry[], options: FhirExpo
       });
       vitalUrl.set(`${r.time}/${kind}`, url);
     }
+    for (const kind of EXTRA_KINDS) {
+      const value = r[EXTRA_OF[kind]];
+      if (value === undefined) continue;
+      const url = add({
+        resourceType: 'Observation',
+        id: newId(seedOf('vital', userId, kind, r.time, value)),
+        meta: { profile: [PROFILE[kind]] },
+        status: 'final',
+        category: [VITAL_SIGNS_CATEGORY],
+        subject,
+        effectiveDateTime: iso(r.time),
+        ...extraContent(kind, value),
+      });
+      vitalUrl.set(`${r.time}/${kind}`, url);
+    }
   }
 
   for (const e of sorted) add(diagnosisObservation(e, userId, subject, vitalUrl, newId));
@@ -434,7 +494,10 @@ function diagnosisObservation(
     ...(interpreted ? { interpretation: interpreted } : {}),
     note: notes,
     derivedFrom: basis.flatMap((r) =>
-      kindsRead(model).map((k) => ({ reference: vitalUrl.get(`${r.time}/${k}`) as string })),
+      [...kindsRead(model), ...(model?.id === 'early-warning' ? EXTRA_KINDS : [])]
+        .map((k) => vitalUrl.get(`${r.time}/${k}`))
+        .filter((url) => url !== undefined)
+        .map((reference) => ({ reference })),
     ),
     component: valueComponents(e, model),
   };
@@ -482,6 +545,8 @@ export const EXPORT_CSV_COLUMNS = Object.freeze([
   'diastolic',
   'systolic',
   'respiratory_rate',
+  'spo2',
+  'temperature',
   'model',
   'diagnosis',
   'borderline',
@@ -499,9 +564,9 @@ export function csvField(value: string): string {
 /**
  * The history as CSV: one row per distinct reading (oldest first; time ISO-8601 UTC), and on the
  * row of each entry's last reading its model, diagnosis label, borderline (true/false) and ledger
- * transaction. Several entries ending at one reading share the row, their values one per line
- * within each (quoted) field, in the same order. parseCsv reads the readings back (it ignores the
- * extra columns). Lines end in \n, as src/device/csv.ts writes them.
+ * transaction; SpO2 and temperature when they were measured. Several entries ending at one
+ * reading share the row, their values one per line within each (quoted) field, in the same order.
+ * parseCsv reads the readings back (it ignores the diagnosis columns). Lines end in \n, as src/device/csv.ts writes them.
  */
 export function toCsv(entries: readonly HistoryEntry[]): string {
   const { readings, entries: sorted } = prepare(entries);
@@ -520,6 +585,8 @@ export function toCsv(entries: readonly HistoryEntry[]): string {
       String(r.y),
       String(r.z),
       String(r.w),
+      r.spo2 === undefined ? '' : String(r.spo2),
+      r.temperature === undefined ? '' : String(r.temperature),
       joined((e) => e.modelId),
       joined((e) => e.diagnosis.label),
       joined((e) => String(e.diagnosis.borderline)),

@@ -247,7 +247,8 @@ export interface Arithmetic<V> {
   element(index: number): V;
   linear(terms: readonly { index: number; coeff: number }[], constant: number): V;
   mul(a: V, b: V): V;
-  poly(arg: V, coefficients: readonly number[], outputBound: number): V;
+  /** A polynomial of a value within ±inputBound, whose result stays within ±outputBound. */
+  poly(arg: V, coefficients: readonly number[], outputBound: number, inputBound: number): V;
   windowMean(index: number, mask: readonly number[]): V;
   /** Frees an intermediate value (encrypted mode); inputs are never released. */
   release(value: V): void;
@@ -279,7 +280,8 @@ export function walk<V>(plan: Plan, arithmetic: Arithmetic<V>): V[] {
       case 'poly': {
         const arg = evaluate(expr.arg, bound);
         try {
-          return arithmetic.poly(arg, expr.coefficients, bound);
+          const inputBound = Math.max(Math.abs(expr.domain[0]), Math.abs(expr.domain[1]));
+          return arithmetic.poly(arg, expr.coefficients, bound, inputBound);
         } finally {
           arithmetic.release(arg);
         }
@@ -364,12 +366,15 @@ export function simulatedArithmetic(plan: Plan, vectors: readonly number[][]): A
         terms.map((t) => ({ index: t.index, coeff: round(t.coeff, delta) })),
         round(constant, delta),
       ),
-    poly: (arg, coefficients, bound) => {
-      const outputScale = 2 ** Math.min(q0Bits - Math.ceil(Math.log2(bound)) - 2, plan.preset.scaleBits + 8);
+    // polyval encodes each coefficient at the result's scale or finer; that scale is at least
+    // what q0 holds for the output range, so rounding at it is the coarsest case.
+    poly: (arg, coefficients, bound, inputBound) => {
+      const outputScale = 2 ** (q0Bits - Math.ceil(Math.log2(bound)) - 2);
       return clear.poly(
         arg,
         coefficients.map((c) => round(c, outputScale)),
         bound,
+        inputBound,
       );
     },
     // Encrypted, the mean is Σ v·w with w = 1/n encoded at Δ: the weight's rounding included.
@@ -421,7 +426,8 @@ export function encryptedArithmetic(plan: Plan, evaluator: Evaluator, inputs: re
       return own(acc);
     },
     mul: (a, b) => own(evaluator.multiply(a, b)),
-    poly: (arg, coefficients, bound) => own(evaluator.polyval(arg, coefficients, { outputBound: bound })),
+    poly: (arg, coefficients, outputBound, inputBound) =>
+      own(evaluator.polyval(arg, coefficients, { outputBound, inputBound })),
     windowMean: (i, mask) => {
       using masked = evaluator.multiply(input(i), mask);
       return own(evaluator.sum(masked, nextPow2(mask.length)));

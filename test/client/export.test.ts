@@ -141,7 +141,7 @@ const GENERATED = Date.UTC(2024, 2, 2, 12, 0, 0);
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const VITAL_SIGNS = 'http://terminology.hl7.org/CodeSystem/observation-category';
-const VITAL_LOINC = new Set(['8867-4', '85354-9', '9279-1']);
+const VITAL_LOINC = new Set(['8867-4', '85354-9', '9279-1', '2708-6', '8310-5']);
 const UUID_V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -230,6 +230,17 @@ function checkBundle(b: FhirBundle): void {
         assert.equal(o.valueQuantity, undefined, 'the BP panel has no value of its own');
         assert.deepEqual(o.component?.map(loincOf), ['8480-6', '8462-4']);
         for (const c of o.component ?? []) checkQuantity(c.valueQuantity, 'mm[Hg]', where);
+      } else if (code === '2708-6') {
+        assert.deepEqual(
+          o.code.coding?.map((c) => c.code),
+          ['2708-6', '59408-5'],
+          'SpO2 by pulse oximetry',
+        );
+        assert.equal(o.meta?.profile?.[0], 'http://hl7.org/fhir/StructureDefinition/oxygensat');
+        checkQuantity(o.valueQuantity, '%', where);
+      } else if (code === '8310-5') {
+        assert.equal(o.meta?.profile?.[0], 'http://hl7.org/fhir/StructureDefinition/bodytemp');
+        checkQuantity(o.valueQuantity, 'Cel', where);
       } else {
         checkQuantity(o.valueQuantity, '/min', where);
       }
@@ -396,6 +407,44 @@ test('interpretation, effective time and derivedFrom follow the diagnosis and th
   );
 });
 
+test('SpO2 and temperature measured with a reading are exported, and the NEWS2 diagnosis cites them', () => {
+  const measured: Reading = { ...r1, time: T0 + 90 * MIN, spo2: 93, temperature: 38.4, oxygen: false };
+  const entry: HistoryEntry = {
+    ...news2,
+    resultId: 'result-e',
+    submissionId: 'e'.repeat(64),
+    readings: [measured],
+  };
+  const b = toFhirBundle([...HISTORY, entry], { userId: USER, generatedAt: GENERATED });
+  checkBundle(b);
+  const at = (code: string) =>
+    observations(b).filter((o) => isVital(o) && o.code.coding?.some((c) => c.code === code));
+  // Only the reading that had them: the others carry no SpO2 or temperature.
+  assert.deepEqual(
+    at('2708-6').map((o) => [o.effectiveDateTime, o.valueQuantity?.value]),
+    [[new Date(measured.time).toISOString(), 93]],
+  );
+  assert.deepEqual(
+    at('8310-5').map((o) => [o.effectiveDateTime, o.valueQuantity?.value, o.valueQuantity?.code]),
+    [[new Date(measured.time).toISOString(), 38.4, 'Cel']],
+  );
+  assert.deepEqual(
+    (diagnosisOf(b, 'result-e').derivedFrom ?? []).map((ref) =>
+      loincOf(resourceAt(b, ref.reference) as FhirObservation),
+    ),
+    ['8867-4', '85354-9', '9279-1', '2708-6', '8310-5'],
+  );
+  // The CSV carries them too, and parseCsv reads them back.
+  const { oxygen: _entered, ...replayed } = measured;
+  assert.deepEqual(parseCsv(toCsv([entry])), [replayed]);
+  // The same time with a different SpO2 in another result is an inconsistent history.
+  const other: HistoryEntry = { ...entry, resultId: 'result-f', readings: [{ ...measured, spo2: 97 }] };
+  assert.throws(
+    () => toFhirBundle([entry, other], { userId: USER, generatedAt: GENERATED }),
+    /differs between results/,
+  );
+});
+
 test('deterministic: the same history gives the same bundle, whatever the order and repetition', () => {
   const one = bundle();
   assert.deepEqual(toFhirBundle(HISTORY, { userId: USER, generatedAt: GENERATED }), one);
@@ -479,21 +528,23 @@ test('CSV: the readings replay through parseCsv; diagnoses on their last reading
   const rows = parseRows(csv);
   assert.equal(rows.length, 6);
   const row = (r: Reading) => rows.find((x) => x[0] === new Date(r.time).toISOString()) as string[];
-  assert.deepEqual(row(r1).slice(5), ['early-warning', 'low clinical risk', 'false', 'tx-a']);
-  assert.deepEqual(row(r2).slice(5), ['', '', '', '']);
+  assert.deepEqual(row(r1).slice(7), ['early-warning', 'low clinical risk', 'false', 'tx-a']);
+  assert.deepEqual(row(r2).slice(7), ['', '', '', '']);
   // r3 ends two entries: one line each within the fields, in the same order.
-  assert.deepEqual(row(r3).slice(5), [
+  assert.deepEqual(row(r3).slice(7), [
     'blood-pressure\nchd-risk',
     `${bpDiagnosis.label}\nlow CHD risk (< 10%)`,
     'true\nfalse',
     'tx-b\ntx-c',
   ]);
-  assert.deepEqual(row(r4).slice(5), ['', '', '', '']);
+  assert.deepEqual(row(r4).slice(7), ['', '', '', '']);
   assert.deepEqual(row(r5).slice(1), [
     '121',
     '68',
     '95',
     '25',
+    '',
+    '',
     'early-warning',
     'medium clinical risk',
     'false',
@@ -515,7 +566,7 @@ test('CSV quoting: commas, quotes, semicolons, #, newlines and edge spaces survi
     const csv = toCsv([entry]);
     assert.deepEqual(parseCsv(csv), [r3], label);
     const rows = parseRows(csv);
-    assert.equal(rows[1]?.[6], label);
+    assert.equal(rows[1]?.[8], label);
   }
   assert.equal(csvField('plain'), 'plain');
   assert.equal(csvField('a,b'), '"a,b"');
