@@ -100,3 +100,31 @@ test('a polynomial no placement can evaluate precisely is refused, naming the co
       e instanceof CkksError && e.code === 'SCALE' && /c\d|wrap around|values up to/.test(e.message),
   );
 });
+
+test('a polyval result leaves room for what follows: summed with, and multiplied by, a constant and a ciphertext', () => {
+  const xs = uniform(1, 9, 256, 21);
+  const zs = uniform(10, 99, 256, 22);
+  const F = [0.5, 0.1, 0.01, 0.001];
+  const f = (v: number) => F.reduce((s, c, i) => s + c * v ** i, 0);
+  using x = k.encryptor.encrypt(xs);
+  using y = k.evaluator.polyval(x, F);
+  using z = k.evaluator.dropToLevel(k.encryptor.encrypt(zs), y.level);
+  assert.notEqual(y.scale, z.scale);
+  using sum = k.evaluator.add(y, z);
+  using scaled = k.evaluator.multiply(y, 3);
+  using product = k.evaluator.multiply(y, z);
+  const check = (v: Parameters<typeof k.decryptor.decrypt>[0], want: number[]) =>
+    assert.ok(maxRel(k.decryptor.decrypt(v, want.length), want) < 2e-5);
+  check(
+    sum,
+    xs.map((v, i) => f(v) + (zs[i] as number)),
+  );
+  check(
+    scaled,
+    xs.map((v) => 3 * f(v)),
+  );
+  check(
+    product,
+    xs.map((v, i) => f(v) * (zs[i] as number)),
+  );
+});
