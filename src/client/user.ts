@@ -237,7 +237,10 @@ export class LocalUser implements Disposable {
   /** Q for one submission of an issued result (outputs of that submission, in plan order). */
   decrypt(issued: IssuedResult, submission = 0, readings = this.plan.readingsPerUpload): Outputs {
     const indices = issued.result.outputs.flatMap((o, i) => (o.submission === submission ? [i] : []));
-    const z = indices.map((i) => loadCiphertext(this.context, outputBytes(issued, i)));
+    // A shared-Z plan's outputs all name one ciphertext: load it once.
+    const z = (this.plan.sharedZ ? indices.slice(0, 1) : indices).map((i) =>
+      loadCiphertext(this.context, outputBytes(issued, i)),
+    );
     try {
       return decryptOutputs(this.plan, this.#decryptor, z, readings);
     } finally {

@@ -205,12 +205,15 @@ export class FheContract extends Contract {
         results = guardCkks('EVALUATION_FAILED', `evaluating ${plan.template.id}`, () =>
           evaluate(plan, evaluator, inputs),
         );
-        for (const [o, zo] of results.entries()) {
+        // One entry per model output; a shared-Z plan's outputs all name its one ciphertext.
+        const blobs: string[] = [];
+        for (const zo of results) blobs.push(await putFreshBlob(stub, zo.save()));
+        for (const [o, output] of plan.outputs.entries()) {
           outputs.push({
             submission: s,
-            name: plan.outputs[o]?.name ?? `${o}`,
-            perReading: plan.outputs[o]?.perReading ?? false,
-            blob: await putFreshBlob(stub, zo.save()),
+            name: output.name,
+            perReading: output.perReading,
+            blob: blobs[plan.sharedZ ? 0 : o] as string,
           });
         }
       } finally {
@@ -303,6 +306,7 @@ export class FheContract extends Contract {
     if (!result) throw new ContractError('NOT_FOUND', `params.resultId: no result ${id} of this user`);
     const z: Record<string, string> = {};
     for (const o of result.outputs) {
+      if (o.blob in z) continue; // a shared Z: one ciphertext for every output
       z[o.blob] = Buffer.from(await getBlob(stub, o.blob, `result ${id}`)).toString('base64');
     }
     return JSON.stringify({ result, z });

@@ -45,6 +45,11 @@ export interface Plan {
   /** Ciphertexts per upload and readings per upload. */
   ciphertextsPerUpload: number;
   readingsPerUpload: number;
+  /**
+   * Packed, every output linear: all outputs in the slots of one Z (output k at slot k·m, m the
+   * template's block size), from one plaintext product and log2(m) rotations.
+   */
+  sharedZ: boolean;
 }
 
 const nextPow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -206,6 +211,16 @@ export function compile(model: Model, options: CompileOptions): Plan {
     );
   }
   const { preset, analysis } = chosen;
+  const block = nextPow2(model.elements.length);
+  const sharedZ =
+    layout === 'packed' &&
+    model.outputs.length > 1 &&
+    model.outputs.every((o) => o.expr.op === 'linear') &&
+    model.outputs.length * block <= preset.slots;
+  if (sharedZ) {
+    analysis.costs.plaintext = 1;
+    analysis.costs.rotations = sumSteps(block).length;
+  }
   const template = checkTemplate({
     id: `${model.id}-${layout}`,
     version: model.version,
@@ -215,11 +230,12 @@ export function compile(model: Model, options: CompileOptions): Plan {
     profile: model.profile,
     elements: model.elements,
     ...(layout === 'batch' && model.batch ? { batch: model.batch } : {}),
+    ...(sharedZ ? { copies: model.outputs.length } : {}),
     result: model.outputs.map((o, i) => ({
       name: o.name,
       unit: o.unit,
       output: i,
-      slot: 0,
+      slot: sharedZ ? i * block : 0,
       criteria: o.criteria,
       description: `${o.description}${analysis.outputs[i]?.perReading ? ' (one per reading: slot i is reading i)' : ''}`,
     })),
@@ -237,6 +253,7 @@ export function compile(model: Model, options: CompileOptions): Plan {
     galoisSteps: steps,
     ciphertextsPerUpload: layout === 'packed' ? 1 : model.elements.length,
     readingsPerUpload: layout === 'batch' ? Math.min(preset.slots, model.batch?.readings ?? preset.slots) : 1,
+    sharedZ,
   };
 }
 
@@ -383,6 +400,33 @@ export function simulatedArithmetic(plan: Plan, vectors: readonly number[][]): A
       return [compensatedSum(mask.map((m, s) => round(m, delta) * (values[s] ?? 0)))];
     },
   };
+}
+
+/**
+ * Z of a shared-Z plan: block k of the packed input times output k's weights, each block summed
+ * into its first slot by rotate-and-add, output k's constant added at slot k·m. One ciphertext.
+ */
+export function evaluateShared(plan: Plan, evaluator: Evaluator, input: CipherVector): CipherVector {
+  const block = nextPow2(plan.model.elements.length);
+  const index = new Map(plan.model.elements.map((e, i) => [e.name, i]));
+  const weights = new Array<number>(block * plan.model.outputs.length).fill(0);
+  const constants = new Array<number>(block * (plan.model.outputs.length - 1) + 1).fill(0);
+  plan.model.outputs.forEach((o, k) => {
+    if (o.expr.op !== 'linear') throw new ProtocolError('BAD_TEMPLATE', `output ${o.name} is not linear`);
+    for (const t of o.expr.terms) {
+      const i = k * block + (index.get(t.element) as number);
+      weights[i] = (weights[i] ?? 0) + t.coeff;
+    }
+    constants[k * block] = o.expr.constant;
+  });
+  using product = evaluator.multiply(input, weights);
+  const summed = evaluator.sum(product, block);
+  if (constants.every((c) => c === 0)) return summed;
+  try {
+    return evaluator.add(summed, constants);
+  } finally {
+    summed.dispose();
+  }
 }
 
 /** Real CKKS: the contract's side. `inputs` are the loaded tuple ciphertexts (never released here). */

@@ -15,7 +15,14 @@ import { ProtocolError } from '../protocol/errors.ts';
 import type { Profile } from '../protocol/meta-functions.ts';
 import { layoutVectors } from '../protocol/tuple.ts';
 import type { VitalReading } from '../protocol/vitals.ts';
-import { clearArithmetic, encryptedArithmetic, type Plan, simulatedArithmetic, walk } from './compiler.ts';
+import {
+  clearArithmetic,
+  encryptedArithmetic,
+  evaluateShared,
+  type Plan,
+  simulatedArithmetic,
+  walk,
+} from './compiler.ts';
 
 /** Q: each output's values (one per reading for per-reading batch outputs, else one). */
 export type Outputs = Record<string, number[]>;
@@ -106,6 +113,10 @@ export function loadTuple(plan: Plan, context: CkksContext, uploads: readonly Ui
 
 /** Contract: Z = F(M), each output dropped to the last level (fewest bytes to return). */
 export function evaluate(plan: Plan, evaluator: Evaluator, inputs: readonly CipherVector[]): CipherVector[] {
+  if (plan.sharedZ) {
+    using z = evaluateShared(plan, evaluator, inputs[0] as CipherVector);
+    return [evaluator.dropToLevel(z, 0)];
+  }
   const arithmetic = encryptedArithmetic(plan, evaluator, inputs);
   const results = walk(plan, arithmetic);
   try {
@@ -115,16 +126,25 @@ export function evaluate(plan: Plan, evaluator: Evaluator, inputs: readonly Ciph
   }
 }
 
-/** Client: Q ≈ D(Dec(Z)). */
+/**
+ * Client: Q ≈ D(Dec(Z)). `z` holds one ciphertext per output, or the single Z of a shared-Z
+ * plan; each output is read from its template slot on.
+ */
 export function decryptOutputs(
   plan: Plan,
   decryptor: Decryptor,
   z: readonly CipherVector[],
   readings: number,
 ): Outputs {
+  const count = Math.max(1, readings);
+  const shared = plan.sharedZ ? decryptor.decrypt(z[0] as CipherVector) : undefined;
   return collect(
     plan,
-    z.map((c) => Array.from(decryptor.decrypt(c, Math.max(1, readings)))),
+    plan.outputs.map((_, i) => {
+      if (!shared) return Array.from(decryptor.decrypt(z[i] as CipherVector, count));
+      const slot = plan.template.result[i]?.slot ?? 0;
+      return Array.from(shared.subarray(slot, slot + count));
+    }),
     readings,
   );
 }

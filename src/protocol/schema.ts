@@ -69,6 +69,12 @@ export const TemplateSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /**
+     * Packed layout: the element vector is written this many times, block b in slots
+     * [b·m, b·m + n) with m the power of two ≥ n, so that one product and log2(m) rotations
+     * give every output its own slot of one ciphertext (block k → output k at slot k·m).
+     */
+    copies: Type.Optional(Type.Integer({ minimum: 2, maximum: 64 })),
     result: Type.Array(ResultSlotSchema, { minItems: 1, maxItems: 64 }),
   },
   { additionalProperties: false },

@@ -53,7 +53,18 @@ export function checkTemplate(input: unknown): Template {
       `template ${template.id}: "batch" is required exactly for the batch layout`,
     );
   }
+  if (template.copies !== undefined && template.layout !== 'packed') {
+    throw new ProtocolError(
+      'BAD_TEMPLATE',
+      `template ${template.id}: "copies" is only for the packed layout`,
+    );
+  }
   return template;
+}
+
+/** The slot stride of a packed template's copies: the power of two at least its element count. */
+export function blockSize(template: Pick<Template, 'elements'>): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, template.elements.length)));
 }
 
 /** Names a template version for messages and keys: "early-warning@2". */

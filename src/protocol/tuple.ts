@@ -2,7 +2,8 @@
  * Tuple building (paper eq. 3): readings → tuple values (meta-functions in plaintext) → the
  * vectors to encrypt, one per ciphertext, in the template's layout:
  * - paper:  one reading; one ciphertext per tuple element (value in slot 0), as in the paper;
- * - packed: one reading; all elements in the slots of one ciphertext;
+ * - packed: one reading; all elements in the slots of one ciphertext (written `copies` times, at
+ *           a power-of-two stride, when each output gets its own block);
  * - batch:  many readings; one ciphertext per element, reading i in slot i (SIMD over time).
  */
 import { ProtocolError } from './errors.ts';
@@ -14,6 +15,7 @@ import {
   type Profile,
 } from './meta-functions.ts';
 import type { Template } from './schema.ts';
+import { blockSize } from './template.ts';
 import type { VitalReading } from './vitals.ts';
 
 /** The tuple's element values for one reading of a batch. */
@@ -49,8 +51,15 @@ export function layoutVectors(
       }
       const row = rows[0] as number[];
       if (template.layout === 'paper') return row.map((v) => [v]);
-      if (n > slots) throw new ProtocolError('LAYOUT', `${n} elements exceed ${slots} slots`);
-      return [row];
+      const copies = template.copies ?? 1;
+      const stride = copies > 1 ? blockSize(template) : n;
+      if (stride * (copies - 1) + n > slots) {
+        throw new ProtocolError('LAYOUT', `${copies} × ${n} elements exceed ${slots} slots`);
+      }
+      if (copies === 1) return [row];
+      const vector = new Array<number>(stride * (copies - 1) + n).fill(0);
+      for (let b = 0; b < copies; b++) for (let i = 0; i < n; i++) vector[b * stride + i] = row[i] as number;
+      return [vector];
     }
     case 'batch': {
       const capacity = Math.min(slots, template.batch?.readings ?? slots);

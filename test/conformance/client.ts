@@ -413,6 +413,8 @@ export interface Template {
   preset: string;
   layout: 'paper' | 'packed' | 'batch';
   elements: Element[];
+  /** §9.3: packed, the elements are written this many times at a power-of-two stride. */
+  copies?: number;
   result: { name: string; output: number; slot: number }[];
 }
 
@@ -450,7 +452,16 @@ export function tupleVectors(
   profile: Record<string, number> = {},
 ): number[][] {
   const values = template.elements.map((e) => elementValue(e, r, profile));
-  return template.layout === 'packed' ? [values] : values.map((value) => [value]);
+  if (template.layout !== 'packed') return values.map((value) => [value]);
+  const copies = template.copies ?? 1;
+  const stride = 2 ** Math.ceil(Math.log2(values.length));
+  const vector = new Array<number>(copies === 1 ? values.length : stride * (copies - 1) + values.length).fill(
+    0,
+  );
+  for (let b = 0; b < copies; b++) {
+    for (const [i, value] of values.entries()) vector[b * stride + i] = value;
+  }
+  return [vector];
 }
 
 /** §10: NEWS2 vital-sign scores, straight from the table. */

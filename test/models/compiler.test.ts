@@ -30,7 +30,24 @@ test('early-warning compiles to the cheapest preset with depth 1 in every layout
   }
   const packed = compile(earlyWarning, { layout: 'packed' });
   assert.deepEqual(packed.galoisSteps, [1, 2, 4, 8]);
-  assert.equal(packed.rotations, 4 * 4, 'a 16-slot sum per output');
+  // One Z for the four outputs: the elements written once per output, one 16-slot sum for all.
+  assert.equal(packed.sharedZ, true);
+  assert.equal(packed.rotations, 4, 'one 16-slot sum, not one per output');
+  assert.equal(packed.multiplications.plaintext, 1);
+  assert.equal(packed.template.copies, 4);
+  assert.deepEqual(
+    packed.template.result.map((r) => [r.name, r.output, r.slot]),
+    [
+      ['rrScore', 0, 0],
+      ['sbpScore', 1, 16],
+      ['hrScore', 2, 32],
+      ['total', 3, 48],
+    ],
+  );
+  const [vector] = tupleVectors(packed, [{ x: 135, y: 80, z: 95, w: 22 }], {});
+  assert.equal(vector?.length, 48 + earlyWarning.elements.length);
+  for (const b of [1, 2, 3]) assert.deepEqual(vector?.slice(16 * b, 16 * b + 13), vector?.slice(0, 13));
+  assert.equal(compile(earlyWarning, { layout: 'paper' }).sharedZ, false);
   assert.deepEqual(compile(earlyWarning, { layout: 'paper' }).galoisSteps, []);
 });
 

@@ -157,7 +157,7 @@ for (const database of ['pglite', 'postgresql'] as const) {
         'WRONG_TEMPLATE',
       );
       const mine = bob.user.encrypt(upload.readings, upload.profile);
-      const template = { id: bob.user.plan.template.id, version: 2 };
+      const template = { id: bob.user.plan.template.id, version: bob.user.plan.template.version + 1 };
       await expect(
         bob.submit([{ envelope: await bob.user.sign(mine, { template }) }]),
         409,

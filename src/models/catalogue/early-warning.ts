@@ -114,7 +114,8 @@ export function earlyWarningDiagnosis(
 
 export const earlyWarning: Model = {
   id: 'early-warning',
-  version: 1,
+  // 2: the packed template writes the elements once per output (`copies`), for one shared Z.
+  version: 2,
   name: 'Early warning (NEWS2 vital signs)',
   description: 'NEWS2 scores for respiration rate, systolic pressure and heart rate, and their total',
   layouts: { paper: 'secure-4096', packed: 'secure-4096', batch: 'secure-4096' },
