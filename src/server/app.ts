@@ -38,7 +38,6 @@ import {
   SubmitResponseSchema,
   UserSchema,
 } from '../protocol/api.ts';
-import { readAnswer } from '../protocol/contract.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { WorkerPool } from '../workers/pool.ts';
 import { authenticate } from './auth.ts';
@@ -509,16 +508,18 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     async (request) => {
       const row = await ctx.db
         .selectFrom('results')
-        .selectAll()
-        .where('id', '=', request.params.id)
-        .where('user_id', '=', me(request).user_id)
+        .innerJoin('submissions', 'submissions.id', 'results.submission_id')
+        .select(['results.id', 'results.submission_id', 'results.block_number', 'submissions.issue_request'])
+        .where('results.id', '=', request.params.id)
+        .where('results.user_id', '=', me(request).user_id)
         .executeTakeFirst();
-      if (!row)
+      if (!row?.issue_request)
         throw Object.assign(new Error(`no result ${request.params.id} of yours`), {
           statusCode: 404,
           code: 'NOT_FOUND',
         });
-      const { result, z } = readAnswer('result', row.payload);
+      // From the ledger, the system of record (the server keeps no copy of Z).
+      const { result, z } = await ctx.committer.results.read(row.id, row.issue_request);
       return { ...result, submissionId: row.submission_id, blockNumber: Number(row.block_number), z };
     },
   );

@@ -27,6 +27,7 @@ import {
 } from '../protocol/contract.ts';
 import type { Db } from './db/database.ts';
 import type { Submission } from './db/schema.ts';
+import { ResultReader } from './results.ts';
 
 /** What the committer schedules with: a row without its envelope (fetched only when sent). */
 type Job = Pick<
@@ -56,6 +57,8 @@ const RECEIVES_IN_FLIGHT = 2;
 
 export class Committer {
   readonly events = new EventEmitter<{ result: [ResultReady]; idle: [] }>();
+  /** Results as the ledger has them (the server stores no copy of Z). */
+  readonly results: ResultReader;
   readonly #db: Db;
   readonly #ledger: Ledger;
   readonly #contract: FheContractClient;
@@ -77,6 +80,7 @@ export class Committer {
     this.#db = db;
     this.#ledger = ledger;
     this.#contract = new FheContractClient(ledger);
+    this.results = new ResultReader(ledger);
     this.#concurrency = options.concurrency ?? 32;
     this.#idleMs = options.idleMs ?? 500;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
@@ -391,6 +395,7 @@ export class Committer {
         state: 'received',
         receive_tx: committed.txId,
         receive_block: committed.blockNumber,
+        envelope: null, // the ledger holds its ciphertexts now
         updated_at: new Date(),
       })
       .where('id', 'in', ids)
@@ -408,10 +413,12 @@ export class Committer {
     this.#log('submission rejected by the contract', { submission: s.id, reason: message });
   }
 
-  /** Reads Z with the user's own issue request (the contract opens that result to it) and stores it. */
+  /**
+   * Records where a committed result is. Z stays on the ledger (ResultReader reads it there); it
+   * is read once now into the cache, for the owner's fetch that follows the event.
+   */
   async #storeResult(s: Job, txId: string, blockNumber: number): Promise<void> {
-    const answer = await this.#contract.query('result', issueProposal(s.issue_request as Uint8Array));
-    const payload = new TextEncoder().encode(JSON.stringify(answer));
+    await this.results.warm(txId, s.issue_request as Uint8Array);
     await this.#db.transaction().execute(async (tx) => {
       await tx
         .insertInto('results')
@@ -421,13 +428,13 @@ export class Committer {
           submission_id: s.id,
           tx_id: txId,
           block_number: blockNumber,
-          payload,
         })
         .onConflict((c) => c.column('id').doNothing())
         .execute();
       await tx
         .updateTable('submissions')
-        .set({ state: 'issued', result_id: txId, error: null, updated_at: new Date() })
+        // Committed: the ledger holds the ciphertexts now, the envelope is no longer needed here.
+        .set({ state: 'issued', result_id: txId, error: null, envelope: null, updated_at: new Date() })
         .where('id', '=', s.id)
         .execute();
       // Received by this same issue: the transaction that received it is the one that issued.

@@ -75,6 +75,7 @@ const SERVER_STATUS = {
   BAD_HTTP: [400, 'not valid HTTP/1.1'],
   INTERNAL: [500, 'a fault of the server (never caused by what a client sends)'],
   LEDGER_UNAVAILABLE: [503, 'the ledger cannot be reached now; retry later (also LEDGER_<code>)'],
+  LEDGER_LAGGING: [503, 'a committed result the peer asked has not applied yet; retry in a moment'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 const PROTOCOL_MEANING: Record<ProtocolErrorCode, string> = {

@@ -44,7 +44,7 @@ test('early-warning compiles to the cheapest preset with depth 1 in every layout
       ['total', 3, 48],
     ],
   );
-  const [vector] = tupleVectors(packed, [{ x: 135, y: 80, z: 95, w: 22 }], {});
+  const [vector] = tupleVectors(packed, [{ time: 0, x: 135, y: 80, z: 95, w: 22 }], {});
   assert.equal(vector?.length, 48 + earlyWarning.elements.length);
   for (const b of [1, 2, 3]) assert.deepEqual(vector?.slice(16 * b, 16 * b + 13), vector?.slice(0, 13));
   assert.equal(compile(earlyWarning, { layout: 'paper' }).sharedZ, false);

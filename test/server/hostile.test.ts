@@ -219,7 +219,11 @@ test('POISONED BATCH: one envelope the contract refuses in a receive of ten is r
     .select('envelope')
     .where('id', '=', ids[3] as string)
     .executeTakeFirstOrThrow();
-  const opened = decode(row.envelope) as { v: number; signature: Uint8Array; submission: Uint8Array };
+  const opened = decode(row.envelope as Uint8Array) as {
+    v: number;
+    signature: Uint8Array;
+    submission: Uint8Array;
+  };
   const signature = Uint8Array.from(opened.signature);
   signature[0] = (signature[0] as number) ^ 1;
   await server.db

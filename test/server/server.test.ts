@@ -257,6 +257,30 @@ for (const database of ['pglite', 'postgresql'] as const) {
       for (const id of accepted) assert.equal(bySubmission.get(id), 1, `submission ${id}`);
       const ready = await fetch(`${server.url}/ready`);
       assert.equal(ready.status, 200);
+
+      // The ledger is the record: no committed envelope and no copy of Z stays in the database.
+      const rows = await server.db
+        .selectFrom('submissions')
+        .select(['state', 'envelope'])
+        .where('id', 'in', accepted)
+        .execute();
+      assert.deepEqual(
+        rows.map((r) => [r.state, r.envelope]),
+        accepted.map(() => ['issued', null]),
+      );
+      const columns = await server.db.introspection.getTables();
+      const resultColumns = columns.find((t) => t.name === 'results')?.columns.map((c) => c.name);
+      assert.ok(resultColumns && !resultColumns.includes('payload'), `results columns: ${resultColumns}`);
+      // A result from before the restart: this server never cached it, so it comes from the ledger.
+      const queries = server.committer.results.queries;
+      const first = results.find((r) => r.submissionId === accepted[0]);
+      const { status, body } = await bob.get<ApiResult>(`/v1/results/${first?.id}`);
+      assert.equal(status, 200);
+      assert.equal(server.committer.results.queries, queries + 1);
+      const q = bob.user.decrypt(asIssued(body));
+      const u = uploads[0] as (typeof uploads)[number];
+      const clear = runClear(bob.user.plan, tupleVectors(bob.user.plan, u.readings, u.profile));
+      assert.ok(Math.abs((q.total?.[0] as number) - (clear.total?.[0] as number)) < 0.05);
     });
   });
 }

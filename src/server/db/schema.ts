@@ -25,7 +25,8 @@ export interface SubmissionsTable {
   id: string;
   user_id: string;
   nonce: Uint8Array;
-  envelope: Uint8Array;
+  /** Kept until the ledger has committed its receive (then null: the ledger is the record). */
+  envelope: Uint8Array | null;
   /** The user's signed issue request for this submission, if they asked for Z. */
   issue_request: Uint8Array | null;
   /** Its nonce (one nonce space per user, as in the contract). */
@@ -53,8 +54,6 @@ export interface ResultsTable {
   submission_id: string;
   tx_id: string;
   block_number: BigInt;
-  /** The contract's answer: the result record and Z, UTF-8 JSON. */
-  payload: Uint8Array;
   created_at: Timestamp;
 }
 
