@@ -56,6 +56,8 @@ const { values: args } = parseArgs({
     'build-seconds': { type: 'string', default: '180' },
     'recover-reps': { type: 'string', default: '3' },
     workers: { type: 'string', default: String(os.cpus().length) },
+    // paper-p2 (issue 5's targets), or `catalogue`: each model at its catalogue preset (issue 15's).
+    preset: { type: 'string', default: 'paper-p2' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -75,7 +77,7 @@ const BUILD_SECONDS = Number(args['build-seconds']);
 const RECOVER_REPS = Number(args['recover-reps']);
 const WORKERS = Number(args.workers);
 
-const PRESET: PresetId = 'paper-p2';
+const PRESET: PresetId | undefined = args.preset === 'catalogue' ? undefined : (args.preset as PresetId);
 const BATCH: BatchOptions = { ...DEFAULT_BATCH };
 /** The contract caches this many evaluators (src/contract/plans.ts): more users with keys reload them. */
 const EVALUATOR_CACHE = 16;
@@ -504,7 +506,7 @@ async function runRow(spec: RowSpec, root: string): Promise<RowResult> {
         userId: `${spec.modelId}-${spec.layout}-${i}`,
         modelId: spec.modelId,
         layout: spec.layout,
-        presetId: PRESET,
+        ...(PRESET ? { presetId: PRESET } : {}),
       }),
     );
   }
@@ -733,7 +735,7 @@ const p50p99 = (v: number[]) => `${ms(median(v))} / ${ms(percentile(v, 0.99))}`;
 const sections: string[] = [
   `# The FHE-Contract on the embedded ledger\n\n${header(command)}`,
   prose(
-    `Preset ${PRESET}; ${USERS} users per row, set up before timing; ${WORKERS} simulation workers unless a`,
+    `Preset ${PRESET ?? "each model's catalogue preset"}; ${USERS} users per row, set up before timing; ${WORKERS} simulation workers unless a`,
     `table says otherwise; blocks cut at ${BATCH.maxTransactions} transactions,`,
     `${fmt.bytes(BATCH.preferredMaxBytes)} bytes or ${BATCH.timeoutMs} ms (the ledger's defaults); each run`,
     `stops after ${PAIRS} pairs or ${SECONDS} s. Envelopes and requests are encrypted and signed before the`,

@@ -7,7 +7,7 @@
  * result. Baseline in the same run: the same uploads through the embedded ledger in-process
  * (no HTTP, no database), to show what the server adds.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -238,7 +238,12 @@ const command = `npm run bench:server -- --clients ${CLIENTS} --seconds ${SECOND
 const dataDir = await mkdtemp(join(tmpdir(), 'pmhe-bench-server-'));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const child = await spawnServer(dataDir, port, ['--rate-limit', '1000000']);
+const child = await spawnServer(dataDir, port, [
+  '--rate-limit',
+  '1000000',
+  '--registrations-per-address',
+  '1000000',
+]);
 try {
   log(`creating and registering ${CLIENTS} packed users…`);
   const realtime: Client[] = [];
@@ -351,6 +356,7 @@ try {
     `Target (${CLIENTS} clients, ≥ 40 real-time uploads/s, p99 < 1 s, nothing lost): ${target ? 'met' : 'NOT met'}.`,
   ].join('\n');
   process.stdout.write(`${report}\n`);
+  if (args.out) await writeFile(args.out, `${report}\n`);
 } finally {
   child.kill('SIGTERM');
   await exited(child);
