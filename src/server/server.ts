@@ -16,7 +16,7 @@ import { WorkerPool } from '../workers/pool.ts';
 import { buildApp, DEFAULT_SERVER_LIMITS, type Limits } from './app.ts';
 import { pruneNonces } from './auth.ts';
 import { Committer } from './committer.ts';
-import { type Db, openDatabase } from './db/database.ts';
+import { type Db, openDatabase, reclaimSpace } from './db/database.ts';
 import { Metrics } from './metrics.ts';
 import type { RegistrationMode } from './quotas.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
@@ -62,6 +62,8 @@ export interface ServerConfig {
 export interface RunningServer {
   url: string;
   db: Db;
+  /** Which database `db` is: embedded PGlite, or a PostgreSQL server. */
+  database: 'pglite' | 'postgresql';
   ledger: Ledger;
   committer: Committer;
   close(): Promise<void>;
@@ -126,7 +128,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       logger,
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
     });
-    const pruner = setInterval(() => void pruneNonces(db).catch(() => undefined), 60_000);
+    const pruner = setInterval(
+      () =>
+        void pruneNonces(db)
+          .then(() => reclaimSpace(db, kind))
+          .catch(() => undefined),
+      60_000,
+    );
     pruner.unref();
     const address = await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 8080 });
     cleanup.unshift(async () => {
@@ -142,6 +150,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return {
       url: address,
       db,
+      database: kind,
       ledger,
       committer,
       close: () => {

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator } from 'kysely/migration';
 import pg from 'pg';
 import type { Database } from './schema.ts';
@@ -66,4 +66,14 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Opene
     await db.destroy();
     throw error;
   }
+}
+
+/**
+ * Makes the space of deleted and nulled rows reusable (envelopes are nulled once committed).
+ * PostgreSQL's autovacuum does this by itself; PGlite runs no autovacuum, so its files would
+ * keep every envelope ever received.
+ */
+export async function reclaimSpace(db: Db, kind: OpenedDatabase['kind']): Promise<void> {
+  if (kind !== 'pglite') return;
+  for (const table of ['submissions', 'http_nonces'] as const) await sql.raw(`vacuum ${table}`).execute(db);
 }
