@@ -11,17 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  CipherVector,
-  CkksContext,
-  CkksError,
-  Decryptor,
-  Encryptor,
-  Evaluator,
-  PRESET_IDS,
-  type PresetId,
-  SecretKey,
-} from '../../src/ckks/index.ts';
+import { CipherVector, CkksContext, CkksError, PRESET_IDS, type PresetId } from '../../src/ckks/index.ts';
+import { type Kit, kit } from './fixtures.ts';
 import { referencePolyval } from './reference-polyval.ts';
 
 const AIM = 2e-5; // 0.002%
@@ -47,13 +38,16 @@ interface Outcome {
 }
 
 async function measure(preset: PresetId, degrees: readonly number[]) {
-  const context = await CkksContext.create(preset);
-  using secret = SecretKey.generate(context);
-  using relinKeys = secret.relinKeys();
-  using publicKey = secret.publicKey();
-  using encryptor = Encryptor.withPublicKey(publicKey);
-  using decryptor = new Decryptor(secret);
-  using evaluator = new Evaluator(context, { relinKeys });
+  const k = await kit(preset, []);
+  try {
+    return evaluateAll(k, preset, degrees);
+  } finally {
+    k.dispose();
+  }
+}
+
+function evaluateAll(k: Kit, preset: PresetId, degrees: readonly number[]): string[] {
+  const { context, relinKeys, encryptor, decryptor, evaluator } = k;
   const rnd = random(preset.length * 7919);
   const n = Math.min(context.preset.slots, 2048);
   const failures: string[] = [];
