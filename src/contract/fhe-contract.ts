@@ -193,7 +193,8 @@ export class FheContract extends Contract {
       );
     }
     const plan = planFor(user.modelId, user.layout, user.presetId);
-    const evaluator = await userEvaluator(stub, user);
+    using lease = await userEvaluator(stub, user);
+    const evaluator = lease.evaluator;
     const outputs: ResultOutput[] = [];
     for (const [s, id] of ids.entries()) {
       const uploads = await submissionCiphertexts(stub, user, id, s, fresh?.ciphertexts);
@@ -337,7 +338,8 @@ export class FheContract extends Contract {
     await useNonce(stub, r);
     const refs = [guardProtocol(() => textParam(r, 'a')), guardProtocol(() => textParam(r, 'b'))] as const;
     const hashes = await Promise.all(refs.map((ref, i) => resolveRef(stub, user, ref, i === 0 ? 'a' : 'b')));
-    const evaluator = await userEvaluator(stub, user);
+    using lease = await userEvaluator(stub, user);
+    const evaluator = lease.evaluator;
     if (op === 'mult' && !evaluator.relinKeys) {
       throw new ContractError(
         'BAD_REQUEST',

@@ -42,6 +42,33 @@ interface CachedEvaluator {
   context: CkksContext;
   evaluator: Evaluator;
   keys: (RelinKeys | GaloisKeys)[];
+  /** Transactions using it now: an evicted entry is freed only when the last one is done. */
+  users: number;
+  evicted: boolean;
+}
+
+/**
+ * An evaluator lent to one transaction. Dispose of it (`using`) when the evaluation is over:
+ * transactions interleave at every await, and a cache eviction in between must not free keys
+ * another transaction is still evaluating with (it was EVALUATION_FAILED, "this galoisKeys was
+ * disposed", refusing a good submission for ever).
+ */
+export interface EvaluatorLease extends Disposable {
+  readonly evaluator: Evaluator;
+}
+
+function lend(entry: CachedEvaluator): EvaluatorLease {
+  entry.users++;
+  let returned = false;
+  return {
+    evaluator: entry.evaluator,
+    [Symbol.dispose]() {
+      if (returned) return;
+      returned = true;
+      entry.users--;
+      if (entry.evicted && entry.users === 0) free(entry);
+    },
+  };
 }
 
 /**
@@ -59,14 +86,14 @@ export interface KeySource {
   load(hash: string): Promise<Uint8Array>;
 }
 
-export async function evaluatorFor(presetId: string, source: KeySource): Promise<Evaluator> {
+export async function evaluatorFor(presetId: string, source: KeySource): Promise<EvaluatorLease> {
   const context = await CkksContext.create(presetId as PresetId);
   const key = `${presetId}|${source.relinKeys}|${source.galoisKeys}`;
   const cached = evaluators.get(key);
   if (cached && cached.context === context) {
     evaluators.delete(key); // re-insert: most recently used last
     evaluators.set(key, cached);
-    return cached.evaluator;
+    return lend(cached);
   }
   if (cached) evict(key);
   const loaded: (RelinKeys | GaloisKeys)[] = [];
@@ -83,12 +110,16 @@ export async function evaluatorFor(presetId: string, source: KeySource): Promise
       ...(relinKeys ? { relinKeys } : {}),
       ...(galoisKeys ? { galoisKeys } : {}),
     });
-    evaluators.set(key, { bytes, context, evaluator, keys: loaded });
+    const entry: CachedEvaluator = { bytes, context, evaluator, keys: loaded, users: 0, evicted: false };
+    // Another transaction of this user may have loaded the same keys during the awaits above.
+    if (evaluators.has(key)) evict(key);
+    evaluators.set(key, entry);
     cachedBytes += bytes;
+    const lease = lend(entry);
     while (cachedBytes > EVALUATOR_CACHE_BYTES && evaluators.size > 1) {
       evict(evaluators.keys().next().value as string);
     }
-    return evaluator;
+    return lease;
   } catch (error) {
     for (const k of loaded) k.dispose();
     throw error;
@@ -100,6 +131,11 @@ function evict(key: string): void {
   evaluators.delete(key);
   if (!entry) return;
   cachedBytes -= entry.bytes;
+  entry.evicted = true;
+  if (entry.users === 0) free(entry);
+}
+
+function free(entry: CachedEvaluator): void {
   entry.evaluator.dispose();
   for (const k of entry.keys) k.dispose();
 }
