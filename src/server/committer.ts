@@ -288,20 +288,28 @@ export class Committer {
     return chunks.slice(0, count);
   }
 
-  /** The stored envelopes of these submissions, in this order. */
-  async #envelopes(ids: readonly string[]): Promise<Uint8Array[]> {
+  /**
+   * The stored envelopes of these submissions, in this order; null for one whose receive was
+   * committed since it was scheduled (its envelope is dropped then: the ledger has it).
+   */
+  async #envelopes(ids: readonly string[]): Promise<(Uint8Array | null)[]> {
     const rows = await this.#db
       .selectFrom('submissions')
       .select(['id', 'envelope'])
       .where('id', 'in', ids)
       .execute();
     const envelopes = new Map(rows.map((r) => [r.id, r.envelope]));
-    return ids.map((id) => envelopes.get(id) as Uint8Array);
+    return ids.map((id) => envelopes.get(id) ?? null);
   }
 
-  async #receive(chunk: Job[]): Promise<void> {
+  async #receive(scheduled: Job[]): Promise<void> {
+    const stored = await this.#envelopes(scheduled.map((s) => s.id));
+    // Committed meanwhile (e.g. by a server that stopped as this one started): nothing to send.
+    const chunk = scheduled.filter((_, i) => stored[i] !== null);
+    if (chunk.length === 0) return;
     const ids = chunk.map((s) => s.id);
-    const prepared = await this.#contract.prepare('receive', receiveProposal(await this.#envelopes(ids)));
+    const envelopes = stored.filter((e): e is Uint8Array => e !== null);
+    const prepared = await this.#contract.prepare('receive', receiveProposal(envelopes));
     await this.#db
       .updateTable('submissions')
       .set({ receive_txs: sql`array_append(receive_txs, ${prepared.txId})`, updated_at: new Date() })
@@ -353,7 +361,10 @@ export class Committer {
 
   /** issue, carrying the envelope when the submission is not received yet. */
   async #issue(s: Job): Promise<void> {
-    const carried = s.state === 'accepted' ? await this.#envelopes([s.id]) : undefined;
+    const stored = s.state === 'accepted' ? await this.#envelopes([s.id]) : undefined;
+    // Received since it was scheduled: its envelope is on the ledger; the next round issues it.
+    if (stored && stored[0] === null) return;
+    const carried = stored as Uint8Array[] | undefined;
     const prepared = await this.#contract.prepare(
       'issue',
       issueProposal(s.issue_request as Uint8Array, carried),
@@ -408,6 +419,7 @@ export class Committer {
       .updateTable('submissions')
       .set({ state: 'rejected', error: message, updated_at: new Date() })
       .where('id', '=', s.id)
+      .where('state', '=', 'accepted') // never what the ledger has already committed
       .execute();
     this.stats.rejected++;
     this.#log('submission rejected by the contract', { submission: s.id, reason: message });

@@ -262,12 +262,12 @@ for (const database of ['pglite', 'postgresql'] as const) {
       // The ledger is the record: no committed envelope and no copy of Z stays in the database.
       const rows = await server.db
         .selectFrom('submissions')
-        .select(['state', 'envelope'])
+        .select(['state', 'envelope', 'error'])
         .where('id', 'in', accepted)
         .execute();
       assert.deepEqual(
-        rows.map((r) => [r.state, r.envelope]),
-        accepted.map(() => ['issued', null]),
+        rows.map((r) => [r.state, r.envelope, r.error]),
+        accepted.map(() => ['issued', null, null]),
       );
       // PGlite runs no autovacuum: the server vacuums, and VACUUM works there.
       await reclaimSpace(server.db, server.database);
