@@ -74,9 +74,11 @@ function lend(entry: CachedEvaluator): EvaluatorLease {
 /**
  * Evaluation keys are megabytes (7.4 MB per packed user at paper-p2, 0.55 MB at secure-4096):
  * the cache keeps the most recently used within a budget of their serialized bytes per thread
- * (in SEAL's memory they take about twice that). Reloading costs more than most evaluations.
+ * (in SEAL's memory they take about twice that, and every endorsing organisation has its own
+ * threads). Loading early-warning's seeded Galois keys at secure-4096 took 6.2 ms; the budget is
+ * the server's largest memory cost: 128 MiB holds about 230 such users.
  */
-export const EVALUATOR_CACHE_BYTES = Number(process.env.PMHE_EVALUATOR_CACHE_BYTES ?? 256 * 1024 * 1024);
+export const EVALUATOR_CACHE_BYTES = Number(process.env.PMHE_EVALUATOR_CACHE_BYTES ?? 128 * 1024 * 1024);
 const evaluators = new Map<string, CachedEvaluator>();
 let cachedBytes = 0;
 

@@ -52,6 +52,8 @@ export interface CommitterOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+type PumpName = 'receive' | 'issue';
+
 /** Receive transactions in flight at once (each carries up to 64 envelopes). */
 const RECEIVES_IN_FLIGHT = 2;
 
@@ -67,7 +69,8 @@ export class Committer {
   readonly #log: NonNullable<CommitterOptions['log']>;
   #running: Promise<void> | null = null;
   #stopping = false;
-  readonly #wakers: (() => void)[] = [];
+  /** Each pump's sleepers: a finished transaction frees a slot in its own pump only. */
+  readonly #wakers = new Map<PumpName, (() => void)[]>();
   readonly #maxRetryDelayMs: number;
   /** Submissions whose last transaction failed transiently: how often, and when to try again. */
   readonly #delayed = new Map<string, { failures: number; at: number }>();
@@ -108,9 +111,11 @@ export class Committer {
     })();
   }
 
-  /** New work is waiting (or a transaction finished): look again now. */
-  wake(): void {
-    for (const w of this.#wakers.splice(0)) w();
+  /** New work is waiting (or a transaction finished): look again now (both pumps, or one). */
+  wake(pump?: PumpName): void {
+    for (const [name, sleepers] of this.#wakers) {
+      if (pump === undefined || pump === name) for (const w of sleepers.splice(0)) w();
+    }
   }
 
   /** Finishes the transactions in flight (so what the ledger committed is recorded), then stops. */
@@ -145,7 +150,7 @@ export class Committer {
    * submissions back with their own backoff; a database failure pauses the whole pump.
    */
   async #pump(
-    name: string,
+    name: PumpName,
     limit: number,
     next: (count: number, skip: (id: string) => boolean) => Promise<Job[][]>,
     run: (job: Job[]) => Promise<void>,
@@ -177,7 +182,7 @@ export class Committer {
           .finally(() => {
             for (const s of job) busy.delete(s.id);
             running.delete(task);
-            this.wake();
+            this.wake(name);
           });
         running.add(task);
       }
@@ -186,7 +191,9 @@ export class Committer {
         // Delayed submissions fall due between polls: they are taken at most idleMs late.
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.#idleMs);
-          this.#wakers.push(() => {
+          const sleepers = this.#wakers.get(name) ?? [];
+          this.#wakers.set(name, sleepers);
+          sleepers.push(() => {
             clearTimeout(timer);
             resolve();
           });
@@ -319,7 +326,7 @@ export class Committer {
       const { committed } = await prepared.submit();
       await this.#markReceived(ids, committed);
       this.stats.received += ids.length;
-      this.wake(); // the issuer has new work
+      this.wake('issue'); // the issuer has new work
     } catch (error) {
       const code = refusal(error);
       if (code === undefined) throw error;

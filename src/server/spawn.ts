@@ -37,6 +37,8 @@ export async function spawnServer(
   const child = spawn(
     join(root, 'node_modules/.bin/node'),
     [
+      // e.g. PMHE_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server
+      ...(process.env.PMHE_SERVER_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
       '--import',
       'tsx',
       'src/cli/pmhe.ts',

@@ -81,10 +81,12 @@ export class WorkerPool<In, Out> {
   }
 
   #start(): Slot {
-    // Run from source, a worker needs tsx to read TypeScript.
+    // Run from source, a worker needs tsx to read TypeScript. Profiling flags carry over (a worker
+    // refuses V8 flags such as --max-semi-space-size).
+    const profiling = process.execArgv.filter((f) => /^--(cpu|heap)-prof/.test(f));
     const worker = new Worker(this.#url, {
       workerData: this.#options.workerData,
-      execArgv: this.#url.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [],
+      execArgv: [...(this.#url.pathname.endsWith('.ts') ? ['--import', 'tsx'] : []), ...profiling],
     });
     let markReady: () => void = () => undefined;
     const slot: Slot = { worker, jobs: new Map(), ready: new Promise<void>((r) => (markReady = r)) };

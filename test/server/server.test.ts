@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { encode } from 'cborg';
+import { sql } from 'kysely';
 import { LocalUser } from '../../src/client/user.ts';
 import type { IssuedResult } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
@@ -271,6 +272,11 @@ for (const database of ['pglite', 'postgresql'] as const) {
       );
       // PGlite runs no autovacuum: the server vacuums, and VACUUM works there.
       await reclaimSpace(server.db, server.database);
+      if (server.database === 'pglite') {
+        // PostgreSQL's 128 MB of shared buffers would sit in PGlite's memory, resident.
+        const { rows: shown } = await sql<{ shared_buffers: string }>`show shared_buffers`.execute(server.db);
+        assert.equal(shown[0]?.shared_buffers, '16MB');
+      }
       const columns = await server.db.introspection.getTables();
       const resultColumns = columns.find((t) => t.name === 'results')?.columns.map((c) => c.name);
       assert.ok(resultColumns && !resultColumns.includes('payload'), `results columns: ${resultColumns}`);

@@ -42,6 +42,13 @@ const BYTEA_PARSER = {
   [BYTEA_OID]: (text: string) => new Uint8Array(Buffer.from(text.slice(2), 'hex')),
 };
 
+/**
+ * PostgreSQL's default 128 MB of shared buffers is resident in PGlite's WebAssembly memory (an
+ * idle server measured 320 MiB for PGlite, 193 MiB with 16 MB). The server's rows are small and
+ * an envelope is read once, so a cache of that size buys nothing.
+ */
+const PGLITE_CONF = 'shared_buffers = 16MB';
+
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   const kind = options.url ? 'postgresql' : 'pglite';
   const db = new Kysely<Database>({
@@ -50,7 +57,11 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Opene
           pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 }),
         })
       : new PGliteDialect({
-          pglite: new PGlite(options.dataDir, { serializers: BYTEA, parsers: BYTEA_PARSER }),
+          pglite: new PGlite(options.dataDir, {
+            serializers: BYTEA,
+            parsers: BYTEA_PARSER,
+            postgresqlconf: PGLITE_CONF,
+          }),
         }),
   });
   try {
