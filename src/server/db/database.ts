@@ -3,9 +3,12 @@
  * PostgreSQL server when DATABASE_URL is set. One query layer (Kysely) over both; migrations are
  * the files in ./migrations, applied in order on open.
  */
+
+import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator } from 'kysely/migration';
@@ -49,8 +52,41 @@ const BYTEA_PARSER = {
  */
 const PGLITE_CONF = 'shared_buffers = 16MB';
 
+/**
+ * Creating a PGlite data directory runs initdb inside the same WebAssembly memory, which never
+ * shrinks: a server started on a new folder stayed 418 MiB larger (856 against 438 MiB idle)
+ * than the same server reopened. A new folder is therefore created by a PGlite of its own, closed
+ * before the server's opens it.
+ */
+async function createPgliteDir(dataDir: string): Promise<void> {
+  try {
+    await fs.access(path.join(dataDir, 'PG_VERSION'));
+    return;
+  } catch {
+    // a new folder
+  }
+  // In a thread of its own: closing a PGlite does not give its memory back, ending a thread does.
+  const worker = new Worker(
+    `const { workerData: w, parentPort } = require('node:worker_threads');
+     import(w.pglite).then(async ({ PGlite }) => {
+       const db = new PGlite(w.dataDir, { postgresqlconf: w.conf });
+       await db.waitReady;
+       await db.close();
+       parentPort.postMessage('ok');
+     }).catch((e) => parentPort.postMessage(String(e?.message ?? e)));`,
+    {
+      eval: true,
+      workerData: { dataDir, conf: PGLITE_CONF, pglite: import.meta.resolve('@electric-sql/pglite') },
+    },
+  );
+  const [answer] = (await once(worker, 'message')) as [string];
+  await worker.terminate();
+  if (answer !== 'ok') throw new Error(`creating the PGlite database in ${dataDir}: ${answer}`);
+}
+
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   const kind = options.url ? 'postgresql' : 'pglite';
+  if (!options.url && options.dataDir) await createPgliteDir(options.dataDir);
   const db = new Kysely<Database>({
     dialect: options.url
       ? new PostgresDialect({
