@@ -1,6 +1,6 @@
 /**
- * The user's side of `pmhe`: init, register, device simulate|replay, submit, results, diagnose,
- * export, keys export|import. Everything lives in one client folder (--home, PMHE_HOME): the
+ * The user's side of `pmhe`: init, register, device simulate|replay, submit, outbox
+ * [retry|discard], results, diagnose, export, keys export|import. Everything lives in one client folder (--home, PMHE_HOME): the
  * encrypted vault, the outbox and the local history. Exit codes: see EXIT.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
 import { formatReport } from '../client/filter.ts';
 import type { HistoryEntry } from '../client/history.ts';
 import { FolderStore } from '../client/node/folder-store.ts';
+import { OutboxError, type OutboxItem } from '../client/outbox.ts';
 import { ResultError } from '../client/results.ts';
 import { exportBackup, importBackup, VaultError } from '../client/vault.ts';
 import { parseCsv, toCsv } from '../device/csv.ts';
@@ -101,7 +102,7 @@ function run<A extends unknown[]>(body: (...args: A) => Promise<number | undefin
 
 function classify(error: unknown): [number, string] {
   if (error instanceof VaultError) return [EXIT.vault, error.message];
-  if (error instanceof UsageError) return [EXIT.usage, error.message];
+  if (error instanceof UsageError || error instanceof OutboxError) return [EXIT.usage, error.message];
   if (error instanceof ApiError)
     return [error.retryable ? EXIT.unavailable : EXIT.failed, `${error.code}: ${error.message}`];
   if (error instanceof ResultError) return [EXIT.failed, error.message];
@@ -294,14 +295,77 @@ export function clientCommands(program: Command): void {
         let sent = 0;
         const report = await client.flush(() => progress?.update(++sent));
         progress?.stop();
-        if (g.json) out(JSON.stringify(report));
+        const refused = await client.outbox.items('failed');
+        if (g.json) out(JSON.stringify({ ...report, refused: refused.map(outboxSummary) }));
         else {
-          out(
-            `${report.sent} sent, ${report.failed} refused, ${report.waiting} waiting${report.error ? ` (${report.error})` : ''}`,
-          );
-          if (report.nextAttemptAt) out(`next attempt after ${new Date(report.nextAttemptAt).toISOString()}`);
+          out(`${report.sent} sent, ${report.failed} refused, ${report.waiting} waiting`);
+          if (report.unregistered) {
+            out(
+              `waiting: the server does not know this device's keys yet; run \`pmhe register\`, then \`pmhe submit\``,
+            );
+          } else if (report.error) {
+            const due = report.nextAttemptAt ? ` after ${localTime(report.nextAttemptAt)}` : '';
+            out(`waiting: ${report.error}; nothing is lost; run \`pmhe submit\` again${due}`);
+          }
+          for (const item of refused)
+            out(`refused ${item.id.slice(0, 12)}: ${item.lastError ?? 'no reason given'}`);
+          if (refused.length)
+            out(
+              'see `pmhe outbox`; `pmhe outbox retry` sends them again, `pmhe outbox discard ID` drops one',
+            );
         }
-        return report.failed ? EXIT.failed : report.waiting ? EXIT.unavailable : EXIT.ok;
+        if (report.failed || refused.length) return EXIT.failed;
+        return report.unregistered ? EXIT.usage : report.waiting ? EXIT.unavailable : EXIT.ok;
+      }),
+    );
+
+  const outbox = program
+    .command('outbox')
+    .description(
+      'uploads on this device not yet done: waiting, refused (with the reason), or awaiting a result',
+    );
+  clientOptions(outbox.command('list', { isDefault: true }))
+    .description('list them (the default)')
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const items = await client.outbox.items();
+        if (g.json) out(JSON.stringify({ items: items.map(outboxSummary) }));
+        else if (items.length === 0) out('the outbox is empty: every reading was sent and has its result');
+        else {
+          const t = new Table({ head: ['id', 'state', 'readings', 'first reading', 'reason'] });
+          for (const i of items) {
+            const o = outboxSummary(i);
+            t.push([o.id.slice(0, 12), o.state, String(o.readings), o.firstReading, o.reason ?? '']);
+          }
+          out(t.toString());
+        }
+        return EXIT.ok;
+      }),
+    );
+  clientOptions(outbox.command('retry'))
+    .description('send refused uploads again (all of them, or the ids given) at the next `pmhe submit`')
+    .argument('[ids...]', 'upload ids, or their first 6 or more characters')
+    .action(
+      run(async (ids: string[], _o: object, command: Command) => {
+        using client = await open(globals(command));
+        const n = await client.outbox.retry(await client.outbox.select(ids));
+        out(n ? `${n} upload(s) back in line; run \`pmhe submit\` to send them` : 'no refused uploads');
+        return EXIT.ok;
+      }),
+    );
+  clientOptions(outbox.command('discard'))
+    .description(
+      'drop uploads from the outbox for good (refused or waiting ones; never one awaiting its result)',
+    )
+    .argument('<ids...>', 'upload ids, or their first 6 or more characters')
+    .action(
+      run(async (ids: string[], _o: object, command: Command) => {
+        using client = await open(globals(command));
+        const n = await client.outbox.discard(await client.outbox.select(ids));
+        out(`${n} upload(s) discarded`);
+        return EXIT.ok;
       }),
     );
 
@@ -415,6 +479,23 @@ async function queue(g: Global, readings: Parameters<PmheClient['queue']>[0]): P
     out(`${queued.items.length} upload(s) encrypted, signed and queued; run \`pmhe submit\` to send them`);
   }
   return EXIT.ok;
+}
+
+function outboxSummary(i: OutboxItem) {
+  return {
+    id: i.id,
+    state: i.state === 'sent' ? 'awaiting result' : i.state === 'failed' ? 'refused' : 'waiting',
+    readings: i.readings.length,
+    firstReading: i.readings[0] ? localTime(i.readings[0].time) : '',
+    ...(i.lastError ? { reason: i.lastError } : {}),
+  };
+}
+
+/** A time as the person reads it: their own zone, to the minute. */
+function localTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function summary(e: HistoryEntry) {

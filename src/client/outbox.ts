@@ -63,9 +63,23 @@ export interface FlushReport {
   nextAttemptAt: number | undefined;
   /** The last retryable error, when the flush stopped on one. */
   error?: string;
+  /**
+   * The server does not know this device's keys (401): nothing was sent and nothing failed; the
+   * items wait, unchanged, until registration succeeds and the outbox is flushed again.
+   */
+  unregistered?: boolean;
 }
 
+/** What the person is told when uploads wait for a registration. */
+export const UNREGISTERED_MESSAGE =
+  "the server does not know this device's keys yet: register first, then send again";
+
 const PREFIX = 'outbox/';
+
+/** A request about the outbox that names no item, or a sent one. */
+export class OutboxError extends Error {
+  override readonly name = 'OutboxError';
+}
 
 export class Outbox {
   readonly #store: ClientStore;
@@ -144,7 +158,12 @@ export class Outbox {
         for (const [i, item] of chunk.entries()) await this.#accepted(item, statuses[i], report, onSent);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        if (error.retryable) {
+        if (error.status === 401) {
+          // Not registered (yet): no attempt is counted, no backoff; registering sends them.
+          report.error = UNREGISTERED_MESSAGE;
+          report.unregistered = true;
+          stopped = true;
+        } else if (error.retryable) {
           for (const item of chunk) await this.#later(item, error);
           for (const rest of queue.flat()) await this.#later(rest, error, false);
           report.error = error.message;
@@ -161,8 +180,51 @@ export class Outbox {
     }
     const pending = await this.items('pending');
     report.waiting = pending.length;
-    report.nextAttemptAt = pending.length ? Math.min(...pending.map((i) => i.nextAttemptAt)) : undefined;
+    report.nextAttemptAt =
+      pending.length && !report.unregistered ? Math.min(...pending.map((i) => i.nextAttemptAt)) : undefined;
     return report;
+  }
+
+  /**
+   * Items named by their id or an unambiguous start of it (at least 6 characters); all failed
+   * items when no id is given. An id that names none, or several, is an error naming it.
+   */
+  async select(ids: readonly string[] = []): Promise<OutboxItem[]> {
+    const all = await this.items();
+    if (ids.length === 0) return all.filter((i) => i.state === 'failed');
+    return ids.map((id) => {
+      const found = id.length >= 6 ? all.filter((i) => i.id.startsWith(id.toLowerCase())) : [];
+      if (found.length !== 1) {
+        throw new OutboxError(
+          found.length === 0
+            ? `no upload ${id} in the outbox${id.length < 6 ? ' (give at least 6 characters of its id)' : ''}`
+            : `${id} names ${found.length} uploads: give more of its id`,
+        );
+      }
+      return found[0] as OutboxItem;
+    });
+  }
+
+  /** Puts refused items back in line, as new: the next flush sends them. */
+  async retry(items: readonly OutboxItem[]): Promise<number> {
+    for (const item of items) {
+      if (item.state === 'sent')
+        throw new OutboxError(`upload ${item.id.slice(0, 12)} was accepted: its result is awaited`);
+      const again: OutboxItem = { ...item, state: 'pending', attempts: 0, nextAttemptAt: 0 };
+      delete again.lastError;
+      await this.#save(again);
+    }
+    return items.length;
+  }
+
+  /** Forgets items for good (their readings stay in the CSV or device they came from, not here). */
+  async discard(items: readonly OutboxItem[]): Promise<number> {
+    for (const item of items) {
+      if (item.state === 'sent')
+        throw new OutboxError(`upload ${item.id.slice(0, 12)} was accepted: its result is awaited`);
+      await this.#store.delete(keyOf(item));
+    }
+    return items.length;
   }
 
   /** One item refused for good, or refused because of its nonce or its age: what really happened. */

@@ -237,3 +237,35 @@ test('pmhe device replay: observations kept on the device, and a respiratory rat
   );
   assert.match(replay.stdout, /2 upload\(s\) encrypted, signed and queued/);
 });
+
+test('pmhe: readings queued before registration wait for it, are listed with the reason, and all go once registered', async () => {
+  const dir = await tempDir('cli-early');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  json(await pmhe(['init', '--user', 'cli-early', '--model', 'early-warning', '--json', ...home]));
+  const { queued } = json<{ queued: number }>(
+    await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
+  );
+  assert.ok(queued >= 2, `${queued} queued`);
+  const early = await pmhe(['submit', ...home]);
+  assert.equal(early.code, EXIT.usage, early.stdout + early.stderr);
+  assert.match(early.stdout, new RegExp(`0 sent, 0 refused, ${queued} waiting`));
+  assert.match(early.stdout, /run `pmhe register`, then `pmhe submit`/);
+  const listed = json<{ items: { state: string; readings: number }[] }>(
+    await pmhe(['outbox', '--json', ...home]),
+  );
+  assert.deepEqual(
+    listed.items.map((i) => i.state),
+    Array(queued).fill('waiting'),
+  );
+  json(await pmhe(['register', '--json', ...home]));
+  const sent = json<{ sent: number; failed: number; waiting: number }>(
+    await pmhe(['submit', '--json', ...home]),
+  );
+  assert.deepEqual([sent.sent, sent.failed, sent.waiting], [queued, 0, 0]);
+  const retry = await pmhe(['outbox', 'retry', ...home]);
+  assert.equal(retry.code, 0, retry.stderr);
+  assert.match(retry.stdout, /no refused uploads/);
+  const unknown = await pmhe(['outbox', 'discard', 'abcdef0123', ...home]);
+  assert.equal(unknown.code, EXIT.usage);
+  assert.match(unknown.stderr, /no upload abcdef0123 in the outbox/);
+});

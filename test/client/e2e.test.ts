@@ -95,6 +95,63 @@ describe('client end to end', () => {
     }
   });
 
+  test('readings taken before registration wait for it, and then all go; a refused upload is shown with its reason, retried or discarded', async () => {
+    const { client } = await init('erin');
+    using erin = client;
+    const readings = simulatePerson({ persona: 'healthy', seed: 5, days: 1 }).slice(-3);
+    await erin.queue(readings);
+    // The browser's Start and the CLI's submit both could run before registration finished.
+    const early = await erin.flush();
+    assert.deepEqual([early.sent, early.failed, early.waiting], [0, 0, 3]);
+    assert.equal(early.unregistered, true);
+    assert.equal(early.nextAttemptAt, undefined, 'no retry timer spins while unregistered');
+    assert.match(early.error ?? '', /register/);
+    assert.deepEqual(
+      (await erin.outbox.items()).map((i) => [i.state, i.attempts]),
+      [
+        ['pending', 0],
+        ['pending', 0],
+        ['pending', 0],
+      ],
+    );
+    await erin.register();
+    const sent = await erin.flush();
+    assert.deepEqual([sent.sent, sent.failed, sent.waiting], [3, 0, 0]);
+    assert.equal((await erin.collect({ timeoutMs: 60_000 })).length, 3);
+
+    // An item refused for good (here: an envelope damaged on the device) is kept with its reason.
+    const [bad] = (await erin.queue(simulatePerson({ persona: 'healthy', seed: 6, days: 1 }).slice(-1)))
+      .items;
+    assert.ok(bad);
+    const damaged = { ...bad, envelope: bad.envelope.slice(0, -40) };
+    await erin.outbox.refused(damaged, 'BAD_ENVELOPE: damaged on the device');
+    const failed = await erin.outbox.select();
+    assert.deepEqual(
+      failed.map((i) => [i.id, i.state, i.lastError]),
+      [[bad.id, 'failed', 'BAD_ENVELOPE: damaged on the device']],
+    );
+    assert.deepEqual(
+      (await erin.outbox.select([bad.id.slice(0, 8)])).map((i) => i.id),
+      [bad.id],
+    );
+    await assert.rejects(erin.outbox.select(['abc']), /at least 6 characters/);
+    await assert.rejects(erin.outbox.select(['ffffffffff']), /no upload ffffffffff/);
+    // Retried: back in line and sent again; the server refuses the damaged envelope again, with a reason.
+    assert.equal(await erin.outbox.retry(failed), 1);
+    assert.deepEqual(
+      (await erin.outbox.items()).map((i) => [i.state, i.attempts]),
+      [['pending', 0]],
+    );
+    const again = await erin.flush();
+    assert.deepEqual([again.sent, again.failed], [0, 1]);
+    const [refused] = await erin.outbox.items('failed');
+    assert.match(refused?.lastError ?? '', /^[A-Z_]+: /);
+    // Discarded: gone, and nothing else with it.
+    assert.equal(await erin.outbox.discard([refused as NonNullable<typeof refused>]), 1);
+    assert.deepEqual(await erin.outbox.items(), []);
+    assert.equal((await erin.history.list()).length, 3);
+  });
+
   test('the full NEWS2: observations beside the readings are scored on this device and never sent; no breathing is raised', async () => {
     const bodies: string[] = [];
     const watching: typeof fetch = async (input, init) => {

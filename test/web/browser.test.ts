@@ -137,9 +137,32 @@ describe('browser client', {
     for (const id of ['user-id', 'passphrase', 'passphrase-confirm', 'create'])
       assert.ok(reached.has(id), `Tab never reaches #${id}`);
 
+    // Registration held at the server's door: no reading source may start meanwhile (readings
+    // taken then were refused as from an unknown user, and lost).
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let registering = false;
+    await page.route('**/v1/users', async (route) => {
+      registering = true;
+      await held;
+      await route.continue();
+    });
     await createKeys(page, 'browser-user');
-    await page.waitForSelector('#progress-box:not([hidden])', { timeout: 10_000 }).catch(() => undefined);
+    for (let i = 0; i < 600 && !registering; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(registering, 'the page never registered');
+    assert.equal(await page.isDisabled('#start'), true, 'Start is enabled while registering');
+    assert.equal(await page.isDisabled('#csv-file'), true, 'the CSV input is enabled while registering');
+    release();
+    await page.waitForFunction(
+      () => /registered with the server/.test(document.body.textContent ?? ''),
+      undefined,
+      {
+        timeout: 60_000,
+      },
+    );
+    await page.unroute('**/v1/users');
     await onScreen('app');
+    assert.equal(await page.isDisabled('#start'), false, 'Start stays disabled after registering');
     await screen('2-app');
   });
 

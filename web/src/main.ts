@@ -260,7 +260,14 @@ async function enterApp(summary: VaultSummary): Promise<void> {
 async function register(): Promise<void> {
   try {
     const enrolment = $<HTMLInputElement>('enrolment').value.trim();
-    const r = await busy(() => worker.call('register', enrolment ? { enrolment } : {}), $('account'));
+    // No reading source until the server knows the keys (readings taken meanwhile would wait).
+    const sources = [$<HTMLButtonElement>('start'), $<HTMLInputElement>('csv-file')];
+    for (const s of sources) s.disabled = true;
+    const r = await busy(() => worker.call('register', enrolment ? { enrolment } : {}), $('account')).finally(
+      () => {
+        for (const s of sources) s.disabled = false;
+      },
+    );
     if (vault) vault.registered = true;
     say(`Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`);
   } catch (error) {
