@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Reading, Vital } from '../device/reading.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
-import type { Level } from '../models/diagnosis.ts';
+import type { Diagnosis, Interpretation } from '../models/diagnosis.ts';
 import type { Model } from '../models/model.ts';
 import type { HistoryEntry } from './history.ts';
 
@@ -224,21 +224,33 @@ export const UCUM_CODES: Readonly<Record<string, string>> = Object.freeze({
   '%': '%',
 });
 
+/** The criteria's meaning → v3 ObservationInterpretation (N, A, H, L, AA). */
+const INTERPRETATION_CODES: Readonly<Record<Interpretation, FhirCoding>> = Object.freeze({
+  normal: { system: INTERPRETATION, code: 'N', display: 'Normal' },
+  abnormal: { system: INTERPRETATION, code: 'A', display: 'Abnormal' },
+  high: { system: INTERPRETATION, code: 'H', display: 'High' },
+  low: { system: INTERPRETATION, code: 'L', display: 'Low' },
+  critical: { system: INTERPRETATION, code: 'AA', display: 'Critical abnormal' },
+});
+
 /**
- * Diagnosis → v3 ObservationInterpretation codes: borderline → IND "Indeterminate" (the criteria
- * cannot tell the candidates apart; E "Equivocal" would fit better, but it may be missing from
- * the code system version an R4 validator ships), level critical → AA, any other level but normal → A.
+ * Diagnosis → v3 ObservationInterpretation codes. What the criteria say the result means (NEWS2 0
+ * is N; an ATP III risk above 10% is H; NEWS2 7 or more and a hypertensive crisis are AA); where
+ * they say nothing more, the level: normal → N, critical → AA, any other → A. Borderline → IND
+ * "Indeterminate" (E "Equivocal" would fit better, but it may be missing from the code system
+ * version an R4 validator ships) beside the most severe candidate's level.
  */
-function interpretation(level: Level, borderline: boolean): FhirCodeableConcept[] | undefined {
-  if (level === 'normal' && !borderline) return undefined;
+function interpretation(d: Diagnosis): FhirCodeableConcept[] {
+  const meaning: Interpretation =
+    (!d.borderline ? d.interpretation : undefined) ??
+    (d.level === 'normal' ? 'normal' : d.level === 'critical' ? 'critical' : 'abnormal');
   const coding: FhirCoding[] = [];
-  if (borderline) coding.push({ system: INTERPRETATION, code: 'IND', display: 'Indeterminate' });
-  if (level === 'critical') coding.push({ system: INTERPRETATION, code: 'AA', display: 'Critical abnormal' });
-  else if (level !== 'normal') coding.push({ system: INTERPRETATION, code: 'A', display: 'Abnormal' });
+  if (d.borderline) coding.push({ system: INTERPRETATION, code: 'IND', display: 'Indeterminate' });
+  coding.push(INTERPRETATION_CODES[meaning]);
   return [
     {
       coding,
-      text: `PMHE level ${level}${borderline ? ', borderline (within the error bound of a threshold)' : ''}`,
+      text: `PMHE level ${d.level}${d.borderline ? ', borderline (within the error bound of a threshold)' : ''}`,
     },
   ];
 }
@@ -471,7 +483,7 @@ function diagnosisObservation(
     ...d.findings.map((text) => ({ text })),
   ];
 
-  const interpreted = interpretation(d.level, d.borderline);
+  const interpreted = interpretation(d);
   return {
     resourceType: 'Observation',
     id: newId(seedOf('diagnosis', userId, e.resultId)),
@@ -491,7 +503,7 @@ function diagnosisObservation(
       : { effectivePeriod: { start: iso(first.time), end: iso(last.time) } }),
     issued: iso(e.decryptedAt),
     valueString: d.label,
-    ...(interpreted ? { interpretation: interpreted } : {}),
+    interpretation: interpreted,
     note: notes,
     derivedFrom: basis.flatMap((r) =>
       [...kindsRead(model), ...(model?.id === 'early-warning' ? EXTRA_KINDS : [])]
@@ -527,11 +539,35 @@ function valueComponents(e: HistoryEntry, model: Model | undefined): FhirObserva
       return { code, dataAbsentReason: { coding: [{ system: DATA_ABSENT, code: absent }] } };
     }
     const ucum = output ? UCUM_CODES[output.unit] : undefined;
-    const quantity: FhirQuantity = { value };
+    const quantity: FhirQuantity = { value: forRecord(value, output?.unit) };
     if (output) quantity.unit = output.unit;
     if (ucum !== undefined) Object.assign(quantity, { system: UCUM, code: ucum });
     return { code, valueQuantity: quantity };
   });
+}
+
+/**
+ * Decimals a decrypted value keeps in a record, by unit: CKKS returns 2.0006 for a score of 2 and
+ * 130.43816 for a mean pressure, and the extra digits are noise, not precision. Scores to 0.01 (a
+ * borderline score stays visibly off its integer), pressures and rates to 0.1, a probability to
+ * 0.001 (0.1 percentage point); anything else to 4 significant digits.
+ */
+const DECIMALS: Readonly<Record<string, number>> = Object.freeze({
+  points: 2,
+  mmHg: 1,
+  'beats/min': 1,
+  'breaths/min': 1,
+  'per minute': 1,
+  '%': 1,
+  probability: 3,
+  'log-odds': 2,
+});
+
+export function forRecord(value: number, unit: string | undefined): number {
+  const decimals = unit === undefined ? undefined : DECIMALS[unit];
+  // + 0: a rounded −0.0003 is −0, which JSON writes as 0 and a reader's equality check may not.
+  if (decimals !== undefined) return Number(value.toFixed(decimals)) + 0;
+  return Number(value.toPrecision(4)) + 0;
 }
 
 // ---------------------------------------------------------------------------------------------

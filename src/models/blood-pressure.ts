@@ -89,14 +89,19 @@ export const HYPERTENSIVE_CRISIS_TABLE: Readonly<Record<'systolic' | 'diastolic'
     ]),
   });
 
-const CRISIS: Outcome = { label: 'hypertensive crisis', level: 'critical' };
+const CRISIS: Outcome = { label: 'hypertensive crisis', level: 'critical', interpretation: 'critical' };
 const ACC_AHA = 'ACC/AHA 2017';
 
 const officeOutcome = (categories: readonly OfficeCategory[], crisis: boolean): Outcome => {
   if (crisis) return CRISIS;
   const order = OFFICE_BP_TABLE.systolic.map((b) => b.category);
   const category = categories.reduce((a, b) => (order.indexOf(b) > order.indexOf(a) ? b : a));
-  return { label: category, level: OFFICE_CATEGORY_LEVEL[category] };
+  // Elevated pressure and both stages are pressures above the normal range.
+  return {
+    label: category,
+    level: OFFICE_CATEGORY_LEVEL[category],
+    interpretation: category === 'normal' ? 'normal' : 'high',
+  };
 };
 
 /** "could be A or B" for a borderline measure, naming each candidate band's published range. */
@@ -273,8 +278,12 @@ export function ambulatoryDiagnosis(
     (highs): Outcome => {
       const windows = perWindow.filter((_, i) => highs[i]).map((x) => AMBULATORY_WINDOW_NAMES[x.w]);
       return windows.length === 0
-        ? { label: 'normal ambulatory blood pressure', level: 'normal' }
-        : { label: `ambulatory hypertension (${windows.join(', ')})`, level: 'medium' };
+        ? { label: 'normal ambulatory blood pressure', level: 'normal', interpretation: 'normal' }
+        : {
+            label: `ambulatory hypertension (${windows.join(', ')})`,
+            level: 'medium',
+            interpretation: 'high',
+          };
     },
   );
   if (outcomes.every((o) => o.label === 'ambulatory hypertension (nighttime)')) {

@@ -23,6 +23,8 @@ export interface Diagnosis {
   borderline: boolean;
   /** Candidate labels (least severe first); present when borderline. */
   candidates?: readonly string[];
+  /** What it means against its guideline, when that says more than `level`; absent when borderline. */
+  interpretation?: Interpretation;
   /** Human-readable reasons, each citing the rule it applied. */
   findings: string[];
 }
@@ -107,9 +109,17 @@ export const severity = (level: Level): number => LEVELS.indexOf(level);
 export const mostSevere = (levels: readonly Level[]): Level =>
   levels.reduce<Level>((a, b) => (severity(b) > severity(a) ? b : a), 'normal');
 
+/**
+ * What a result means against its guideline, for clinical records (FHIR's N, A, H, L, AA): set by
+ * criteria whose guideline says more than the display level does (NEWS2's 0 is "continue routine
+ * monitoring" though Chart 2 calls 0–4 low risk; an ATP III risk above 10% is a high value).
+ */
+export type Interpretation = 'normal' | 'abnormal' | 'high' | 'low' | 'critical';
+
 export interface Outcome {
   label: string;
   level: Level;
+  interpretation?: Interpretation;
 }
 
 /**
@@ -129,8 +139,17 @@ export function conclude(
   );
   const level = mostSevere(distinct.map((o) => o.level));
   const labels = distinct.map((o) => o.label);
-  if (distinct.length === 1 && !uncertain)
-    return { model, label: labels[0] as string, level, borderline: false, findings };
+  if (distinct.length === 1 && !uncertain) {
+    const meaning = distinct[0]?.interpretation;
+    return {
+      model,
+      label: labels[0] as string,
+      level,
+      borderline: false,
+      ...(meaning ? { interpretation: meaning } : {}),
+      findings,
+    };
+  }
   return {
     model,
     label: `borderline: ${labels.join(' or ')}`,

@@ -430,7 +430,9 @@ function riskOf(total: number, parameterScores: readonly number[]): Outcome {
   const band = classify(total, NEWS2_AGGREGATE, 0).band;
   const red = parameterScores.some((s) => s === NEWS2_RED_SCORE.score);
   const level: Level = red && band.level === 'low' ? NEWS2_RED_SCORE.level : band.level;
-  return { label: `${level} clinical risk`, level };
+  // Chart 4: NEWS 0 calls for routine monitoring only; 7 or more for an emergency response.
+  const interpretation = total === 0 ? 'normal' : total >= 7 ? 'critical' : 'abnormal';
+  return { label: `${level} clinical risk`, level, interpretation };
 }
 
 /**

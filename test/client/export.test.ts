@@ -41,15 +41,13 @@ const news2: HistoryEntry = {
   blockNumber: 7,
   modelId: 'early-warning',
   readings: [r1],
-  q: { rrScore: [0], sbpScore: [0], hrScore: [0], total: [0] },
-  values: { rrScore: 0, sbpScore: 0, hrScore: 0, total: 0 },
-  diagnosis: {
-    model: 'early-warning',
-    label: 'low clinical risk',
-    level: 'low',
-    borderline: false,
-    findings: ['aggregate score 0–4: low clinical risk, ward-based response (RCP 2017)'],
-  },
+  // As decrypted: NEWS2 0, a few ten-thousandths off the integers.
+  q: { rrScore: [0.0004], sbpScore: [-0.0003], hrScore: [0.0002], total: [0.0003] },
+  values: { rrScore: 0.0004, sbpScore: -0.0003, hrScore: 0.0002, total: 0.0003 },
+  diagnosis: getModel('early-warning').diagnose(
+    { rrScore: 0.0004, sbpScore: -0.0003, hrScore: 0.0002, total: 0.0003 },
+    { rrScore: 0.02, sbpScore: 0.02, hrScore: 0.02, total: 0.02 },
+  ),
 };
 
 /** blood-pressure over a (tiny) batch r1–r3: window statistics, a borderline diagnosis. */
@@ -357,16 +355,17 @@ test('a diagnosis Observation: model and criteria, label, ledger, readings, valu
   assert.equal(daySbp?.code.coding?.[0]?.system, 'urn:pmhe:model-value:blood-pressure');
   // A finished value the model declares no unit for: the number alone.
   const dip = components.find((c) => c.code.coding?.[0]?.code === 'dipPercent');
-  assert.deepEqual(dip?.valueQuantity, { value: bpValues.dipPercent });
+  assert.deepEqual(dip?.valueQuantity, { value: 14.11 }); // 14.110429447852763, to 4 digits
 });
 
 test('interpretation, effective time and derivedFrom follow the diagnosis and the outputs', () => {
   const b = bundle();
-  // NEWS2 "low clinical risk" is level low: abnormal on PMHE's display scale, not borderline.
+  // NEWS2 0: Chart 2 calls 0–4 low risk, but Chart 4's response to 0 is routine monitoring: N.
   const a = diagnosisOf(b, 'result-a');
+  assert.equal(news2.diagnosis.level, 'low');
   assert.deepEqual(
     a.interpretation?.[0]?.coding?.map((c) => [c.system, c.code]),
-    [['http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'A']],
+    [['http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', 'N']],
   );
   assert.equal(a.effectiveDateTime, new Date(r1.time).toISOString());
   assert.deepEqual(
@@ -379,9 +378,12 @@ test('interpretation, effective time and derivedFrom follow the diagnosis and th
     system: UCUM,
     code: '{score}',
   });
-  // Normal and not borderline: no interpretation; risk is a probability, UCUM "1".
+  // Normal and not borderline: N; risk is a probability, UCUM "1".
   const c = diagnosisOf(b, 'result-c');
-  assert.equal(c.interpretation, undefined);
+  assert.deepEqual(
+    c.interpretation?.[0]?.coding?.map((x) => x.code),
+    ['N'],
+  );
   assert.deepEqual(c.component, [
     {
       code: {
@@ -528,7 +530,7 @@ test('CSV: the readings replay through parseCsv; diagnoses on their last reading
   const rows = parseRows(csv);
   assert.equal(rows.length, 6);
   const row = (r: Reading) => rows.find((x) => x[0] === new Date(r.time).toISOString()) as string[];
-  assert.deepEqual(row(r1).slice(7), ['early-warning', 'low clinical risk', 'false', 'tx-a']);
+  assert.deepEqual(row(r1).slice(7), ['early-warning', news2.diagnosis.label, 'false', 'tx-a']);
   assert.deepEqual(row(r2).slice(7), ['', '', '', '']);
   // r3 ends two entries: one line each within the fields, in the same order.
   assert.deepEqual(row(r3).slice(7), [

@@ -1031,3 +1031,20 @@ test('mergeDiagnoses: labels in order, most severe level, candidates combined', 
   assert.equal(clear.borderline, false);
   assert.equal(clear.candidates, undefined);
 });
+
+test("what a result means for a record follows the guideline, not only the display level (FHIR's N, A, H, AA)", () => {
+  // NEWS2 Chart 4: 0 → routine monitoring; 1–6 and a red score → a response; 7 or more → emergency.
+  const meaning = (rr: number, sbp: number, hr: number) =>
+    news2Diagnosis(news2Score(rr, sbp, hr), 0).interpretation;
+  assert.equal(meaning(16, 120, 70), 'normal'); // 0, Chart 2's "low" band
+  assert.equal(news2Diagnosis(news2Score(16, 120, 70), 0).level, 'low');
+  assert.equal(meaning(22, 105, 95), 'abnormal'); // 2 + 1 + 1
+  assert.equal(meaning(16, 88, 70), 'abnormal'); // a red score alone
+  assert.equal(meaning(26, 88, 135), 'critical'); // 3 + 3 + 3
+  // ACC/AHA office categories: elevated and both stages are high values; a crisis is critical.
+  assert.equal(officeCategory(110, 70, 0).interpretation, 'normal');
+  assert.equal(officeCategory(125, 70, 0).interpretation, 'high');
+  assert.equal(officeCategory(185, 95, 0).interpretation, 'critical');
+  // Borderline: no single meaning.
+  assert.equal(officeCategory(119.9, 70, 1).interpretation, undefined);
+});

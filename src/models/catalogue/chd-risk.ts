@@ -51,9 +51,27 @@ const SCORE_RANGE = weights.features.reduce(
 export const logistic = (s: number): number => 1 / (1 + Math.exp(-s));
 
 const RISK_BANDS = [
-  { from: Number.NEGATIVE_INFINITY, to: 0.1, label: 'low CHD risk (< 10%)', level: 'normal' as const },
-  { from: 0.1, to: 0.2, label: 'intermediate CHD risk (10–20%)', level: 'medium' as const },
-  { from: 0.2, to: Number.POSITIVE_INFINITY, label: 'high CHD risk (≥ 20%)', level: 'high' as const },
+  {
+    from: Number.NEGATIVE_INFINITY,
+    to: 0.1,
+    label: 'low CHD risk (< 10%)',
+    level: 'normal' as const,
+    interpretation: 'normal' as const,
+  },
+  {
+    from: 0.1,
+    to: 0.2,
+    label: 'intermediate CHD risk (10–20%)',
+    level: 'medium' as const,
+    interpretation: 'high' as const,
+  },
+  {
+    from: 0.2,
+    to: Number.POSITIVE_INFINITY,
+    label: 'high CHD risk (≥ 20%)',
+    level: 'high' as const,
+    interpretation: 'high' as const,
+  },
 ];
 
 const CRITERIA = 'NCEP ATP III (2002) risk categories: < 10% low, 10–20% intermediate, ≥ 20% high';
@@ -62,7 +80,7 @@ function diagnoseRisk(risk: number, riskBound: number): Diagnosis {
   const c = classify(risk, RISK_BANDS, riskBound);
   return conclude(
     'chd-risk',
-    c.candidates.map((b) => ({ label: b.label, level: b.level })),
+    c.candidates.map((b) => ({ label: b.label, level: b.level, interpretation: b.interpretation })),
     [`predicted risk ${fmt(100 * risk)}% (WCGS logistic model; ATP III categories)`],
   );
 }
