@@ -19,7 +19,7 @@ import { FolderStore } from '../client/node/folder-store.ts';
 import { OutboxError, type OutboxItem } from '../client/outbox.ts';
 import { ResultError } from '../client/results.ts';
 import { exportBackup, importBackup, VaultError } from '../client/vault.ts';
-import { parseCsv, toCsv } from '../device/csv.ts';
+import { readCsv, toCsv } from '../device/csv.ts';
 import { isPersonaName, PERSONA_NAMES, type PersonaName, simulatePerson } from '../device/index.ts';
 import { earlyWarning, SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
@@ -249,19 +249,31 @@ export function clientCommands(program: Command): void {
     .option('--days <n>', 'length of the series', number, 1)
     .option('--interval <minutes>', 'minutes between readings', number, 15)
     .option('--seed <n>', 'random seed (same seed, same series)', number, 1)
+    .option(
+      '--start <time>',
+      'first reading (ISO-8601, or epoch ms); default: now, or after the newest reading on this device',
+    )
     .option('--out <file>', 'write the readings as CSV instead of queueing them')
     .action(
       run(
         async (
-          o: { persona: string; days: number; interval: number; seed: number; out?: string },
+          o: { persona: string; days: number; interval: number; seed: number; start?: string; out?: string },
           command: Command,
         ) => {
           if (!isPersonaName(o.persona)) throw new UsageError(`unknown persona ${o.persona}`);
+          const step = o.interval * 60_000;
+          let start = o.start === undefined ? undefined : timeOption(o.start);
+          if (start === undefined) {
+            // Now, on the interval's grid; on a device with readings, after the newest of them.
+            const newest = o.out ? undefined : await newestOnDevice(globals(command));
+            start = Math.ceil(Math.max(Date.now(), (newest ?? 0) + 1) / step) * step;
+          }
           const readings = simulatePerson({
             persona: o.persona as PersonaName,
             seed: o.seed,
             days: o.days,
             intervalMinutes: o.interval,
+            start,
           });
           if (o.out) {
             await writeFile(o.out, toCsv(readings));
@@ -278,9 +290,16 @@ export function clientCommands(program: Command): void {
     )
     .argument('<file>', 'CSV file')
     .action(
-      run(async (file: string, _o: object, command: Command) =>
-        queue(globals(command), parseCsv(await readFile(file, 'utf8'))),
-      ),
+      run(async (file: string, _o: object, command: Command) => {
+        const g = globals(command);
+        const { readings, errors } = readCsv(await readFile(file, 'utf8'));
+        // Every bad line, each with its number; the good ones still go.
+        for (const e of errors) process.stderr.write(`${file}: ${e.message}\n`);
+        if (errors.length)
+          process.stderr.write(`${file}: ${errors.length} line(s) skipped, ${readings.length} read\n`);
+        const code = await queue(g, readings);
+        return errors.length && code === EXIT.ok ? EXIT.failed : code;
+      }),
     );
 
   clientOptions(program.command('submit'))
@@ -464,8 +483,34 @@ export function clientCommands(program: Command): void {
     );
 }
 
-async function queue(g: Global, readings: Parameters<PmheClient['queue']>[0]): Promise<number> {
+/** A time option: ISO-8601 (a time without a zone is local) or epoch milliseconds. */
+function timeOption(text: string): number {
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isSafeInteger(ms))
+    throw new UsageError(`not a time: ${text} (ISO-8601, e.g. 2026-12-01T08:00, or epoch ms)`);
+  return ms;
+}
+
+async function newestOnDevice(g: Global): Promise<number | undefined> {
   using client = await open(g);
+  return client.newestReadingTime();
+}
+
+/**
+ * Queues readings after the newest one this device already holds: replaying a file twice, or
+ * simulating again, never queues the same times twice (their results would contradict).
+ */
+async function queue(g: Global, all: Parameters<PmheClient['queue']>[0]): Promise<number> {
+  using client = await open(g);
+  const newest = await client.newestReadingTime();
+  const readings = newest === undefined ? all : all.filter((r) => r.time > newest);
+  const known = all.length - readings.length;
+  if (readings.length === 0) {
+    const message = `nothing new: all ${all.length} reading(s) are at or before the newest on this device (${localTime(newest ?? 0)})`;
+    if (g.json) out(JSON.stringify({ queued: 0, known }));
+    else out(message);
+    return EXIT.ok;
+  }
   const progress = bar(g, 'filtering, encrypting and signing {bar} {value}/{total} uploads');
   const queued = await client.queue(readings, Date.now(), (done, total) => {
     if (done === 1) progress?.start(total, 0);
@@ -473,8 +518,12 @@ async function queue(g: Global, readings: Parameters<PmheClient['queue']>[0]): P
   });
   progress?.stop();
   if (g.json)
-    out(JSON.stringify({ queued: queued.items.length, report: queued.report, timings: queued.timings }));
+    out(
+      JSON.stringify({ queued: queued.items.length, known, report: queued.report, timings: queued.timings }),
+    );
   else {
+    if (known)
+      out(`${known} reading(s) at or before ${localTime(newest ?? 0)} are already on this device: skipped`);
     out(formatReport(queued.report));
     out(`${queued.items.length} upload(s) encrypted, signed and queued; run \`pmhe submit\` to send them`);
   }

@@ -188,6 +188,21 @@ export class PmheClient implements Disposable {
     return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs } };
   }
 
+  /**
+   * The time of the newest reading this device holds (in its history or its outbox), if any: a
+   * replay or a second simulation goes on after it instead of queueing the same times again.
+   */
+  async newestReadingTime(): Promise<number | undefined> {
+    let newest: number | undefined;
+    const consider = (readings: readonly { time: number }[]) => {
+      const t = readings.at(-1)?.time;
+      if (t !== undefined && (newest === undefined || t > newest)) newest = t;
+    };
+    for (const e of await this.history.list()) consider(e.readings);
+    for (const i of await this.outbox.items()) consider(i.readings);
+    return newest;
+  }
+
   /** Sends what the outbox holds (retrying later what the server could not take now). */
   flush(onSent?: (item: OutboxItem) => void): Promise<FlushReport> {
     return this.outbox.flush(this.api, (envelope) => this.user.resign(envelope), onSent);

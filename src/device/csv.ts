@@ -4,8 +4,9 @@
  *   time,heart_rate,diastolic,systolic,respiratory_rate
  *   2024-01-01T08:00:00.000Z,72,78,121,15
  *
- * - time: ISO-8601 with an explicit zone (`Z` or `±hh:mm`; a zone-less time would silently mean
- *   local time), or integer milliseconds since the Unix epoch; strictly increasing row to row.
+ * - time: ISO-8601 (`2024-01-01T08:00:00Z`, `…+01:00`, or without a zone: the device's own zone,
+ *   as a wearable's export writes it), or integer milliseconds since the Unix epoch; strictly
+ *   increasing row to row.
  * - heart_rate beats/min, diastolic and systolic mmHg, respiratory_rate breaths/min: decimal
  *   numbers within READING_LIMITS, diastolic below systolic. One exception: a respiratory rate
  *   from 0 up to the limit's minimum (2) is "no breathing detected", passed on as read so that the
@@ -14,7 +15,8 @@
  *   within OBSERVATION_LIMITS; supplemental_oxygen (yes/no, true/false or 1/0); consciousness
  *   (ACVPU: A, C, V, P or U, or alert, confusion, voice, pain, unresponsive).
  * Columns may come in any order; extra columns are ignored; blank lines and lines starting with
- * `#` are skipped. Every refusal is a CsvReadingError naming the line (1-based) and the column.
+ * `#` are skipped. Every refusal is a CsvReadingError naming the line (1-based) and the column:
+ * readCsv keeps the good rows and returns every bad one; parseCsv refuses the file at the first.
  */
 import { CsvError, parse } from 'csv-parse/sync';
 import {
@@ -105,7 +107,7 @@ function records(text: string): Row[] {
 
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const EPOCH_MS = /^\d+$/;
-const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-](\d{2}):?(\d{2}))$/;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-](\d{2}):?(\d{2}))?$/;
 
 /** ms since the epoch, or a description of what is wrong. */
 function parseTime(s: string): number | string {
@@ -115,7 +117,7 @@ function parseTime(s: string): number | string {
   }
   const m = ISO.exec(s);
   if (m === null) {
-    return `"${s}" is neither ISO-8601 with a zone (2024-01-01T08:00:00Z) nor epoch milliseconds`;
+    return `"${s}" is neither ISO-8601 (2024-01-01T08:00:00Z, or without a zone for local time) nor epoch milliseconds`;
   }
   const [, ys, mos, ds, hs, mis, ss, fs, zone, zh, zm] = m;
   const [y, mo, d, h, mi] = [ys, mos, ds, hs, mis].map(Number) as [number, number, number, number, number];
@@ -124,6 +126,13 @@ function parseTime(s: string): number | string {
   const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || sec > 59) {
     return `"${s}" is not a valid date and time`;
+  }
+  if (zone === undefined) {
+    // No zone: the device's local time, as the wearable that wrote it would mean it.
+    const local = new Date(0);
+    local.setFullYear(y, mo - 1, d);
+    local.setHours(h, mi, sec, ms);
+    return local.getTime();
   }
   let offset = 0;
   if (zone !== 'Z') {
@@ -140,10 +149,28 @@ function parseTime(s: string): number | string {
 
 /** Parse a CSV of readings; throws CsvReadingError on the first bad row. */
 export function parseCsv(text: string): Reading[] {
+  const { readings, errors } = readCsv(text);
+  if (errors[0]) throw errors[0];
+  return readings;
+}
+
+export interface CsvRead {
+  /** The good rows, in file order. */
+  readings: Reading[];
+  /** Every bad row, in file order: its line, its column and what is wrong. */
+  errors: CsvReadingError[];
+}
+
+/**
+ * Parse a CSV of readings, keeping the good rows and reporting every bad one (a file from a
+ * wearable with one corrupt line still gives the rest). A bad header refuses the whole file.
+ */
+export function readCsv(text: string): CsvRead {
   const rows = records(text);
-  const header = rows[0];
-  if (header === undefined)
+  const first = rows[0];
+  if (first === undefined)
     throw new CsvReadingError(1, undefined, `no header row: expected ${CSV_COLUMNS.join(',')}`);
+  const header = first;
   const index = new Map<string, number>();
   header.fields.forEach((name, i) => {
     if (index.has(name)) throw new CsvReadingError(header.line, name, 'appears twice in the header');
@@ -161,8 +188,28 @@ export function parseCsv(text: string): Reading[] {
   const at = (c: CsvColumn) => index.get(c) as number;
 
   const out: Reading[] = [];
+  const errors: CsvReadingError[] = [];
   let previous: { time: number; line: number } | undefined;
   for (const { fields, line } of rows.slice(1)) {
+    try {
+      const reading = row(fields, line);
+      if (previous !== undefined && reading.time <= previous.time) {
+        throw new CsvReadingError(
+          line,
+          'time',
+          `${new Date(reading.time).toISOString()} is not after the previous reading (line ${previous.line})`,
+        );
+      }
+      out.push(reading);
+      previous = { time: reading.time, line };
+    } catch (error) {
+      if (!(error instanceof CsvReadingError)) throw error;
+      errors.push(error);
+    }
+  }
+  return { readings: out, errors };
+
+  function row(fields: string[], line: number): Reading {
     if (fields.length > header.fields.length) {
       throw new CsvReadingError(
         line,
@@ -177,13 +224,6 @@ export function parseCsv(text: string): Reading[] {
     };
     const time = parseTime(field('time'));
     if (typeof time === 'string') throw new CsvReadingError(line, 'time', time);
-    if (previous !== undefined && time <= previous.time) {
-      throw new CsvReadingError(
-        line,
-        'time',
-        `${new Date(time).toISOString()} is not after the previous reading (line ${previous.line})`,
-      );
-    }
     const reading: Reading = { time, x: 0, y: 0, z: 0, w: 0 };
     for (const [column, vital] of Object.entries(VITAL_OF) as [Exclude<CsvColumn, 'time'>, Vital][]) {
       const s = field(column);
@@ -240,10 +280,8 @@ export function parseCsv(text: string): Reading[] {
         `diastolic ${reading.y} is not below systolic ${reading.z}`,
       );
     }
-    out.push(reading);
-    previous = { time, line };
+    return reading;
   }
-  return out;
 }
 
 export interface ToCsvOptions {

@@ -5,8 +5,10 @@ export {
   CSV_OPTIONAL_COLUMNS,
   type CsvColumn,
   type CsvOptionalColumn,
+  type CsvRead,
   CsvReadingError,
   parseCsv,
+  readCsv,
   type ToCsvOptions,
   toCsv,
 } from './csv.ts';

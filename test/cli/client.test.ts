@@ -269,3 +269,55 @@ test('pmhe: readings queued before registration wait for it, are listed with the
   assert.equal(unknown.code, EXIT.usage);
   assert.match(unknown.stderr, /no upload abcdef0123 in the outbox/);
 });
+
+test('pmhe device: a CSV keeps its good lines and names every bad one; replays and second simulations queue nothing twice', async () => {
+  const dir = await tempDir('cli-replay');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  json(await pmhe(['init', '--user', 'cli-replay', '--model', 'early-warning', '--json', ...home]));
+  const csv = join(dir, 'watch.csv');
+  await writeFile(
+    csv,
+    [
+      'time,heart_rate,diastolic,systolic,respiratory_rate',
+      '2026-11-30T08:00,72,78,121,15', // no zone: this device's local time
+      '2026-11-30T08:15,73,79,abc,15', // line 3
+      '2026-11-30T08:30,74,80,122,16',
+      '2026-11-30T08:45,75,80,999,16', // line 5
+      '2026-11-30T09:00,76,81,123,16',
+      '',
+    ].join('\n'),
+  );
+  const first = await pmhe(['device', 'replay', csv, '--json', ...home]);
+  assert.equal(first.code, EXIT.failed, first.stderr);
+  assert.match(first.stderr, /line 3.*systolic.*not a number/);
+  assert.match(first.stderr, /line 5.*systolic.*outside/);
+  assert.match(first.stderr, /2 line\(s\) skipped, 3 read/);
+  const queued = JSON.parse(first.stdout) as { queued: number; known: number; report: { received: number } };
+  assert.deepEqual([queued.report.received, queued.known], [3, 0]);
+  const listed = json<{ items: { firstReading: string }[] }>(await pmhe(['outbox', '--json', ...home]));
+  assert.equal(listed.items[0]?.firstReading, '2026-11-30 08:00', 'a zone-less time is local time');
+
+  // The same file again: its bad lines are named again, and nothing is queued twice.
+  const replayed = await pmhe(['device', 'replay', csv, '--json', ...home]);
+  assert.equal(replayed.code, EXIT.failed, replayed.stderr);
+  const again = JSON.parse(replayed.stdout) as { queued: number; known: number };
+  assert.deepEqual([again.queued, again.known], [0, 3]);
+
+  // Simulated readings start now (on the interval's grid), then after the newest on the device.
+  const before = Date.now();
+  const sim1 = json<{ queued: number }>(
+    await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
+  );
+  const sim2 = json<{ queued: number; known: number }>(
+    await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
+  );
+  assert.ok(sim1.queued > 0 && sim2.queued > 0 && sim2.known === 0, JSON.stringify([sim1, sim2]));
+  const times = json<{ items: { firstReading: string }[] }>(
+    await pmhe(['outbox', '--json', ...home]),
+  ).items.map((i) => i.firstReading);
+  assert.equal(new Set(times).size, times.length, `a reading time queued twice: ${times}`);
+  assert.ok(
+    Date.parse(times.at(-1)?.replace(' ', 'T') ?? '') >= before - 60_000,
+    `the simulation did not start now: ${times}`,
+  );
+});

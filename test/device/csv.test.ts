@@ -5,6 +5,7 @@ import {
   CsvReadingError,
   parseCsv,
   type Reading,
+  readCsv,
   simulateCohort,
   simulatePerson,
   toCsv,
@@ -121,9 +122,10 @@ test('diastolic at or above systolic is refused', () => {
   refuses(`${HEADER}\n2024-01-01T00:00:00Z,70,130,120,15\n`, 2, 'diastolic', /not below systolic/);
 });
 
-test('times must be valid, zoned and strictly increasing', () => {
+test("times must be valid and strictly increasing; a time without a zone is the device's local time", () => {
   const at = (t: string) => `${HEADER}\n${t},70,80,120,15\n`;
-  refuses(at('2024-01-01T00:00:00'), 2, 'time', /neither ISO-8601 with a zone/);
+  assert.equal(parseCsv(at('2024-03-01T08:30:00'))[0]?.time, new Date(2024, 2, 1, 8, 30).getTime());
+  assert.equal(parseCsv(at('2024-03-01T08:30'))[0]?.time, new Date(2024, 2, 1, 8, 30).getTime());
   refuses(at('2024-01-01'), 2, 'time', /neither/);
   refuses(at('yesterday'), 2, 'time', /neither/);
   refuses(at('-1000'), 2, 'time', /neither/);
@@ -244,4 +246,37 @@ test('optional columns: bad values are refused with their line and column', () =
     () => toCsv([{ time: 0, x: 72, y: 78, z: 121, w: 15, spo2: Number.NaN }]),
     /spo2 must be a finite/,
   );
+});
+
+test('readCsv keeps the good rows and reports every bad one with its line and column', () => {
+  const text = [
+    HEADER,
+    '2024-01-01T00:00:00Z,70,80,120,15',
+    '2024-01-01T00:15:00Z,70,80,abc,15', // line 3: systolic not a number
+    '2024-01-01T00:30:00Z,71,80,121,15',
+    '2024-01-01T00:20:00Z,72,80,122,15', // line 5: before line 4
+    '2024-01-01T00:45:00Z,900,80,122,15', // line 6: heart rate out of range
+    '2024-01-01T01:00:00Z,73,80,123,15',
+  ].join('\n');
+  const { readings, errors } = readCsv(text);
+  assert.deepEqual(
+    readings.map((r) => r.x),
+    [70, 71, 73],
+  );
+  assert.deepEqual(
+    errors.map((e) => [e.line, e.column]),
+    [
+      [3, 'systolic'],
+      [5, 'time'],
+      [6, 'heart_rate'],
+    ],
+  );
+  assert.match(errors[1]?.message ?? '', /not after the previous reading \(line 4\)/);
+  // parseCsv stays strict: the first bad line refuses the file.
+  assert.throws(
+    () => parseCsv(text),
+    (e: unknown) => e instanceof CsvReadingError && e.line === 3,
+  );
+  // A bad header refuses the whole file either way.
+  assert.throws(() => readCsv('time,heart_rate\n'), /missing from the header/);
 });

@@ -17,7 +17,7 @@ import { toCsv, toFhirBundle } from '../../src/client/export.ts';
 import { FilterError, filterReadings, type RawReading } from '../../src/client/filter.ts';
 import type { HistoryEntry } from '../../src/client/history.ts';
 import { VAULT_KEY, Vault, type VaultContents, VaultError } from '../../src/client/vault.ts';
-import { parseCsv } from '../../src/device/csv.ts';
+import { readCsv } from '../../src/device/csv.ts';
 import { isPersonaName } from '../../src/device/profile.ts';
 import type { Reading } from '../../src/device/reading.ts';
 import { simulatePerson } from '../../src/device/simulator.ts';
@@ -332,7 +332,18 @@ class Stream {
 function readingsOf(source: StreamSource, c: PmheClient, after: number | undefined): RawReading[] {
   if (source.kind === 'csv') {
     try {
-      return parseCsv(source.text);
+      const { readings, errors } = readCsv(source.text);
+      // The good lines go; every bad one is named (a wearable's file with one corrupt line).
+      if (errors.length > 0) {
+        const shown = errors.slice(0, 5).map((e) => e.message);
+        const more = errors.length > shown.length ? `; and ${errors.length - shown.length} more` : '';
+        emit({
+          type: 'status',
+          level: 'warning',
+          message: `${errors.length} line(s) of the CSV file skipped: ${shown.join('; ')}${more}`,
+        });
+      }
+      return readings;
     } catch (error) {
       throw new Failure('BAD_INPUT', `the CSV file cannot be read: ${(error as Error).message}`);
     }
