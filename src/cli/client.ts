@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ApiError } from '../client/api-client.ts';
 import { PmheClient } from '../client/app.ts';
 import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
@@ -49,6 +49,14 @@ interface Global {
 }
 
 class UsageError extends Error {}
+
+/** What each profile flag takes, for a refusal that names them all. */
+const PROFILE_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  age: 'years',
+  bmi: 'kg/m²',
+  cholesterol: 'total, mg/dL',
+  smoker: '0 or 1',
+});
 
 const globals = (command: Command): Global => command.opts() as Global;
 const storeOf = (g: Global) => new FolderStore(g.home);
@@ -101,6 +109,11 @@ function run<A extends unknown[]>(body: (...args: A) => Promise<number | undefin
 }
 
 function classify(error: unknown): [number, string] {
+  if (error instanceof VaultError && error.code === 'NOT_FOUND')
+    return [
+      EXIT.vault,
+      `${error.message}: run \`pmhe init\` to make one, or \`pmhe keys import\` to restore a backup`,
+    ];
   if (error instanceof VaultError) return [EXIT.vault, error.message];
   if (error instanceof UsageError || error instanceof OutboxError) return [EXIT.usage, error.message];
   if (error instanceof ApiError)
@@ -116,9 +129,17 @@ function modelOption(): Option {
     .makeOptionMandatory();
 }
 
+/** A positive whole number, e.g. --last. */
+const count = (value: string) => {
+  const n = number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`not a whole number ≥ 1: "${value}"`);
+  return n;
+};
+
+/** An option's number; commander reports a refusal as one usage line (no stack trace). */
 const number = (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`not a number: ${value}`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`not a number: "${value}"`);
   return n;
 };
 
@@ -181,12 +202,14 @@ export function clientCommands(program: Command): void {
               `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
             );
           }
+          const missing = model.profile.filter((f) => o[f] === undefined);
+          if (missing.length > 0) {
+            throw new UsageError(
+              `${o.model} needs your profile: ${missing.map((f) => `--${f} <${PROFILE_HINTS[f] ?? 'value'}>`).join(' ')}`,
+            );
+          }
           const profile: Record<string, number> = Object.fromEntries(
-            model.profile.map((f) => {
-              const v = o[f];
-              if (v === undefined) throw new UsageError(`${o.model} needs --${f}`);
-              return [f, v];
-            }),
+            model.profile.map((f) => [f, o[f] as number]),
           );
           if (o.spo2Scale !== undefined) {
             if (o.model !== earlyWarning.id)
@@ -391,8 +414,9 @@ export function clientCommands(program: Command): void {
   clientOptions(program.command('results'))
     .description('wait for the results of sent readings, check, decrypt and diagnose them')
     .option('--wait <seconds>', 'how long to wait', number, 30)
+    .option('--verbose', 'also the decrypted values, ledger block and transaction')
     .action(
-      run(async (o: { wait: number }, command: Command) => {
+      run(async (o: { wait: number; verbose?: boolean }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
         const refused: string[] = [];
@@ -403,7 +427,7 @@ export function clientCommands(program: Command): void {
         const waiting = (await client.outbox.items('sent')).length;
         if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting, refused }));
         else {
-          out(table(entries));
+          if (entries.length) out(table(entries, o.verbose));
           for (const line of refused) out(line);
           out(
             waiting
@@ -417,14 +441,21 @@ export function clientCommands(program: Command): void {
 
   clientOptions(program.command('diagnose'))
     .description('your diagnoses from the local history (decrypted on this device)')
-    .option('--last <n>', 'only the last n', number)
+    .option('--last <n>', 'only the last n', count)
+    .option('--verbose', 'also the decrypted values, ledger block and transaction')
     .action(
-      run(async (o: { last?: number }, command: Command) => {
+      run(async (o: { last?: number; verbose?: boolean }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const entries = (await client.history.list()).slice(-(o.last ?? Number.MAX_SAFE_INTEGER));
+        const all = [...(await client.history.list())].sort((a, b) => readingTime(a) - readingTime(b));
+        const entries = all.slice(-(o.last ?? Number.MAX_SAFE_INTEGER));
         if (g.json) out(JSON.stringify({ results: entries.map(summary) }));
-        else out(entries.length ? table(entries) : 'no results yet: run `pmhe submit` and `pmhe results`');
+        else
+          out(
+            entries.length
+              ? table(entries, o.verbose)
+              : 'no results yet: run `pmhe submit` and `pmhe results`',
+          );
         return EXIT.ok;
       }),
     );
@@ -562,22 +593,58 @@ function summary(e: HistoryEntry) {
   };
 }
 
-function table(entries: readonly HistoryEntry[]): string {
-  const t = new Table({ head: ['reading time', 'model', 'Q', 'diagnosis', 'block', 'tx'] });
-  for (const e of entries) {
-    const s = summary(e);
-    const q = Object.entries(e.values)
-      .slice(0, 4)
-      .map(([k, v]) => `${k} ${fmt(v)}`)
-      .join(', ');
-    t.push([
-      s.time.slice(0, 16).replace('T', ' '),
-      s.modelId,
-      q,
-      s.diagnosis,
-      String(s.blockNumber),
-      s.txId.slice(0, 12),
-    ]);
+/** Colour only for a person at a terminal that wants it (https://no-color.org). */
+const colour = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+
+/**
+ * A table that fits the terminal (80 columns when not one), wrapping long cells: the first column
+ * (a local time, 16 characters) whole, `weights` sharing the rest.
+ */
+function fitted(head: string[], weights: number[]): Table.Table {
+  const width = Math.max(60, process.stdout.columns || 80);
+  const room = width - (head.length + 1) - 2 * head.length - 16; // borders, padding, the time
+  const total = weights.reduce((a, b) => a + b, 0);
+  return new Table({
+    head,
+    colWidths: [18, ...weights.map((w) => Math.max(6, Math.floor((room * w) / total)) + 2)],
+    wordWrap: true,
+    style: colour() ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] },
+  });
+}
+
+/**
+ * Results oldest first by reading time, in local time, with the measured vitals beside each. With
+ * --verbose, one block per result instead: also the model, the decrypted values and the ledger
+ * block and whole transaction id (lines, so nothing is cut at any width).
+ */
+function table(entries: readonly HistoryEntry[], verbose = false): string {
+  const sorted = [...entries].sort((a, b) => readingTime(a) - readingTime(b));
+  if (verbose) {
+    return sorted
+      .map((e) =>
+        [
+          `${localTime(readingTime(e))}  ${e.diagnosis.label}`,
+          `  model: ${e.modelId} (${e.layout})`,
+          `  measured: ${measured(e)}`,
+          `  decrypted: ${Object.entries(e.values)
+            .map(([k, v]) => `${k} ${fmt(v)}`)
+            .join(', ')}`,
+          `  ledger: block ${e.blockNumber}, transaction ${e.txId}`,
+        ].join('\n'),
+      )
+      .join('\n\n');
   }
+  const t = fitted(['reading time', 'measured', 'result'], [30, 40]);
+  for (const e of sorted) t.push([localTime(readingTime(e)), measured(e), e.diagnosis.label]);
   return t.toString();
+}
+
+const readingTime = (e: HistoryEntry) => e.readings.at(-1)?.time ?? e.decryptedAt;
+
+/** The last reading's vitals as a person reads them (whole numbers; a batch says how many). */
+function measured(e: HistoryEntry): string {
+  const r = e.readings.at(-1);
+  if (!r) return '';
+  const vitals = `HR ${Math.round(r.x)}, BP ${Math.round(r.z)}/${Math.round(r.y)}, RR ${Math.round(r.w)}`;
+  return e.readings.length > 1 ? `${e.readings.length} readings; last: ${vitals}` : vitals;
 }

@@ -72,6 +72,13 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
   const again = await pmhe(['init', '--user', 'cli-user', '--model', 'early-warning', ...home]);
   assert.equal(again.code, EXIT.vault);
   assert.match(again.stderr, /already/i);
+  // Every missing profile flag at once; a missing vault says how to make one.
+  const chd = await pmhe(['init', '--user', 'x', '--model', 'chd-risk', '--home', join(dir, 'chd')]);
+  assert.equal(chd.code, EXIT.usage);
+  assert.match(chd.stderr, /--age .*--bmi .*--cholesterol .*--smoker /);
+  const none = await pmhe(['diagnose', '--home', join(dir, 'nowhere')]);
+  assert.equal(none.code, EXIT.vault);
+  assert.match(none.stderr, /run `pmhe init`/);
 
   assert.match(json<{ txId: string }>(await pmhe(['register', '--json', ...home])).txId, /^[0-9a-f]{64}$/);
 
@@ -109,8 +116,24 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
   assert.deepEqual([earlyResults.length + results.results.length, results.waiting], [queued.queued, 0]);
   const diagnosed = json<{ results: unknown[] }>(await pmhe(['diagnose', '--json', ...home]));
   assert.equal(diagnosed.results.length, queued.queued);
-  const table = await pmhe(['diagnose', ...home]);
+  // In a pipe (and with NO_COLOR): no colour codes; 80 columns; oldest reading first, local time.
+  const table = await pmhe(['diagnose', ...home], { NO_COLOR: '1' });
   assert.match(table.stdout, /clinical risk/);
+  assert.doesNotMatch(table.stdout, /\x1b\[/, 'colour codes in a pipe');
+  const lines = table.stdout.trimEnd().split('\n');
+  assert.ok(Math.max(...lines.map((l) => [...l].length)) <= 80, `wider than 80 columns:\n${table.stdout}`);
+  const times = [...table.stdout.matchAll(/(\d{4}-\d{2}-\d{2} \d{2}:\d{2})/g)].map((m) => m[1] as string);
+  assert.equal(times.length, queued.queued);
+  assert.deepEqual(times, [...times].sort(), 'results out of reading order');
+  assert.match(table.stdout, /HR \d+, BP \d+\/\d+, RR \d+/, 'the measured vitals beside each result');
+  assert.doesNotMatch(table.stdout, /[0-9a-f]{12}/, 'transaction ids only with --verbose');
+  assert.match((await pmhe(['diagnose', '--verbose', ...home])).stdout, /[0-9a-f]{12}/);
+  // A user's mistake is one line, never a stack trace.
+  const bad = await pmhe(['diagnose', '--last', 'abc', ...home]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--last <n>.*not a number: "abc"/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'a stack trace');
+  assert.match((await pmhe(['--version'])).stdout, /^\d+\.\d+\.\d+\n$/);
 
   const bundlePath = join(dir, 'bundle.json');
   assert.equal((await pmhe(['export', '--out', bundlePath, ...home])).code, 0);
