@@ -1,6 +1,7 @@
 /** Shared by the ledger tests: temp folders, a small contract for MVCC, and refusal matchers. */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,22 @@ const Params = (...types: unknown[]) => Reflect.metadata('design:paramtypes', [C
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
-export const tempDir = (name = 'ledger') => mkdtemp(join(tmpdir(), `pmhe-${name}-`));
+const made: string[] = [];
+
+/**
+ * A fresh folder under the system's temp dir, deleted when this test file's process exits
+ * (whatever the test did with it: servers, ledgers and PGlite are closed by then or killed).
+ */
+export async function tempDir(name = 'ledger'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `pmhe-${name}-`));
+  if (made.length === 0) {
+    process.once('exit', () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  made.push(dir);
+  return dir;
+}
 
 /** A contract with one hot key and a range, to provoke MVCC and phantom conflicts. */
 export class CounterContract extends Contract {
