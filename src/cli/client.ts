@@ -24,6 +24,7 @@ import { isPersonaName, PERSONA_NAMES, type PersonaName, simulatePerson } from '
 import { earlyWarning, SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import { fmt } from '../models/diagnosis.ts';
+import { guidanceFor, NOT_A_MEDICAL_DEVICE } from '../models/guidance.ts';
 import type { Layout } from '../protocol/schema.ts';
 
 /** What each exit code means, for scripts. */
@@ -427,7 +428,7 @@ export function clientCommands(program: Command): void {
         const waiting = (await client.outbox.items('sent')).length;
         if (g.json) out(JSON.stringify({ results: entries.map(summary), waiting, refused }));
         else {
-          if (entries.length) out(table(entries, o.verbose));
+          if (entries.length) out(`${table(entries, o.verbose)}\n${advice(entries)}`);
           for (const line of refused) out(line);
           out(
             waiting
@@ -453,7 +454,7 @@ export function clientCommands(program: Command): void {
         else
           out(
             entries.length
-              ? table(entries, o.verbose)
+              ? `${table(entries, o.verbose)}\n${advice(entries)}`
               : 'no results yet: run `pmhe submit` and `pmhe results`',
           );
         return EXIT.ok;
@@ -578,12 +579,36 @@ function localTime(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** The newest result's guidance and the notice, under a table. */
+function advice(entries: readonly HistoryEntry[]): string {
+  const newest = [...entries].sort((a, b) => readingTime(a) - readingTime(b)).at(-1);
+  const g = newest ? guidanceFor(newest.modelId, newest.diagnosis) : undefined;
+  const lines = g ? [`What the latest result means: ${g.text}`, `(${g.source})`] : [];
+  return [...lines, NOT_A_MEDICAL_DEVICE].map((l) => wrap(l)).join('\n');
+}
+
+/** Words wrapped to the terminal's width (80 columns when not one). */
+function wrap(text: string, width = process.stdout.columns || 80): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
+}
+
 function summary(e: HistoryEntry) {
+  const g = guidanceFor(e.modelId, e.diagnosis);
   return {
     time: new Date(e.readings.at(-1)?.time ?? e.decryptedAt).toISOString(),
     modelId: e.modelId,
     values: e.values,
     diagnosis: e.diagnosis.label,
+    ...(g ? { guidance: g.text, guidanceSource: g.source } : {}),
     level: e.diagnosis.level,
     borderline: e.diagnosis.borderline,
     txId: e.txId,

@@ -126,6 +126,9 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
   assert.equal(times.length, queued.queued);
   assert.deepEqual(times, [...times].sort(), 'results out of reading order');
   assert.match(table.stdout, /HR \d+, BP \d+\/\d+, RR \d+/, 'the measured vitals beside each result');
+  assert.match(table.stdout, /What the latest result means: /);
+  assert.match(table.stdout, /Royal College of Physicians/);
+  assert.match(table.stdout.replace(/\n/g, ' '), /not a medical device/);
   assert.doesNotMatch(table.stdout, /[0-9a-f]{12}/, 'transaction ids only with --verbose');
   assert.match((await pmhe(['diagnose', '--verbose', ...home])).stdout, /[0-9a-f]{12}/);
   // A user's mistake is one line, never a stack trace.

@@ -513,5 +513,39 @@ describe('browser client', {
       undefined,
       { timeout: 60_000 },
     );
+
+    // Phone-first: results on the phone, the latest diagnosis first, nothing wider than the screen.
+    await phone.selectOption('#persona', 'sepsis');
+    await phone.fill('#count', '3');
+    await phone.click('#start');
+    await phone.waitForFunction(() => document.querySelectorAll('#results tbody tr').length >= 3, undefined, {
+      timeout: 120_000,
+    });
+    await phone.evaluate(() => window.scrollTo(0, 0));
+    const layout = await phone.evaluate(() => ({
+      diagnosis: document.getElementById('diagnosis-title')?.getBoundingClientRect().top ?? Number.NaN,
+      source: document.getElementById('source-title')?.getBoundingClientRect().top ?? Number.NaN,
+      guidance: document.querySelector('[data-testid=guidance]')?.textContent ?? '',
+      measured: document.querySelector('[data-testid=measured]')?.textContent ?? '',
+      notice: document.getElementById('notice')?.textContent ?? '',
+      utc: /UTC/.test(document.getElementById('app')?.textContent ?? ''),
+    }));
+    assert.ok(layout.diagnosis < layout.source, 'the latest diagnosis comes after the reading controls');
+    assert.ok(layout.diagnosis < 844, 'the latest diagnosis is not on the first screen');
+    assert.match(layout.guidance, /\(Royal College of Physicians, National Early Warning Score 2 \(2017\)/);
+    assert.match(
+      layout.measured,
+      /^Measured: heart rate \d+\/min, blood pressure \d+\/\d+ mmHg, breathing \d+\/min$/,
+    );
+    assert.match(layout.notice, /not a medical device/);
+    assert.equal(layout.utc, false, 'times in UTC beside local times');
+    for (const width of [360, 390, 414]) {
+      await phone.setViewportSize({ width, height: 844 });
+      const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(wide <= width, `the page is ${wide} px wide on a ${width} px screen`);
+    }
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.evaluate(() => window.scrollTo(0, 0));
+    await phone.screenshot({ path: join(SCREENS, 'phone-diagnosis-390.png') });
   });
 });

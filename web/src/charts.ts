@@ -10,6 +10,7 @@ import {
   Tooltip,
 } from 'chart.js';
 import type { Reading } from '../../src/device/reading.ts';
+import { fmtTime } from './view.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip, Title);
 
@@ -19,10 +20,11 @@ const MINUTE = 60_000;
 const STEPS = [15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map((m) => m * MINUTE);
 const COLOURS = ['#b3261e', '#1b5e9b', '#2e7d32', '#7b3f98', '#a15c00', '#00695c'];
 
+/** Local time, as the person reads it: "08:15", and the date at midnight ("12-02 00:00"). */
 const timeLabel = (ms: number) => {
+  const full = fmtTime(ms);
   const d = new Date(ms);
-  const hm = d.toISOString().slice(11, 16);
-  return d.getUTCHours() === 0 && d.getUTCMinutes() === 0 ? `${d.toISOString().slice(5, 10)} ${hm}` : hm;
+  return d.getHours() === 0 && d.getMinutes() === 0 ? full.slice(5) : full.slice(11);
 };
 
 /** Keeps points in time order and the time axis on round times. */
@@ -75,13 +77,13 @@ function lineChart(
       scales: {
         x: {
           type: 'linear',
-          title: { display: true, text: 'time of reading (UTC)' },
+          title: { display: true, text: 'time of reading' },
           ticks: { callback: (v) => timeLabel(Number(v)), maxTicksLimit: 10 },
         },
         y: { type: 'linear', title: { display: true, text: yTitle } },
       },
       plugins: {
-        tooltip: { callbacks: { title: (items) => new Date(items[0]?.parsed.x ?? 0).toISOString() } },
+        tooltip: { callbacks: { title: (items) => fmtTime(items[0]?.parsed.x ?? 0) } },
       },
     },
   });

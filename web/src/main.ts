@@ -28,6 +28,7 @@ import type { RawReading } from '../../src/client/filter.ts';
 import type { HistoryEntry } from '../../src/client/history.ts';
 import { PERSONA_NAMES, PERSONAS } from '../../src/device/personas.ts';
 import type { Consciousness } from '../../src/device/reading.ts';
+import { NOT_A_MEDICAL_DEVICE } from '../../src/models/guidance.ts';
 import type { Layout } from '../../src/protocol/schema.ts';
 import { bluetooth, connect, type Measurement } from './bluetooth.ts';
 import { ReadingsChart, ResultsChart } from './charts.ts';
@@ -85,6 +86,7 @@ const PHASES: Record<ProgressPhase, string> = {
 };
 
 const worker = new WorkerClient();
+$('notice').textContent = NOT_A_MEDICAL_DEVICE;
 const server = location.origin;
 const stats = new Stats();
 let vault: VaultSummary | null = null;

@@ -2,6 +2,7 @@
 import type { HistoryEntry } from '../../src/client/history.ts';
 import { CATALOGUE } from '../../src/models/catalogue/index.ts';
 import { errorBoundsFor } from '../../src/models/error-bounds.ts';
+import { guidanceFor } from '../../src/models/guidance.ts';
 import type { Model } from '../../src/models/model.ts';
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -43,7 +44,20 @@ export const fmtBytes = (n: number) =>
 
 export const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
-export const fmtTime = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+/** A time as the person reads it: their own zone, to the minute. */
+export const fmtTime = (ms: number) => {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+};
+
+/** The last reading's vitals in whole numbers, as a person reads them. */
+export function measuredText(entry: HistoryEntry): string {
+  const r = entry.readings.at(-1);
+  if (!r) return '';
+  const vitals = `heart rate ${Math.round(r.x)}/min, blood pressure ${Math.round(r.z)}/${Math.round(r.y)} mmHg, breathing ${Math.round(r.w)}/min`;
+  return entry.readings.length > 1 ? `${entry.readings.length} readings; the last: ${vitals}` : vitals;
+}
 
 /** The diagnosis card: model, label, borderline, each output's Q in its range, criteria, findings. */
 export function renderDiagnosis(card: HTMLElement, entry: HistoryEntry): void {
@@ -84,14 +98,40 @@ export function renderDiagnosis(card: HTMLElement, entry: HistoryEntry): void {
     );
   });
   const criteria = [...new Set((model?.outputs ?? []).map((o) => o.criteria))];
+  const guidance = guidanceFor(entry.modelId, d);
   card.replaceChildren(
     el(
       'p',
       { class: 'help' },
-      `${model?.name ?? entry.modelId} · reading of ${fmtTime(entry.readings.at(-1)?.time ?? 0)} UTC`,
+      `${model?.name ?? entry.modelId} · reading of ${fmtTime(entry.readings.at(-1)?.time ?? 0)}`,
     ),
     title,
-    el('p', {}, `Level: ${d.level}${d.candidates ? ` (could be: ${d.candidates.join(' or ')})` : ''}`),
+    el('p', { 'data-testid': 'measured' }, `Measured: ${measuredText(entry)}`),
+    ...(guidance
+      ? [
+          el(
+            'p',
+            { class: 'guidance', 'data-testid': 'guidance' },
+            guidance.text,
+            ' ',
+            el('span', { class: 'help' }, `(${guidance.source})`),
+          ),
+        ]
+      : []),
+    // The numbers behind it (decrypted outputs, error bounds, criteria) one click away.
+    el(
+      'details',
+      { class: 'details' },
+      el('summary', {}, 'Details: the decrypted values and the criteria'),
+      el('p', {}, `Level: ${d.level}${d.candidates ? ` (could be: ${d.candidates.join(' or ')})` : ''}`),
+      details(rows, criteria, d.findings),
+    ),
+  );
+}
+
+function details(rows: HTMLTableRowElement[], criteria: string[], findings: string[]): DocumentFragment {
+  const fragment = document.createDocumentFragment();
+  fragment.append(
     el(
       'table',
       { class: 'q-values' },
@@ -111,8 +151,9 @@ export function renderDiagnosis(card: HTMLElement, entry: HistoryEntry): void {
     ),
     el('p', {}, el('strong', {}, 'Reference criteria: '), criteria.join('; ')),
     el('p', {}, el('strong', {}, 'Where Q falls:')),
-    el('ul', { class: 'findings' }, ...d.findings.map((f) => el('li', {}, f))),
+    el('ul', { class: 'findings' }, ...findings.map((f) => el('li', {}, f))),
   );
+  return fragment;
 }
 
 const MAX_ROWS = 50;
