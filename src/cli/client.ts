@@ -14,10 +14,11 @@ import { ApiError } from '../client/api-client.ts';
 import { PmheClient } from '../client/app.ts';
 import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
 import { formatReport } from '../client/filter.ts';
-import type { HistoryEntry } from '../client/history.ts';
+import { type HistoryEntry, lastVitals } from '../client/history.ts';
 import { FolderStore } from '../client/node/folder-store.ts';
 import { OutboxError, type OutboxItem } from '../client/outbox.ts';
 import { ResultError } from '../client/results.ts';
+import { localTime } from '../client/time.ts';
 import { exportBackup, importBackup, VaultError } from '../client/vault.ts';
 import { readCsv, toCsv } from '../device/csv.ts';
 import { isPersonaName, PERSONA_NAMES, type PersonaName, simulatePerson } from '../device/index.ts';
@@ -572,13 +573,6 @@ function outboxSummary(i: OutboxItem) {
   };
 }
 
-/** A time as the person reads it: their own zone, to the minute. */
-function localTime(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
 /** The newest result's guidance and the notice, under a table. */
 function advice(entries: readonly HistoryEntry[]): string {
   const newest = [...entries].sort((a, b) => readingTime(a) - readingTime(b)).at(-1);
@@ -666,10 +660,10 @@ function table(entries: readonly HistoryEntry[], verbose = false): string {
 
 const readingTime = (e: HistoryEntry) => e.readings.at(-1)?.time ?? e.decryptedAt;
 
-/** The last reading's vitals as a person reads them (whole numbers; a batch says how many). */
+/** The last reading's vitals, short enough for a table cell (a batch says how many). */
 function measured(e: HistoryEntry): string {
-  const r = e.readings.at(-1);
-  if (!r) return '';
-  const vitals = `HR ${Math.round(r.x)}, BP ${Math.round(r.z)}/${Math.round(r.y)}, RR ${Math.round(r.w)}`;
-  return e.readings.length > 1 ? `${e.readings.length} readings; last: ${vitals}` : vitals;
+  const v = lastVitals(e);
+  if (!v) return '';
+  const vitals = `HR ${v.heartRate}, BP ${v.systolic}/${v.diastolic}, RR ${v.breathing}`;
+  return v.readings > 1 ? `${v.readings} readings; last: ${vitals}` : vitals;
 }

@@ -31,6 +31,23 @@ export interface HistoryEntry {
   uploadedBytes: number;
 }
 
+/** The last reading of an entry as a person reads it: whole numbers; how many readings it had. */
+export function lastVitals(
+  e: HistoryEntry,
+):
+  | { heartRate: number; systolic: number; diastolic: number; breathing: number; readings: number }
+  | undefined {
+  const r = e.readings.at(-1);
+  if (!r) return undefined;
+  return {
+    heartRate: Math.round(r.x),
+    systolic: Math.round(r.z),
+    diastolic: Math.round(r.y),
+    breathing: Math.round(r.w),
+    readings: e.readings.length,
+  };
+}
+
 const PREFIX = 'history/';
 const keyOf = (e: HistoryEntry) =>
   `${PREFIX}${String(e.readings.at(-1)?.time ?? e.decryptedAt).padStart(15, '0')}-${e.resultId}`;

@@ -539,6 +539,8 @@ describe('browser client', {
     );
     assert.match(layout.notice, /not a medical device/);
     assert.equal(layout.utc, false, 'times in UTC beside local times');
+    // Jargon one click away: no preset or layout in the line people read.
+    assert.doesNotMatch((await phone.textContent('#account')) ?? '', /secure-\d+|packed|batch/);
     for (const width of [360, 390, 414]) {
       await phone.setViewportSize({ width, height: 844 });
       const wide = await phone.evaluate(() => document.documentElement.scrollWidth);

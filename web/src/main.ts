@@ -33,7 +33,7 @@ import type { Layout } from '../../src/protocol/schema.ts';
 import { bluetooth, connect, type Measurement } from './bluetooth.ts';
 import { ReadingsChart, ResultsChart } from './charts.ts';
 import type { Event, ProgressPhase, VaultSummary } from './messages.ts';
-import { $, addResultRow, el, fmtMs, modelOf, renderDiagnosis, Stats } from './view.ts';
+import { $, addResultRow, el, fmtMs, fmtTime, modelOf, renderDiagnosis, Stats } from './view.ts';
 import { WorkerCallError, WorkerClient } from './worker-client.ts';
 
 /** The models offered, in plain language, with the layout each is used in. */
@@ -234,8 +234,10 @@ async function enterApp(summary: VaultSummary): Promise<void> {
   vault = summary;
   const model = modelOf(summary.modelId);
   const choice = MODELS.find((m) => m.id === summary.modelId);
+  // The layout and CKKS preset are for the curious: in the tooltip, not in the line people read.
   $('account').textContent =
-    `${summary.userId} · ${model?.name ?? summary.modelId} (${summary.layout}, ${summary.presetId}) · keys made ${new Date(summary.createdAt).toLocaleString()}`;
+    `${summary.userId} · ${model?.name ?? summary.modelId} · keys made ${fmtTime(summary.createdAt)}`;
+  $('account').title = `tuple layout ${summary.layout}, CKKS parameters ${summary.presetId}`;
   if (choice) {
     $<HTMLInputElement>('count').value = String(choice.simulator.count);
     $<HTMLSelectElement>('pace').value = String(choice.simulator.paceMs);

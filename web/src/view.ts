@@ -1,5 +1,6 @@
 /** Rendering of results: the diagnosis card, the table of recent results and the upload statistics. */
-import type { HistoryEntry } from '../../src/client/history.ts';
+import { type HistoryEntry, lastVitals } from '../../src/client/history.ts';
+import { localTime } from '../../src/client/time.ts';
 import { CATALOGUE } from '../../src/models/catalogue/index.ts';
 import { errorBoundsFor } from '../../src/models/error-bounds.ts';
 import { guidanceFor } from '../../src/models/guidance.ts';
@@ -45,18 +46,14 @@ export const fmtBytes = (n: number) =>
 export const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
 /** A time as the person reads it: their own zone, to the minute. */
-export const fmtTime = (ms: number) => {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-};
+export const fmtTime = localTime;
 
 /** The last reading's vitals in whole numbers, as a person reads them. */
 export function measuredText(entry: HistoryEntry): string {
-  const r = entry.readings.at(-1);
-  if (!r) return '';
-  const vitals = `heart rate ${Math.round(r.x)}/min, blood pressure ${Math.round(r.z)}/${Math.round(r.y)} mmHg, breathing ${Math.round(r.w)}/min`;
-  return entry.readings.length > 1 ? `${entry.readings.length} readings; the last: ${vitals}` : vitals;
+  const v = lastVitals(entry);
+  if (!v) return '';
+  const vitals = `heart rate ${v.heartRate}/min, blood pressure ${v.systolic}/${v.diastolic} mmHg, breathing ${v.breathing}/min`;
+  return v.readings > 1 ? `${v.readings} readings; the last: ${vitals}` : vitals;
 }
 
 /** The diagnosis card: model, label, borderline, each output's Q in its range, criteria, findings. */
