@@ -14,7 +14,7 @@ import { ApiError } from '../client/api-client.ts';
 import { PmheClient } from '../client/app.ts';
 import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
 import { formatReport } from '../client/filter.ts';
-import { type HistoryEntry, lastVitals } from '../client/history.ts';
+import { entryTime, type HistoryEntry, lastVitals } from '../client/history.ts';
 import { FolderStore } from '../client/node/folder-store.ts';
 import { OutboxError, type OutboxItem } from '../client/outbox.ts';
 import { ResultError } from '../client/results.ts';
@@ -511,7 +511,33 @@ export function clientCommands(program: Command): void {
           replace: o.replace ?? false,
         });
         out(`vault restored into ${g.home}`);
+        // The history follows the keys: rebuilt from the server now, or later by hand.
+        try {
+          using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+          out(rebuiltMessage(await client.restoreHistory()));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          out(
+            `your results were not fetched (${error.code}: ${error.message}); run \`pmhe history restore\` when the server is reachable`,
+          );
+        }
         return EXIT.ok;
+      }),
+    );
+
+  const history = program.command('history').description('the results on this device');
+  clientOptions(history.command('restore'))
+    .description(
+      'rebuild the history from your results on the server (after restoring your keys on a new device)',
+    )
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const report = await client.restoreHistory();
+        if (g.json) out(JSON.stringify(report));
+        else out(rebuiltMessage(report));
+        return report.refused.length ? EXIT.failed : EXIT.ok;
       }),
     );
 }
@@ -595,10 +621,21 @@ function wrap(text: string, width = process.stdout.columns || 80): string {
   return lines.join('\n');
 }
 
+function rebuiltMessage(r: Awaited<ReturnType<PmheClient['restoreHistory']>>): string {
+  const lines = [
+    `${r.restored} result(s) rebuilt from the server into this device's history (values and diagnoses; the readings stayed on the device that took them)`,
+  ];
+  if (r.batch)
+    lines.push(`${r.batch} batch result(s) need their readings to be read and were left on the server`);
+  for (const x of r.refused) lines.push(`not kept: ${x}`);
+  return lines.join('\n');
+}
+
 function summary(e: HistoryEntry) {
   const g = guidanceFor(e.modelId, e.diagnosis);
   return {
-    time: new Date(e.readings.at(-1)?.time ?? e.decryptedAt).toISOString(),
+    time: new Date(entryTime(e)).toISOString(),
+    ...(e.restored ? { restored: true } : {}),
     modelId: e.modelId,
     values: e.values,
     diagnosis: e.diagnosis.label,
@@ -658,12 +695,12 @@ function table(entries: readonly HistoryEntry[], verbose = false): string {
   return t.toString();
 }
 
-const readingTime = (e: HistoryEntry) => e.readings.at(-1)?.time ?? e.decryptedAt;
+const readingTime = entryTime;
 
 /** The last reading's vitals, short enough for a table cell (a batch says how many). */
 function measured(e: HistoryEntry): string {
   const v = lastVitals(e);
-  if (!v) return '';
+  if (!v) return e.restored ? '(on the device that took it)' : '';
   const vitals = `HR ${v.heartRate}, BP ${v.systolic}/${v.diastolic}, RR ${v.breathing}`;
   return v.readings > 1 ? `${v.readings} readings; last: ${vitals}` : vitals;
 }

@@ -12,7 +12,7 @@ import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
 import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
 import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
-import { checkResult, interpret } from './results.ts';
+import { checkResult, interpret, ResultError } from './results.ts';
 import type { ClientStore } from './store.ts';
 import { LocalUser } from './user.ts';
 import { type KdfParams, Vault, type VaultContents } from './vault.ts';
@@ -201,6 +201,67 @@ export class PmheClient implements Disposable {
     for (const e of await this.history.list()) consider(e.readings);
     for (const i of await this.outbox.items()) consider(i.readings);
     return newest;
+  }
+
+  /**
+   * After a restore on a new device: the person's results on the server that this history does
+   * not have, each checked as a collected one is (shape, model, ledger transaction, decryption,
+   * ranges), decrypted and diagnosed, and kept as a rebuilt entry (values and diagnosis at the
+   * ledger's time, without the readings, which never left the old device unencrypted). Results
+   * of the batch layout are counted, not rebuilt: their values depend on how many readings the
+   * upload held, which only the readings tell. A result that fails its check is reported, not kept.
+   */
+  async restoreHistory(
+    onResult?: (entry: HistoryEntry) => void,
+  ): Promise<{ restored: number; batch: number; refused: string[] }> {
+    const known = new Set((await this.history.list()).map((e) => e.resultId));
+    // Results of uploads this device still holds are collect()'s, with their readings.
+    const ours = new Set((await this.outbox.items()).map((i) => i.id));
+    const report = { restored: 0, batch: 0, refused: [] as string[] };
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.api.results({ ...(after ? { after } : {}), limit: 500 });
+      for (const summary of page) {
+        after = summary.id;
+        if (known.has(summary.id) || ours.has(summary.submissionId)) continue;
+        if (this.user.plan.layout === 'batch') {
+          report.batch++;
+          continue;
+        }
+        try {
+          const result = await this.api.result(summary.id);
+          const issued = checkResult(result, this.user, summary.submissionId);
+          const { q, values, diagnosis } = interpret(this.user, issued, [], this.contents.profile);
+          const entry: HistoryEntry = {
+            resultId: result.id,
+            submissionId: summary.submissionId,
+            txId: result.txId,
+            blockNumber: result.blockNumber,
+            modelId: result.modelId,
+            layout: result.layout,
+            readings: [],
+            q,
+            values,
+            diagnosis,
+            decryptedAt: Date.now(),
+            latencyMs: 0,
+            uploadedBytes: 0,
+            restored: true,
+            recordedAt: result.timestamp,
+          };
+          await this.history.add(entry);
+          known.add(entry.resultId);
+          report.restored++;
+          onResult?.(entry);
+        } catch (error) {
+          if (!(error instanceof ResultError)) throw error;
+          report.refused.push(`result ${summary.id.slice(0, 12)}: ${error.message}`);
+        }
+      }
+      if (page.length < 500) break;
+    }
+    if (after) await this.#cursor(after);
+    return report;
   }
 
   /** Sends what the outbox holds (retrying later what the server could not take now). */

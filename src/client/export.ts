@@ -11,7 +11,7 @@ import type { Reading, Vital } from '../device/reading.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import type { Diagnosis, Interpretation } from '../models/diagnosis.ts';
 import type { Model } from '../models/model.ts';
-import type { HistoryEntry } from './history.ts';
+import { entryTime, type HistoryEntry } from './history.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The FHIR R4 types this module writes: a faithful subset of R4 (hl7.org/fhir/R4). The installed
@@ -304,7 +304,8 @@ function prepare(entries: readonly HistoryEntry[]): Prepared {
   const byTime = new Map<number, { reading: Reading; resultId: string }>();
   const byResult = new Map<string, HistoryEntry>();
   for (const e of entries) {
-    if (e.readings.length === 0) throw new RangeError(`result ${e.resultId} has no readings`);
+    if (e.readings.length === 0 && !(e.restored && e.recordedAt !== undefined))
+      throw new RangeError(`result ${e.resultId} has no readings`);
     const seen = byResult.get(e.resultId);
     if (seen) {
       const same = (['submissionId', 'txId', 'blockNumber', 'modelId'] as const).every(
@@ -335,7 +336,7 @@ function prepare(entries: readonly HistoryEntry[]): Prepared {
       }
     }
   }
-  const lastTime = (e: HistoryEntry) => (e.readings.at(-1) as Reading).time;
+  const lastTime = entryTime;
   return {
     readings: [...byTime.values()].map((v) => v.reading).sort((a, b) => a.time - b.time),
     entries: [...byResult.values()].sort(
@@ -350,6 +351,7 @@ function prepare(entries: readonly HistoryEntry[]): Prepared {
  * statistics over the batch).
  */
 function basisOf(e: HistoryEntry): Reading[] {
+  if (e.readings.length === 0) return []; // rebuilt after a restore: the readings stayed behind
   const q = Object.values(e.q);
   const perReading = q.length > 0 && q.every((v) => v.length === e.readings.length);
   return perReading ? [e.readings.at(-1) as Reading] : e.readings;
@@ -467,8 +469,8 @@ function diagnosisObservation(
   const criteria = [...new Set(model?.outputs.map((o) => o.criteria) ?? [])];
   const name = model ? `${model.name} (${e.modelId})` : e.modelId;
   const basis = basisOf(e);
-  const first = basis[0] as Reading;
-  const last = basis.at(-1) as Reading;
+  const first = basis[0];
+  const last = basis.at(-1);
   const d = e.diagnosis;
 
   const notes: FhirAnnotation[] = [
@@ -480,6 +482,15 @@ function diagnosisObservation(
         `reading${e.readings.length === 1 ? '' : 's'}, ${e.layout} layout). Values are approximate ` +
         `(CKKS); a borderline diagnosis lies within the error bound of a threshold.`,
     },
+    ...(e.restored
+      ? [
+          {
+            text:
+              'Rebuilt from the ledger on a restored device: the readings stayed on the device that took ' +
+              'them; the effective time is the ledger transaction time.',
+          },
+        ]
+      : []),
     ...d.findings.map((text) => ({ text })),
   ];
 
@@ -498,9 +509,11 @@ function diagnosisObservation(
       text: `PMHE ${name}${criteria.length > 0 ? `; criteria: ${criteria.join('; ')}` : ''}`,
     },
     subject,
-    ...(basis.length === 1
-      ? { effectiveDateTime: iso(last.time) }
-      : { effectivePeriod: { start: iso(first.time), end: iso(last.time) } }),
+    ...(!first || !last
+      ? { effectiveDateTime: iso(entryTime(e)) }
+      : basis.length === 1
+        ? { effectiveDateTime: iso(last.time) }
+        : { effectivePeriod: { start: iso(first.time), end: iso(last.time) } }),
     issued: iso(e.decryptedAt),
     valueString: d.label,
     interpretation: interpreted,
@@ -607,7 +620,12 @@ export function csvField(value: string): string {
 export function toCsv(entries: readonly HistoryEntry[]): string {
   const { readings, entries: sorted } = prepare(entries);
   const at = new Map<number, HistoryEntry[]>();
+  let rebuilt = 0;
   for (const e of sorted) {
+    if (e.readings.length === 0) {
+      rebuilt++; // no reading to put it on: the FHIR export has it
+      continue;
+    }
     const t = (e.readings.at(-1) as Reading).time;
     at.set(t, [...(at.get(t) ?? []), e]);
   }
@@ -629,6 +647,11 @@ export function toCsv(entries: readonly HistoryEntry[]): string {
       joined((e) => e.txId),
     ];
     lines.push(fields.map(csvField).join(','));
+  }
+  if (rebuilt > 0) {
+    lines.push(
+      `# ${rebuilt} result(s) rebuilt after a restore have no readings here; the FHIR export has them`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -29,7 +29,19 @@ export interface HistoryEntry {
   latencyMs: number;
   /** Bytes uploaded for this submission (envelope and issue request). */
   uploadedBytes: number;
+  /**
+   * Rebuilt on this device from the server after a restore: the values and the diagnosis, but
+   * no readings (they stayed, in the clear, on the device that took them), so no latency or
+   * upload size either (both 0).
+   */
+  restored?: boolean;
+  /** The ledger's time of the evaluation (ms): for a rebuilt entry, the only time there is. */
+  recordedAt?: number;
 }
+
+/** When an entry's reading was taken (its last one), or for a rebuilt entry when it was evaluated. */
+export const entryTime = (e: HistoryEntry): number =>
+  e.readings.at(-1)?.time ?? e.recordedAt ?? e.decryptedAt;
 
 /** The last reading of an entry as a person reads it: whole numbers; how many readings it had. */
 export function lastVitals(
@@ -49,8 +61,7 @@ export function lastVitals(
 }
 
 const PREFIX = 'history/';
-const keyOf = (e: HistoryEntry) =>
-  `${PREFIX}${String(e.readings.at(-1)?.time ?? e.decryptedAt).padStart(15, '0')}-${e.resultId}`;
+const keyOf = (e: HistoryEntry) => `${PREFIX}${String(entryTime(e)).padStart(15, '0')}-${e.resultId}`;
 
 export class History {
   readonly #store: ClientStore;

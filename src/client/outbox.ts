@@ -64,7 +64,7 @@ export interface FlushReport {
   /** The last retryable error, when the flush stopped on one. */
   error?: string;
   /**
-   * The server does not know this device's keys (401): nothing was sent and nothing failed; the
+   * The server does not know this device's keys (401 UNAUTHENTICATED): nothing was sent and nothing failed; the
    * items wait, unchanged, until registration succeeds and the outbox is flushed again.
    */
   unregistered?: boolean;
@@ -158,8 +158,9 @@ export class Outbox {
         for (const [i, item] of chunk.entries()) await this.#accepted(item, statuses[i], report, onSent);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        if (error.status === 401) {
+        if (error.code === 'UNAUTHENTICATED') {
           // Not registered (yet): no attempt is counted, no backoff; registering sends them.
+          // (Other 401s, a stale or badly signed envelope, are the item's own, settled below.)
           report.error = UNREGISTERED_MESSAGE;
           report.unregistered = true;
           stopped = true;

@@ -155,8 +155,27 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
     PMHE_PASSPHRASE: 'the backup passphrase',
   });
   assert.equal(imported.code, 0, imported.stderr);
-  const restored = await pmhe(['diagnose', '--json', ...other], { PMHE_PASSPHRASE: 'the backup passphrase' });
-  assert.deepEqual(json<{ results: unknown[] }>(restored).results, []);
+  // The history follows the keys: rebuilt from the server's results, checked and decrypted here.
+  assert.match(imported.stdout, new RegExp(`${queued.queued} result\\(s\\) rebuilt from the server`));
+  const restored = json<{ results: { diagnosis: string; txId: string; restored?: boolean }[] }>(
+    await pmhe(['diagnose', '--json', ...other], { PMHE_PASSPHRASE: 'the backup passphrase' }),
+  );
+  const original = json<{ results: { diagnosis: string; txId: string }[] }>(
+    await pmhe(['diagnose', '--json', ...home]),
+  );
+  assert.deepEqual(
+    restored.results.map((r) => [r.txId, r.restored]).sort(),
+    original.results.map((r) => [r.txId, true]).sort(),
+  );
+  // The same NEWS2 risk (qSOFA needs the clear reading, which stayed on the first device).
+  for (const r of restored.results) {
+    const o = original.results.find((x) => x.txId === r.txId);
+    assert.ok(o?.diagnosis.startsWith(r.diagnosis), `${r.diagnosis} / ${o?.diagnosis}`);
+  }
+  const restoredAgain = await pmhe(['history', 'restore', ...other], {
+    PMHE_PASSPHRASE: 'the backup passphrase',
+  });
+  assert.match(restoredAgain.stdout, /^0 result\(s\) rebuilt/);
 
   const wrong = await pmhe(['diagnose', ...home], { PMHE_PASSPHRASE: 'not the passphrase' });
   assert.equal(wrong.code, EXIT.vault);

@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PmheClient } from '../../src/client/app.ts';
+import { toCsv, toFhirBundle } from '../../src/client/export.ts';
 import { FolderStore } from '../../src/client/node/folder-store.ts';
 import { ResultError } from '../../src/client/results.ts';
-import { FAST_KDF_FOR_TESTS, VaultError } from '../../src/client/vault.ts';
+import { exportBackup, FAST_KDF_FOR_TESTS, importBackup, VaultError } from '../../src/client/vault.ts';
 import { type Reading, simulatePerson } from '../../src/device/index.ts';
 import { finishedRows, runClear, tupleVectors } from '../../src/models/runtime.ts';
 import type { ApiResult } from '../../src/protocol/api.ts';
@@ -96,7 +97,7 @@ describe('client end to end', () => {
   });
 
   test('readings taken before registration wait for it, and then all go; a refused upload is shown with its reason, retried or discarded', async () => {
-    const { client } = await init('erin');
+    const { client } = await init('ines');
     using erin = client;
     const readings = simulatePerson({ persona: 'healthy', seed: 5, days: 1 }).slice(-3);
     await erin.queue(readings);
@@ -150,6 +151,54 @@ describe('client end to end', () => {
     assert.equal(await erin.outbox.discard([refused as NonNullable<typeof refused>]), 1);
     assert.deepEqual(await erin.outbox.items(), []);
     assert.equal((await erin.history.list()).length, 3);
+  });
+
+  test('keys restored on a new device: the history comes back from the server, checked and decrypted; exports still work', async () => {
+    const { store, client } = await init('frank');
+    using frank = client;
+    await frank.register();
+    await frank.queue(simulatePerson({ persona: 'sepsis', seed: 9, days: 1 }).slice(-4));
+    assert.equal((await frank.flush()).sent, 4);
+    const original = await frank.collect({ timeoutMs: 60_000 });
+    assert.equal(original.length, 4);
+
+    const backup = await exportBackup(store, PASSPHRASE);
+    const device = new FolderStore(await tempDir('client-frank-new'));
+    await importBackup(device, backup, PASSPHRASE);
+    using restored = await PmheClient.open(device, PASSPHRASE, { server: server.url });
+    assert.deepEqual(await restored.history.list(), []);
+    const report = await restored.restoreHistory();
+    assert.deepEqual(report, { restored: 4, batch: 0, refused: [] });
+    const rebuilt = await restored.history.list();
+    const byResult = new Map(original.map((e) => [e.resultId, e]));
+    for (const e of rebuilt) {
+      const o = byResult.get(e.resultId);
+      assert.ok(o, `result ${e.resultId} was not one of frank's`);
+      assert.equal(e.restored, true);
+      assert.deepEqual(e.readings, []);
+      assert.equal(e.txId, o.txId);
+      // Without SpO2 and temperature (they never left the old device) NEWS2 is the partial one.
+      for (const [name, value] of Object.entries(o.values))
+        assert.ok(Math.abs((e.values[name] as number) - value) < 1e-6, `${name}`);
+      // The same NEWS2 risk; qSOFA, read from the clear reading, needs the reading that stayed behind.
+      assert.ok(
+        o.diagnosis.label.startsWith(e.diagnosis.label),
+        `${e.diagnosis.label} / ${o.diagnosis.label}`,
+      );
+      assert.doesNotMatch(e.diagnosis.label, /qSOFA/);
+      // At the ledger's time of the evaluation: before the original was decrypted, not long before.
+      assert.ok(
+        e.recordedAt !== undefined && e.recordedAt <= o.decryptedAt && e.recordedAt > o.decryptedAt - 120_000,
+        `recordedAt ${e.recordedAt}, decrypted ${o.decryptedAt}`,
+      );
+    }
+    // Once: a second restore adds nothing.
+    assert.deepEqual(await restored.restoreHistory(), { restored: 0, batch: 0, refused: [] });
+    // Exports: the FHIR Bundle has every rebuilt diagnosis at its ledger time; the CSV says where they are.
+    const bundle = toFhirBundle(rebuilt, { userId: 'frank' });
+    const diagnoses = (bundle.entry ?? []).filter((x) => x.resource && 'valueString' in x.resource);
+    assert.equal(diagnoses.length, 4);
+    assert.match(toCsv(rebuilt), /# 4 result\(s\) rebuilt after a restore have no readings here/);
   });
 
   test('the full NEWS2: observations beside the readings are scored on this device and never sent; no breathing is raised', async () => {

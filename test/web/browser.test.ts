@@ -212,11 +212,39 @@ describe('browser client', {
     await page.fill('#backup-new-passphrase', 'the backup passphrase');
     await screen('6-backup');
     const [backup] = await Promise.all([page.waitForEvent('download'), page.click('#backup-confirm')]);
-    const restored = await openVault(
-      new Uint8Array(await readFile((await backup.path()) as string)),
-      'the backup passphrase',
-    );
+    const backupFile = (await backup.path()) as string;
+    const restored = await openVault(new Uint8Array(await readFile(backupFile)), 'the backup passphrase');
     assert.equal(restored.userId, 'browser-user');
+
+    // The history follows the keys: another browser (fresh storage) restores the backup and gets
+    // the earlier results back from the server, checked and decrypted there.
+    const shown = await page.$$eval('#results tbody tr', (trs) =>
+      trs.map((tr) => (tr as HTMLElement).dataset.tx),
+    );
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const fresh = await other.newPage();
+      await fresh.goto(server.url);
+      await fresh.waitForFunction(() => document.body.dataset.screen === 'onboarding', undefined, {
+        timeout: 60_000,
+      });
+      await fresh.click('#restore summary');
+      await fresh.setInputFiles('#import-file', backupFile);
+      await fresh.fill('#import-passphrase', 'the backup passphrase');
+      await fresh.click('#import');
+      await fresh.waitForFunction(
+        (n) => document.querySelectorAll('#results tbody tr').length >= n,
+        shown.length,
+        { timeout: 120_000 },
+      );
+      const rebuilt = await fresh.$$eval('#results tbody tr', (trs) =>
+        trs.map((tr) => (tr as HTMLElement).dataset.tx),
+      );
+      assert.deepEqual([...rebuilt].sort(), [...shown].sort());
+      assert.match((await fresh.textContent('[data-testid=measured]')) ?? '', /rebuilt from the server/);
+    } finally {
+      await other.close();
+    }
 
     const before = await page.$$eval('#results tbody tr', (trs) => trs.length);
     const csv = [

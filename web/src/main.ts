@@ -25,7 +25,7 @@
  */
 import './style.css';
 import type { RawReading } from '../../src/client/filter.ts';
-import type { HistoryEntry } from '../../src/client/history.ts';
+import { entryTime, type HistoryEntry } from '../../src/client/history.ts';
 import { PERSONA_NAMES, PERSONAS } from '../../src/device/personas.ts';
 import type { Consciousness } from '../../src/device/reading.ts';
 import { NOT_A_MEDICAL_DEVICE } from '../../src/models/guidance.ts';
@@ -259,6 +259,25 @@ async function enterApp(summary: VaultSummary): Promise<void> {
   stats.render();
   if (!summary.registered) await register();
   else say(`Unlocked. ${history.length} earlier result${history.length === 1 ? '' : 's'} loaded.`);
+  if (history.length === 0) await restoreHistory();
+}
+
+/** Keys restored into a browser with no history: the person's results come back from the server. */
+async function restoreHistory(): Promise<void> {
+  try {
+    const r = await worker.call('restoreHistory', {});
+    if (r.entries.length === 0 && r.batch === 0) return;
+    for (const entry of r.entries) showResult(entry, false);
+    stats.render();
+    say(
+      `${r.entries.length} earlier result${r.entries.length === 1 ? '' : 's'} rebuilt from the server (the readings themselves stayed on the device that took them)` +
+        `${r.batch ? `; ${r.batch} weekly result(s) need their readings and stay on the server` : ''}.`,
+    );
+    if (r.refused.length)
+      showError(`Some results failed their checks and were not kept: ${r.refused.join('; ')}`);
+  } catch (error) {
+    say(`Earlier results could not be fetched now (${messageOf(error)}); they stay on the server.`);
+  }
 }
 
 async function register(): Promise<void> {
@@ -317,7 +336,7 @@ function showResult(entry: HistoryEntry, live: boolean): void {
   const primary = choice?.plot[0] ?? Object.keys(entry.values)[0] ?? '';
   renderDiagnosis($('diagnosis'), entry);
   addResultRow($<HTMLTableElement>('results').tBodies[0] as HTMLTableSectionElement, entry, primary);
-  resultsChart?.add(entry.readings.at(-1)?.time ?? entry.decryptedAt, entry.values);
+  resultsChart?.add(entryTime(entry), entry.values);
   if (!live) for (const r of entry.readings.slice(-1)) readingsChart?.add(r);
   stats.add(entry);
   if (live) {

@@ -58,6 +58,11 @@ export interface Ops {
   push: { payload: { reading: RawReading }; result: null };
   /** The local history, oldest first. */
   results: { payload: Record<string, never>; result: HistoryEntry[] };
+  /** After a restore on a new device: the person's results on the server, rebuilt into the history. */
+  restoreHistory: {
+    payload: Record<string, never>;
+    result: { entries: HistoryEntry[]; batch: number; refused: string[] };
+  };
   exportFhir: { payload: Record<string, never>; result: { text: string; filename: string } };
   exportCsv: { payload: Record<string, never>; result: { text: string; filename: string } };
   /** The vault re-sealed under `backupPassphrase` (or as stored when absent). */

@@ -1,5 +1,5 @@
 /** Rendering of results: the diagnosis card, the table of recent results and the upload statistics. */
-import { type HistoryEntry, lastVitals } from '../../src/client/history.ts';
+import { entryTime, type HistoryEntry, lastVitals } from '../../src/client/history.ts';
 import { localTime } from '../../src/client/time.ts';
 import { CATALOGUE } from '../../src/models/catalogue/index.ts';
 import { errorBoundsFor } from '../../src/models/error-bounds.ts';
@@ -100,10 +100,16 @@ export function renderDiagnosis(card: HTMLElement, entry: HistoryEntry): void {
     el(
       'p',
       { class: 'help' },
-      `${model?.name ?? entry.modelId} · reading of ${fmtTime(entry.readings.at(-1)?.time ?? 0)}`,
+      `${model?.name ?? entry.modelId} · ${entry.restored ? 'evaluated' : 'reading of'} ${fmtTime(entryTime(entry))}`,
     ),
     title,
-    el('p', { 'data-testid': 'measured' }, `Measured: ${measuredText(entry)}`),
+    el(
+      'p',
+      { 'data-testid': 'measured' },
+      entry.restored
+        ? 'Measured: on the device that took the reading (this result was rebuilt from the server)'
+        : `Measured: ${measuredText(entry)}`,
+    ),
     ...(guidance
       ? [
           el(
@@ -161,11 +167,11 @@ export function addResultRow(tbody: HTMLTableSectionElement, entry: HistoryEntry
   const row = el(
     'tr',
     { 'data-tx': entry.txId, 'data-block': String(entry.blockNumber), 'data-level': entry.diagnosis.level },
-    el('td', {}, fmtTime(entry.readings.at(-1)?.time ?? entry.decryptedAt)),
+    el('td', {}, fmtTime(entryTime(entry))),
     el('td', {}, entry.diagnosis.label),
     el('td', {}, q === undefined ? '–' : `${primary} ${fmtFixed(q)}`),
-    el('td', {}, fmtMs(entry.latencyMs)),
-    el('td', {}, fmtBytes(entry.uploadedBytes)),
+    el('td', {}, entry.restored ? '–' : fmtMs(entry.latencyMs)),
+    el('td', {}, entry.restored ? '–' : fmtBytes(entry.uploadedBytes)),
     el('td', {}, el('code', { class: 'tx' }, entry.txId)),
     el('td', { class: 'block' }, String(entry.blockNumber)),
   );
@@ -181,6 +187,7 @@ export class Stats {
   rejected = 0;
 
   add(entry: HistoryEntry): void {
+    if (entry.restored) return; // rebuilt from the server: no upload or latency of its own here
     this.#latencies.push(entry.latencyMs);
     this.#bytes += entry.uploadedBytes;
     this.#readings += Math.max(1, entry.readings.length);

@@ -495,6 +495,13 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
     return entries;
   },
 
+  async restoreHistory() {
+    const { client: c } = unlocked();
+    const entries: HistoryEntry[] = [];
+    const r = await c.restoreHistory((entry) => entries.push(entry));
+    return { entries, batch: r.batch, refused: r.refused };
+  },
+
   async exportFhir() {
     const { client: c } = unlocked();
     const bundle = toFhirBundle(await c.history.list(), { userId: c.contents.userId });
