@@ -13,6 +13,7 @@ import { type FilterReport, filterReadings, type RawReading, toGrid } from './fi
 import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
 import { checkResult, interpret, ResultError } from './results.ts';
+import { SealedStore } from './sealed-store.ts';
 import type { ClientStore } from './store.ts';
 import { LocalUser } from './user.ts';
 import { type KdfParams, Vault, type VaultContents } from './vault.ts';
@@ -135,7 +136,7 @@ export class PmheClient implements Disposable {
       ...(options.kdf ? { kdf: options.kdf } : {}),
       ...kdfProgress('seal', options),
     });
-    return new PmheClient(store, user, contents, options);
+    return new PmheClient(await SealedStore.over(store, contents.identitySeed), user, contents, options);
   }
 
   /** Unlocks the vault in `store` (a wrong passphrase or a damaged vault throws VaultError). */
@@ -149,7 +150,10 @@ export class PmheClient implements Disposable {
       identitySeed: contents.identitySeed,
       ckksSecretKey: contents.ckksSecretKey,
     });
-    return new PmheClient(store, user, contents, options);
+    // The outbox and history at rest under a key from the vault; an older client's, sealed now.
+    const sealed = await SealedStore.over(store, contents.identitySeed);
+    await sealed.migrate();
+    return new PmheClient(sealed, user, contents, options);
   }
 
   /** setup(m) through the server: the public Ed25519 key and the evaluation keys (again: a new setup). */

@@ -77,6 +77,17 @@ describe('client end to end', () => {
     assert.equal(entries.length, 8);
     assert.equal((await dana.history.list()).length, 8);
     assert.equal((await dana.outbox.items()).length, 0);
+    // At rest the history is sealed under the vault's key: the folder shows no reading or label.
+    const files = await store.keys('history/');
+    assert.equal(files.length, 8);
+    for (const key of files) {
+      const onDisk = Buffer.from((await store.get(key)) as Uint8Array);
+      assert.equal(onDisk.subarray(0, 4).toString(), 'PMHS', key);
+      assert.ok(
+        !onDisk.includes('clinical risk') && !onDisk.includes('diagnosis'),
+        `${key} readable on disk`,
+      );
+    }
     for (const entry of entries) {
       const { plan } = dana.user;
       const clear = finishedRows(

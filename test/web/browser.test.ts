@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { decode } from 'cborg';
 import { type Browser, chromium, type Page, type Request } from 'playwright-core';
 import type { HistoryEntry } from '../../src/client/history.ts';
+import { SealedStore } from '../../src/client/sealed-store.ts';
+import { MemoryStore } from '../../src/client/store.ts';
 import { openVault } from '../../src/client/vault.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
@@ -456,21 +458,38 @@ describe('browser client', {
         }),
     );
     const vault = await openVault(Uint8Array.from(vaultBytes), PASSPHRASE);
-    // The readings the page generated, from its own history (CBOR HistoryEntry values).
+    // The readings the page generated, from its own history: CBOR HistoryEntry values, sealed at
+    // rest under the vault's key (opened here with the vault the page backed up).
     const history = await page.evaluate(
       () =>
-        new Promise<number[][]>((resolve, reject) => {
+        new Promise<[string, number[]][]>((resolve, reject) => {
           const open = indexedDB.open('pmhe-client');
           open.onerror = () => reject(open.error);
           open.onsuccess = () => {
             const store = open.result.transaction('entries').objectStore('entries');
-            const all = store.getAll(IDBKeyRange.bound('history/', 'history/\uffff'));
-            all.onsuccess = () => resolve((all.result as Uint8Array[]).map((b) => Array.from(b)));
+            const range = IDBKeyRange.bound('history/', 'history/\uffff');
+            const keys = store.getAllKeys(range);
+            const all = store.getAll(range);
+            all.onsuccess = () =>
+              resolve(
+                (all.result as Uint8Array[]).map(
+                  (b, i) => [String(keys.result[i]), Array.from(b)] as [string, number[]],
+                ),
+              );
             all.onerror = () => reject(all.error);
           };
         }),
     );
-    const readings = history.flatMap((bytes) => (decode(Uint8Array.from(bytes)) as HistoryEntry).readings);
+    const atRest = new MemoryStore();
+    for (const [key, bytes] of history) {
+      assert.equal(Buffer.from(bytes.slice(0, 4)).toString(), 'PMHS', `${key} is not sealed in IndexedDB`);
+      await atRest.put(key, Uint8Array.from(bytes));
+    }
+    const opened = await SealedStore.over(atRest, vault.identitySeed);
+    const readings: HistoryEntry['readings'] = [];
+    for (const [key] of history) {
+      readings.push(...(decode((await opened.get(key)) as Uint8Array) as HistoryEntry).readings);
+    }
     assert.ok(readings.length >= 4, `readings in the history: ${readings.length}`);
     assert.ok(
       requests.some((r) => r.url.endsWith('/v1/submissions') && r.body.length > 10_000),
