@@ -355,11 +355,13 @@ function readingsOf(source: StreamSource, c: PmheClient, after: number | undefin
   const interval = 15;
   const day = 86_400_000;
   const now = Date.now();
-  // From midnight UTC today (where a batch model's grid starts), or after the readings already
-  // taken: a second run goes on in time rather than repeating times the filter would refuse.
-  let start = source.start ?? now - (now % day);
+  // From now on the interval's grid (a batch: from midnight UTC today, where its grid starts), or
+  // after the readings already taken: a second run goes on in time rather than repeating times
+  // the filter would refuse. The CLI's `device simulate` starts the same way.
+  const step = c.user.plan.layout === 'batch' ? day : interval * 60_000;
+  let start =
+    source.start ?? (c.user.plan.layout === 'batch' ? now - (now % day) : Math.ceil(now / step) * step);
   if (source.start === undefined && after !== undefined && after >= start) {
-    const step = c.user.plan.layout === 'batch' ? day : interval * 60_000;
     start = Math.floor(after / step) * step + step;
   }
   if (c.user.plan.layout === 'batch') {
