@@ -378,10 +378,10 @@ export function clientCommands(program: Command): void {
         if (g.json) out(JSON.stringify({ items: items.map(outboxSummary) }));
         else if (items.length === 0) out('the outbox is empty: every reading was sent and has its result');
         else {
-          const t = new Table({ head: ['id', 'state', 'readings', 'first reading', 'reason'] });
+          const t = fitted(['first reading', 'id', 'state', 'readings', 'reason'], [16, 15, 10, 17]);
           for (const i of items) {
             const o = outboxSummary(i);
-            t.push([o.id.slice(0, 12), o.state, String(o.readings), o.firstReading, o.reason ?? '']);
+            t.push([o.firstReading, o.id.slice(0, 12), o.state, String(o.readings), o.reason ?? '']);
           }
           out(t.toString());
         }
