@@ -26,6 +26,7 @@ import { earlyWarning, SPO2_SCALE_FIELD } from '../models/catalogue/early-warnin
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import { fmt } from '../models/diagnosis.ts';
 import { guidanceFor, NOT_A_MEDICAL_DEVICE } from '../models/guidance.ts';
+import { ProtocolError } from '../protocol/errors.ts';
 import type { Layout } from '../protocol/schema.ts';
 
 /** What each exit code means, for scripts. */
@@ -249,6 +250,66 @@ export function clientCommands(program: Command): void {
           return EXIT.ok;
         },
       ),
+    );
+
+  const profile = program.command('profile').description('the profile your model reads beside your readings');
+  clientOptions(profile.command('show', { isDefault: true }))
+    .description('show it (the default)')
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const values = client.profile as Record<string, number>;
+        if (g.json) out(JSON.stringify({ modelId: client.contents.modelId, profile: values }));
+        else {
+          const fields = Object.entries(values);
+          out(
+            fields.length
+              ? fields.map(([k, v]) => `${k}: ${v}`).join('\n')
+              : `${client.contents.modelId} reads no profile`,
+          );
+        }
+        return EXIT.ok;
+      }),
+    );
+  clientOptions(profile.command('set'))
+    .description('change profile values; uploads from now on carry them (results already made keep theirs)')
+    .option('--age <years>', 'profile value', number)
+    .option('--bmi <kg/m2>', 'profile value', number)
+    .option('--cholesterol <mg/dL>', 'profile value', number)
+    .option('--smoker <0|1>', 'profile value', number)
+    .option('--spo2-scale <1|2>', 'early-warning: the NEWS2 SpO2 scale your clinician set', number)
+    .action(
+      run(async (o: Record<string, number | undefined>, command: Command) => {
+        const g = globals(command);
+        const values: Record<string, number> = {};
+        for (const f of ['age', 'bmi', 'cholesterol', 'smoker'] as const) {
+          if (o[f] !== undefined) values[f] = o[f];
+        }
+        if (o.spo2Scale !== undefined) {
+          if (o.spo2Scale !== 1 && o.spo2Scale !== 2) throw new UsageError('--spo2-scale must be 1 or 2');
+          values[SPO2_SCALE_FIELD] = o.spo2Scale;
+        }
+        if (Object.keys(values).length === 0)
+          throw new UsageError('nothing to set: give --age, --bmi, --cholesterol, --smoker or --spo2-scale');
+        const pass = await passphrase(g);
+        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        try {
+          const now = await client.setProfile(values, pass);
+          out(
+            g.json
+              ? JSON.stringify({ profile: now })
+              : `profile saved in the vault: ${Object.entries(now)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(', ')}`,
+          );
+        } catch (error) {
+          if (error instanceof RangeError || error instanceof ProtocolError)
+            throw new UsageError(error.message);
+          throw error;
+        }
+        return EXIT.ok;
+      }),
     );
 
   clientOptions(program.command('register'))

@@ -6,7 +6,8 @@
  * ClientStore differs.
  */
 import type { Reading } from '../device/reading.ts';
-import type { Profile } from '../protocol/meta-functions.ts';
+import { SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
+import { checkProfile, type Profile } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
 import { type FilterReport, filterReadings, type RawReading, toGrid } from './filter.ts';
@@ -95,14 +96,12 @@ export class PmheClient implements Disposable {
   readonly api: ApiClient;
   readonly outbox: Outbox;
   readonly history: History;
-  readonly profile: Profile;
-  readonly contents: VaultContents;
+  #contents: VaultContents;
   readonly #store: ClientStore;
 
   private constructor(store: ClientStore, user: LocalUser, contents: VaultContents, options: OpenOptions) {
     this.user = user;
-    this.contents = contents;
-    this.profile = (contents.profile ?? {}) as Profile;
+    this.#contents = contents;
     const server = options.server ?? contents.server;
     this.api = new ApiClient(server ?? 'http://server.not.configured', user, {
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -110,6 +109,36 @@ export class PmheClient implements Disposable {
     this.outbox = new Outbox(store, options.outbox);
     this.history = new History(store);
     this.#store = store;
+  }
+
+  /** What the vault holds (as of the last open or edit). */
+  get contents(): VaultContents {
+    return this.#contents;
+  }
+
+  /** The profile the model reads beside the readings (empty for models without one). */
+  get profile(): Profile {
+    return (this.#contents.profile ?? {}) as Profile;
+  }
+
+  /**
+   * Replaces profile values (checked against the model's fields and ranges) and re-seals the
+   * vault; uploads from now on carry the new profile, results already made keep theirs.
+   */
+  async setProfile(values: Readonly<Record<string, number>>, passphrase: string): Promise<Profile> {
+    const fields = this.user.plan.model.profile;
+    for (const name of Object.keys(values)) {
+      const spo2Scale = name === SPO2_SCALE_FIELD && this.user.plan.model.id === 'early-warning';
+      if (!(fields as readonly string[]).includes(name) && !spo2Scale) {
+        throw new RangeError(
+          `${this.user.plan.model.id} has no profile field "${name}"${fields.length ? `; it has ${fields.join(', ')}` : ''}`,
+        );
+      }
+    }
+    const profile = { ...this.contents.profile, ...values };
+    checkProfile(profile as Profile, fields);
+    this.#contents = await Vault.update(this.#store, passphrase, (c) => ({ ...c, profile }));
+    return this.profile;
   }
 
   /** Generates keys on the device and seals them into a new vault in `store`. */

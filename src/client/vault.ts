@@ -686,6 +686,24 @@ export const Vault = Object.freeze({
     );
   },
 
+  /**
+   * Re-seals the stored vault with `change` applied to its contents, under the same passphrase
+   * and key-derivation parameters (an edited profile). The old vault stays until the new one is
+   * written whole (the store's put is atomic); a wrong passphrase writes nothing.
+   */
+  async update(
+    store: ClientStore,
+    passphrase: string,
+    change: (contents: VaultContents) => VaultContents,
+    options: DeriveOptions = {},
+  ): Promise<VaultContents> {
+    const stored = await readStored(store);
+    const contents = change(await openVault(stored, passphrase, options));
+    const { kdf } = await inspectVault(stored);
+    await store.put(VAULT_KEY, await sealVault(contents, passphrase, { ...options, kdf }));
+    return contents;
+  },
+
   exportBackup,
   importBackup,
 });

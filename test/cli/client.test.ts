@@ -366,3 +366,49 @@ test('pmhe device: a CSV keeps its good lines and names every bad one; replays a
     `the simulation did not start now: ${times}`,
   );
 });
+
+test('pmhe profile: shown, edited with its ranges checked, kept in the vault', async () => {
+  const dir = await tempDir('cli-profile');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  json(
+    await pmhe([
+      'init',
+      '--user',
+      'cli-profile',
+      '--model',
+      'chd-risk',
+      '--age',
+      '47',
+      '--bmi',
+      '24',
+      '--cholesterol',
+      '210',
+      '--smoker',
+      '0',
+      '--json',
+      ...home,
+    ]),
+  );
+  const shown = json<{ profile: Record<string, number> }>(await pmhe(['profile', '--json', ...home]));
+  assert.deepEqual(shown.profile, { age: 47, bmi: 24, cholesterol: 210, smoker: 0 });
+  const set = await pmhe(['profile', 'set', '--age', '48', '--smoker', '1', ...home]);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /profile saved in the vault: age 48, bmi 24, smoker 1, cholesterol 210/);
+  // Out of range: refused, naming the field and the range; the vault keeps what it had.
+  const bad = await pmhe(['profile', 'set', '--age', '500', ...home]);
+  assert.equal(bad.code, EXIT.usage);
+  assert.match(bad.stderr, /profile\.age .* = 500 .* is outside \[/);
+  const nothing = await pmhe(['profile', 'set', ...home]);
+  assert.equal(nothing.code, EXIT.usage);
+  assert.match(nothing.stderr, /nothing to set/);
+  const wrongModel = await pmhe(['profile', 'set', '--spo2-scale', '2', ...home]);
+  assert.equal(wrongModel.code, EXIT.usage);
+  assert.match(wrongModel.stderr, /chd-risk has no profile field/);
+  const after = json<{ profile: Record<string, number> }>(await pmhe(['profile', '--json', ...home]));
+  assert.deepEqual(after.profile, { age: 48, bmi: 24, cholesterol: 210, smoker: 1 });
+  // The edited profile goes with the next upload: a reading queues with it.
+  const queued = json<{ queued: number }>(
+    await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
+  );
+  assert.ok(queued.queued >= 1);
+});
