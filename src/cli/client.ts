@@ -53,13 +53,39 @@ interface Global {
 
 class UsageError extends Error {}
 
-/** What each profile flag takes, for a refusal that names them all. */
-const PROFILE_HINTS: Readonly<Record<string, string>> = Object.freeze({
+/** What each profile flag takes: its option, and a refusal that names every missing one. */
+const PROFILE_HINTS: Readonly<Record<'age' | 'bmi' | 'cholesterol' | 'smoker', string>> = Object.freeze({
   age: 'years',
   bmi: 'kg/m²',
   cholesterol: 'total, mg/dL',
   smoker: '0 or 1',
 });
+type ProfileOptions = Partial<Record<keyof typeof PROFILE_HINTS, number>> & { spo2Scale?: number };
+
+/** The profile flags, on `init` and on `profile set`. */
+function profileOptions(command: Command): Command {
+  for (const [field, hint] of Object.entries(PROFILE_HINTS))
+    command.option(`--${field} <${hint}>`, 'profile value, for models that read one', number);
+  return command.option(
+    '--spo2-scale <1|2>',
+    'early-warning: the NEWS2 SpO2 scale; 2 only when your clinician set it (a target of 88–92%)',
+    number,
+  );
+}
+
+/** The profile values given on the command line, under their profile field names. */
+function profileValues(o: ProfileOptions): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const f of Object.keys(PROFILE_HINTS) as (keyof typeof PROFILE_HINTS)[]) {
+    const v = o[f];
+    if (v !== undefined) values[f] = v;
+  }
+  if (o.spo2Scale !== undefined) {
+    if (o.spo2Scale !== 1 && o.spo2Scale !== 2) throw new UsageError('--spo2-scale must be 1 or 2');
+    values[SPO2_SCALE_FIELD] = o.spo2Scale;
+  }
+  return values;
+}
 
 const globals = (command: Command): Global => command.opts() as Global;
 const storeOf = (g: Global) => new FolderStore(g.home);
@@ -167,90 +193,66 @@ function clientOptions(command: Command): Command {
 }
 
 export function clientCommands(program: Command): void {
-  clientOptions(program.command('init'))
+  const init = clientOptions(program.command('init'))
     .description('generate the keys on this device and seal them in an encrypted vault')
     .requiredOption('--user <id>', 'your user id on the server')
     .addOption(modelOption())
     .addOption(
       new Option('--layout <layout>', 'tuple layout').choices(['paper', 'packed', 'batch']).default('packed'),
-    )
-    .option('--age <years>', 'profile value for models that need it', number)
-    .option('--bmi <kg/m2>', 'profile value', number)
-    .option('--cholesterol <mg/dL>', 'profile value', number)
-    .option('--smoker <0|1>', 'profile value', number)
-    .option(
-      '--spo2-scale <1|2>',
-      'early-warning: the NEWS2 SpO2 scale; 2 only when your clinician set it (a target of 88–92%)',
-      number,
-    )
-    .action(
-      run(
-        async (
-          o: {
-            user: string;
-            model: string;
-            layout: Layout;
-            age?: number;
-            bmi?: number;
-            cholesterol?: number;
-            smoker?: number;
-            spo2Scale?: number;
-          },
-          command: Command,
-        ) => {
-          const g = globals(command);
-          const model = CATALOGUE.find((m) => m.id === o.model);
-          if (!model?.layouts[o.layout]) {
-            throw new UsageError(
-              `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
-            );
-          }
-          const missing = model.profile.filter((f) => o[f] === undefined);
-          if (missing.length > 0) {
-            throw new UsageError(
-              `${o.model} needs your profile: ${missing.map((f) => `--${f} <${PROFILE_HINTS[f] ?? 'value'}>`).join(' ')}`,
-            );
-          }
-          const profile: Record<string, number> = Object.fromEntries(
-            model.profile.map((f) => [f, o[f] as number]),
-          );
-          if (o.spo2Scale !== undefined) {
-            if (o.model !== earlyWarning.id)
-              throw new UsageError(`--spo2-scale is for ${earlyWarning.id} only`);
-            if (o.spo2Scale !== 1 && o.spo2Scale !== 2) throw new UsageError('--spo2-scale must be 1 or 2');
-            profile[SPO2_SCALE_FIELD] = o.spo2Scale;
-          }
-          const pass = await passphrase(g, 'new passphrase: ');
-          const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
-          progress?.start(2, 0);
-          const t = performance.now();
-          using client = await PmheClient.init(storeOf(g), {
-            userId: o.user,
-            modelId: o.model,
-            layout: o.layout,
-            passphrase: pass,
-            ...(g.server ? { server: g.server } : {}),
-            ...(Object.keys(profile).length ? { profile } : {}),
-          });
-          progress?.update(2);
-          progress?.stop();
-          const info = {
-            home: g.home,
-            userId: o.user,
-            modelId: o.model,
-            layout: o.layout,
-            presetId: client.user.plan.preset.id,
-            ms: Math.round(performance.now() - t),
-          };
-          if (g.json) out(JSON.stringify(info));
-          else
-            out(
-              `vault created in ${g.home}: ${o.user} runs ${o.model}/${o.layout} on ${info.presetId} (${info.ms} ms)`,
-            );
-          return EXIT.ok;
-        },
-      ),
     );
+  profileOptions(init).action(
+    run(async (o: { user: string; model: string; layout: Layout } & ProfileOptions, command: Command) => {
+      const g = globals(command);
+      const model = CATALOGUE.find((m) => m.id === o.model);
+      if (!model?.layouts[o.layout]) {
+        throw new UsageError(
+          `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
+        );
+      }
+      const given = profileValues(o);
+      const missing = model.profile.filter((f) => given[f] === undefined);
+      if (missing.length > 0) {
+        throw new UsageError(
+          `${o.model} needs your profile: ${missing.map((f) => `--${f} <${PROFILE_HINTS[f as keyof typeof PROFILE_HINTS] ?? 'value'}>`).join(' ')}`,
+        );
+      }
+      const profile: Record<string, number> = Object.fromEntries(
+        model.profile.map((f) => [f, given[f] as number]),
+      );
+      if (o.spo2Scale !== undefined) {
+        if (o.model !== earlyWarning.id) throw new UsageError(`--spo2-scale is for ${earlyWarning.id} only`);
+        profile[SPO2_SCALE_FIELD] = given[SPO2_SCALE_FIELD] as number;
+      }
+      const pass = await passphrase(g, 'new passphrase: ');
+      const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
+      progress?.start(2, 0);
+      const t = performance.now();
+      using client = await PmheClient.init(storeOf(g), {
+        userId: o.user,
+        modelId: o.model,
+        layout: o.layout,
+        passphrase: pass,
+        ...(g.server ? { server: g.server } : {}),
+        ...(Object.keys(profile).length ? { profile } : {}),
+      });
+      progress?.update(2);
+      progress?.stop();
+      const info = {
+        home: g.home,
+        userId: o.user,
+        modelId: o.model,
+        layout: o.layout,
+        presetId: client.user.plan.preset.id,
+        ms: Math.round(performance.now() - t),
+      };
+      if (g.json) out(JSON.stringify(info));
+      else
+        out(
+          `vault created in ${g.home}: ${o.user} runs ${o.model}/${o.layout} on ${info.presetId} (${info.ms} ms)`,
+        );
+      return EXIT.ok;
+    }),
+  );
 
   const profile = program.command('profile').description('the profile your model reads beside your readings');
   clientOptions(profile.command('show', { isDefault: true }))
@@ -272,45 +274,35 @@ export function clientCommands(program: Command): void {
         return EXIT.ok;
       }),
     );
-  clientOptions(profile.command('set'))
-    .description('change profile values; uploads from now on carry them (results already made keep theirs)')
-    .option('--age <years>', 'profile value', number)
-    .option('--bmi <kg/m2>', 'profile value', number)
-    .option('--cholesterol <mg/dL>', 'profile value', number)
-    .option('--smoker <0|1>', 'profile value', number)
-    .option('--spo2-scale <1|2>', 'early-warning: the NEWS2 SpO2 scale your clinician set', number)
-    .action(
-      run(async (o: Record<string, number | undefined>, command: Command) => {
-        const g = globals(command);
-        const values: Record<string, number> = {};
-        for (const f of ['age', 'bmi', 'cholesterol', 'smoker'] as const) {
-          if (o[f] !== undefined) values[f] = o[f];
-        }
-        if (o.spo2Scale !== undefined) {
-          if (o.spo2Scale !== 1 && o.spo2Scale !== 2) throw new UsageError('--spo2-scale must be 1 or 2');
-          values[SPO2_SCALE_FIELD] = o.spo2Scale;
-        }
-        if (Object.keys(values).length === 0)
-          throw new UsageError('nothing to set: give --age, --bmi, --cholesterol, --smoker or --spo2-scale');
-        const pass = await passphrase(g);
-        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
-        try {
-          const now = await client.setProfile(values, pass);
-          out(
-            g.json
-              ? JSON.stringify({ profile: now })
-              : `profile saved in the vault: ${Object.entries(now)
-                  .map(([k, v]) => `${k} ${v}`)
-                  .join(', ')}`,
-          );
-        } catch (error) {
-          if (error instanceof RangeError || error instanceof ProtocolError)
-            throw new UsageError(error.message);
-          throw error;
-        }
-        return EXIT.ok;
-      }),
-    );
+  profileOptions(
+    clientOptions(profile.command('set')).description(
+      'change profile values; uploads from now on carry them (results already made keep theirs)',
+    ),
+  ).action(
+    run(async (o: ProfileOptions, command: Command) => {
+      const g = globals(command);
+      const values = profileValues(o);
+      if (Object.keys(values).length === 0)
+        throw new UsageError('nothing to set: give --age, --bmi, --cholesterol, --smoker or --spo2-scale');
+      const pass = await passphrase(g);
+      using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+      try {
+        const now = await client.setProfile(values, pass);
+        out(
+          g.json
+            ? JSON.stringify({ profile: now })
+            : `profile saved in the vault: ${Object.entries(now)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')}`,
+        );
+      } catch (error) {
+        if (error instanceof RangeError || error instanceof ProtocolError)
+          throw new UsageError(error.message);
+        throw error;
+      }
+      return EXIT.ok;
+    }),
+  );
 
   clientOptions(program.command('register'))
     .description("send your public and evaluation keys to the server (the contract's setup)")
@@ -348,25 +340,23 @@ export function clientCommands(program: Command): void {
         ) => {
           if (!isPersonaName(o.persona)) throw new UsageError(`unknown persona ${o.persona}`);
           const step = o.interval * 60_000;
-          let start = o.start === undefined ? undefined : timeOption(o.start);
-          if (start === undefined) {
-            // Now, on the interval's grid; on a device with readings, after the newest of them.
-            const newest = o.out ? undefined : await newestOnDevice(globals(command));
-            start = Math.ceil(Math.max(Date.now(), (newest ?? 0) + 1) / step) * step;
-          }
-          const readings = simulatePerson({
-            persona: o.persona as PersonaName,
-            seed: o.seed,
-            days: o.days,
-            intervalMinutes: o.interval,
-            start,
-          });
+          const given = o.start === undefined ? undefined : timeOption(o.start);
+          // From --start, else now on the interval's grid; on a device with readings, after the newest.
+          const series = (newest: number | undefined) =>
+            simulatePerson({
+              persona: o.persona as PersonaName,
+              seed: o.seed,
+              days: o.days,
+              intervalMinutes: o.interval,
+              start: given ?? Math.ceil(Math.max(Date.now(), (newest ?? 0) + 1) / step) * step,
+            });
           if (o.out) {
+            const readings = series(undefined);
             await writeFile(o.out, toCsv(readings));
             out(`${readings.length} readings written to ${o.out}`);
             return EXIT.ok;
           }
-          return queue(globals(command), readings);
+          return queue(globals(command), series);
         },
       ),
     );
@@ -510,7 +500,7 @@ export function clientCommands(program: Command): void {
       run(async (o: { last?: number; verbose?: boolean }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const all = [...(await client.history.list())].sort((a, b) => readingTime(a) - readingTime(b));
+        const all = [...(await client.history.list())].sort((a, b) => entryTime(a) - entryTime(b));
         const entries = all.slice(-(o.last ?? Number.MAX_SAFE_INTEGER));
         if (g.json) out(JSON.stringify({ results: entries.map(summary) }));
         else
@@ -611,18 +601,20 @@ function timeOption(text: string): number {
   return ms;
 }
 
-async function newestOnDevice(g: Global): Promise<number | undefined> {
-  using client = await open(g);
-  return client.newestReadingTime();
-}
+type Readings = Parameters<PmheClient['queue']>[0];
 
 /**
- * Queues readings after the newest one this device already holds: replaying a file twice, or
+ * Queues readings after the newest one this device already holds (the vault opened once, the
+ * readings made from that newest time when `source` is a function): replaying a file twice, or
  * simulating again, never queues the same times twice (their results would contradict).
  */
-async function queue(g: Global, all: Parameters<PmheClient['queue']>[0]): Promise<number> {
+async function queue(
+  g: Global,
+  source: Readings | ((newest: number | undefined) => Readings),
+): Promise<number> {
   using client = await open(g);
   const newest = await client.newestReadingTime();
+  const all = typeof source === 'function' ? source(newest) : source;
   const readings = newest === undefined ? all : all.filter((r) => r.time > newest);
   const known = all.length - readings.length;
   if (readings.length === 0) {
@@ -662,7 +654,7 @@ function outboxSummary(i: OutboxItem) {
 
 /** The newest result's guidance and the notice, under a table. */
 function advice(entries: readonly HistoryEntry[]): string {
-  const newest = [...entries].sort((a, b) => readingTime(a) - readingTime(b)).at(-1);
+  const newest = [...entries].sort((a, b) => entryTime(a) - entryTime(b)).at(-1);
   const g = newest ? guidanceFor(newest.modelId, newest.diagnosis) : undefined;
   const lines = g ? [`What the latest result means: ${g.text}`, `(${g.source})`] : [];
   return [...lines, NOT_A_MEDICAL_DEVICE].map((l) => wrap(l)).join('\n');
@@ -735,12 +727,12 @@ function fitted(head: string[], weights: number[]): Table.Table {
  * block and whole transaction id (lines, so nothing is cut at any width).
  */
 function table(entries: readonly HistoryEntry[], verbose = false): string {
-  const sorted = [...entries].sort((a, b) => readingTime(a) - readingTime(b));
+  const sorted = [...entries].sort((a, b) => entryTime(a) - entryTime(b));
   if (verbose) {
     return sorted
       .map((e) =>
         [
-          `${localTime(readingTime(e))}  ${e.diagnosis.label}`,
+          `${localTime(entryTime(e))}  ${e.diagnosis.label}`,
           `  model: ${e.modelId} (${e.layout})`,
           `  measured: ${measured(e)}`,
           `  decrypted: ${Object.entries(e.values)
@@ -752,11 +744,9 @@ function table(entries: readonly HistoryEntry[], verbose = false): string {
       .join('\n\n');
   }
   const t = fitted(['reading time', 'measured', 'result'], [30, 40]);
-  for (const e of sorted) t.push([localTime(readingTime(e)), measured(e), e.diagnosis.label]);
+  for (const e of sorted) t.push([localTime(entryTime(e)), measured(e), e.diagnosis.label]);
   return t.toString();
 }
-
-const readingTime = entryTime;
 
 /** The last reading's vitals, short enough for a table cell (a batch says how many). */
 function measured(e: HistoryEntry): string {

@@ -336,11 +336,11 @@ function prepare(entries: readonly HistoryEntry[]): Prepared {
       }
     }
   }
-  const lastTime = entryTime;
   return {
     readings: [...byTime.values()].map((v) => v.reading).sort((a, b) => a.time - b.time),
     entries: [...byResult.values()].sort(
-      (a, b) => lastTime(a) - lastTime(b) || (a.resultId < b.resultId ? -1 : a.resultId > b.resultId ? 1 : 0),
+      (a, b) =>
+        entryTime(a) - entryTime(b) || (a.resultId < b.resultId ? -1 : a.resultId > b.resultId ? 1 : 0),
     ),
   };
 }

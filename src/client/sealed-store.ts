@@ -14,6 +14,8 @@ import type { ClientStore } from './store.ts';
 const MAGIC = new TextEncoder().encode('PMHS');
 const VERSION = 1;
 const IV_BYTES = 12;
+/** Present once `migrate` has sealed every older value. */
+const MIGRATED_KEY = 'sealed-store-migrated';
 /** The prefixes sealed: what holds readings and results. */
 export const SEALED_PREFIXES: readonly string[] = Object.freeze(['outbox/', 'history/']);
 
@@ -87,8 +89,12 @@ export class SealedStore implements ClientStore {
     return this.#inner.keys(prefix);
   }
 
-  /** Seals what an older client stored in the clear; returns how many values it sealed. */
+  /**
+   * Seals what an older client stored in the clear; returns how many values it sealed. Once done,
+   * a marker spares later unlocks from reading every value again.
+   */
   async migrate(): Promise<number> {
+    if ((await this.#inner.get(MIGRATED_KEY)) !== undefined) return 0;
     let count = 0;
     for (const prefix of SEALED_PREFIXES) {
       for (const key of await this.#inner.keys(prefix)) {
@@ -98,6 +104,7 @@ export class SealedStore implements ClientStore {
         count++;
       }
     }
+    await this.#inner.put(MIGRATED_KEY, Uint8Array.of(VERSION));
     return count;
   }
 }

@@ -26,6 +26,11 @@ const NEWS2_CONTEXT =
   '(a nighttime 100/65 mmHg corresponds to a daytime 120/80: ACC/AHA 2017, Table 11), so a single ' +
   'low reading at night in someone who feels well is common.';
 
+const NEWS2_EMERGENCY: Guidance = {
+  text: 'Your signs together reach the threshold for an emergency response. Call your local emergency number now.',
+  source: `${NEWS2}: total 7 or more, the emergency response threshold`,
+};
+
 const EARLY_WARNING: Readonly<Record<'zero' | Level, Guidance>> = Object.freeze({
   zero: {
     text: 'Your measured signs are all in the range that needs no action. In hospital this score means routine checks only.',
@@ -47,14 +52,8 @@ const EARLY_WARNING: Readonly<Record<'zero' | Level, Guidance>> = Object.freeze(
     text: 'Your signs together reach the threshold at which a hospital responds urgently. Contact your doctor or an urgent care service now.',
     source: `${NEWS2}: total 5 or more, the urgent response threshold`,
   },
-  high: {
-    text: 'Your signs together reach the threshold for an emergency response. Call your local emergency number now.',
-    source: `${NEWS2}: total 7 or more, the emergency response threshold`,
-  },
-  critical: {
-    text: 'Your signs together reach the threshold for an emergency response. Call your local emergency number now.',
-    source: `${NEWS2}: total 7 or more, the emergency response threshold`,
-  },
+  high: NEWS2_EMERGENCY,
+  critical: NEWS2_EMERGENCY,
 });
 
 const ACC_AHA = 'Whelton PK et al., 2017 ACC/AHA High Blood Pressure Guideline';
