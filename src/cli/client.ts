@@ -11,7 +11,7 @@ import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ApiError } from '../client/api-client.ts';
-import { PmheClient } from '../client/app.ts';
+import { ModelChoiceError, PmheClient } from '../client/app.ts';
 import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
 import { formatReport } from '../client/filter.ts';
 import { entryTime, type HistoryEntry, lastVitals } from '../client/history.ts';
@@ -152,6 +152,41 @@ function classify(error: unknown): [number, string] {
   return [EXIT.failed, error instanceof Error ? error.message : String(error)];
 }
 
+/**
+ * Checks a model and layout from the command line against the catalogue, and that the profile
+ * (given, beside what the vault holds) has every value the model reads, naming all missing flags.
+ * Returns the given values the model reads.
+ */
+function modelChoice(
+  modelId: string,
+  layout: Layout,
+  given: Record<string, number>,
+  held: Readonly<Record<string, number>> = {},
+): Record<string, number> {
+  const model = CATALOGUE.find((m) => m.id === modelId);
+  if (!model)
+    throw new UsageError(`no model "${modelId}": the catalogue has ${CATALOGUE.map((m) => m.id).join(', ')}`);
+  if (!model.layouts[layout]) {
+    throw new UsageError(
+      `${modelId} has no ${layout} layout; it has ${Object.keys(model.layouts).join(', ')}`,
+    );
+  }
+  const missing = model.profile.filter((f) => given[f] === undefined && held[f] === undefined);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `${modelId} needs your profile: ${missing.map((f) => `--${f} <${PROFILE_HINTS[f as keyof typeof PROFILE_HINTS] ?? 'value'}>`).join(' ')}`,
+    );
+  }
+  const profile: Record<string, number> = Object.fromEntries(
+    model.profile.flatMap((f) => (given[f] === undefined ? [] : [[f, given[f] as number]])),
+  );
+  if (given[SPO2_SCALE_FIELD] !== undefined) {
+    if (modelId !== earlyWarning.id) throw new UsageError(`--spo2-scale is for ${earlyWarning.id} only`);
+    profile[SPO2_SCALE_FIELD] = given[SPO2_SCALE_FIELD] as number;
+  }
+  return profile;
+}
+
 function modelOption(): Option {
   return new Option('--model <id>', 'the model to run')
     .choices(CATALOGUE.map((m) => m.id))
@@ -203,26 +238,7 @@ export function clientCommands(program: Command): void {
   profileOptions(init).action(
     run(async (o: { user: string; model: string; layout: Layout } & ProfileOptions, command: Command) => {
       const g = globals(command);
-      const model = CATALOGUE.find((m) => m.id === o.model);
-      if (!model?.layouts[o.layout]) {
-        throw new UsageError(
-          `${o.model} has no ${o.layout} layout; it has ${Object.keys(model?.layouts ?? {}).join(', ')}`,
-        );
-      }
-      const given = profileValues(o);
-      const missing = model.profile.filter((f) => given[f] === undefined);
-      if (missing.length > 0) {
-        throw new UsageError(
-          `${o.model} needs your profile: ${missing.map((f) => `--${f} <${PROFILE_HINTS[f as keyof typeof PROFILE_HINTS] ?? 'value'}>`).join(' ')}`,
-        );
-      }
-      const profile: Record<string, number> = Object.fromEntries(
-        model.profile.map((f) => [f, given[f] as number]),
-      );
-      if (o.spo2Scale !== undefined) {
-        if (o.model !== earlyWarning.id) throw new UsageError(`--spo2-scale is for ${earlyWarning.id} only`);
-        profile[SPO2_SCALE_FIELD] = given[SPO2_SCALE_FIELD] as number;
-      }
+      const profile = modelChoice(o.model, o.layout, profileValues(o));
       const pass = await passphrase(g, 'new passphrase: ');
       const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
       progress?.start(2, 0);
@@ -262,13 +278,13 @@ export function clientCommands(program: Command): void {
         const g = globals(command);
         using client = await open(g);
         const values = client.profile as Record<string, number>;
-        if (g.json) out(JSON.stringify({ modelId: client.contents.modelId, profile: values }));
+        if (g.json) out(JSON.stringify({ models: client.models, profile: values }));
         else {
           const fields = Object.entries(values);
           out(
             fields.length
               ? fields.map(([k, v]) => `${k}: ${v}`).join('\n')
-              : `${client.contents.modelId} reads no profile`,
+              : `${client.models.join(', ')} ${client.models.length === 1 ? 'reads' : 'read'} no profile`,
           );
         }
         return EXIT.ok;
@@ -307,13 +323,116 @@ export function clientCommands(program: Command): void {
   clientOptions(program.command('register'))
     .description("send your public and evaluation keys to the server (the contract's setup)")
     .option('--enrolment <code>', 'the enrolment code your care team gave you (servers that enrol)')
+    .option('--model <id>', 'register this model only (default: every model you follow)')
     .action(
-      run(async (o: { enrolment?: string }, command: Command) => {
+      run(async (o: { enrolment?: string; model?: string }, command: Command) => {
         const g = globals(command);
         using client = await open(g);
-        const { txId } = await client.register(o.enrolment);
-        if (g.json) out(JSON.stringify({ userId: client.user.userId, txId }));
-        else out(`registered ${client.user.userId}: setup transaction ${txId}`);
+        if (o.model && !client.models.includes(o.model)) {
+          throw new UsageError(`you do not follow ${o.model}; you follow ${client.models.join(', ')}`);
+        }
+        const registered = await client.register(o.enrolment, o.model ? [o.model] : client.models);
+        if (g.json) out(JSON.stringify({ userId: client.user.userId, registered }));
+        else {
+          for (const r of registered)
+            out(`registered ${client.user.userId} for ${r.modelId}: setup transaction ${r.txId}`);
+        }
+        return EXIT.ok;
+      }),
+    );
+
+  const models = program.command('models').description('the models you follow: list, add, remove');
+  clientOptions(models.command('list', { isDefault: true }))
+    .description('the models you follow (the default)')
+    .action(
+      run(async (_o: object, command: Command) => {
+        const g = globals(command);
+        using client = await open(g);
+        const rows = client.contents.subscriptions.map((x) => ({
+          modelId: x.modelId,
+          name: CATALOGUE.find((m) => m.id === x.modelId)?.name ?? x.modelId,
+          layout: x.layout,
+          presetId: x.presetId,
+          addedAt: new Date(x.addedAt).toISOString(),
+        }));
+        if (g.json) out(JSON.stringify({ models: rows }));
+        else for (const r of rows) out(`${r.modelId}: ${r.name} (since ${localTime(Date.parse(r.addedAt))})`);
+        return EXIT.ok;
+      }),
+    );
+  profileOptions(
+    clientOptions(models.command('add'))
+      .description(
+        'follow another model: new keys for it in your vault, registered with the server if one is set',
+      )
+      .argument('<model>', `one of ${CATALOGUE.map((m) => m.id).join(', ')}`)
+      .addOption(
+        new Option('--layout <layout>', 'tuple layout')
+          .choices(['paper', 'packed', 'batch'])
+          .default('packed'),
+      )
+      .option('--no-register', 'only add the keys; register later with `pmhe register --model <model>`'),
+  ).action(
+    run(
+      async (
+        modelId: string,
+        o: { layout: Layout; register: boolean } & ProfileOptions,
+        command: Command,
+      ) => {
+        const g = globals(command);
+        const pass = await passphrase(g);
+        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        const profile = modelChoice(
+          modelId,
+          o.layout,
+          profileValues(o),
+          client.profile as Record<string, number>,
+        );
+        const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
+        progress?.start(1, 0);
+        const user = await client.addModel(modelId, o.layout, pass, profile).catch((error: unknown) => {
+          progress?.stop();
+          if (error instanceof ModelChoiceError || error instanceof ProtocolError)
+            throw new UsageError(error.message);
+          throw error;
+        });
+        progress?.update(1);
+        progress?.stop();
+        const canRegister = o.register && (g.server ?? client.contents.server);
+        const registered = canRegister ? await client.register(undefined, [modelId]) : [];
+        if (g.json)
+          out(JSON.stringify({ modelId, layout: o.layout, presetId: user.plan.preset.id, registered }));
+        else {
+          out(`you now follow ${modelId}/${o.layout}: keys added to the vault`);
+          for (const r of registered) out(`registered for ${r.modelId}: setup transaction ${r.txId}`);
+          if (!canRegister)
+            out(`register it with \`pmhe register --model ${modelId}\` before sending readings`);
+        }
+        return EXIT.ok;
+      },
+    ),
+  );
+  clientOptions(models.command('remove'))
+    .description(
+      'stop following a model: the server ends the subscription, its unsent uploads and its key go (results already here stay)',
+    )
+    .argument('<model>', 'a model you follow')
+    .action(
+      run(async (modelId: string, _o: object, command: Command) => {
+        const g = globals(command);
+        const pass = await passphrase(g);
+        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        const done = await client.removeModel(modelId, pass).catch((error: unknown) => {
+          if (error instanceof ModelChoiceError) throw new UsageError(error.message);
+          throw error;
+        });
+        if (g.json) out(JSON.stringify({ modelId, ...done }));
+        else {
+          out(
+            `you no longer follow ${modelId}${done.txId ? ` (unsubscribe transaction ${done.txId})` : ''}; its key left the vault`,
+          );
+          if (done.discarded) out(`${done.discarded} upload(s) of it not yet evaluated were dropped`);
+        }
         return EXIT.ok;
       }),
     );
@@ -394,7 +513,12 @@ export function clientCommands(program: Command): void {
         if (g.json) out(JSON.stringify({ ...report, refused: refused.map(outboxSummary) }));
         else {
           out(`${report.sent} sent, ${report.failed} refused, ${report.waiting} waiting`);
-          if (report.unregistered) {
+          if (report.unregisteredModels) {
+            for (const m of report.unregisteredModels)
+              out(
+                `waiting: ${m} is not registered with the server yet; run \`pmhe register --model ${m}\`, then \`pmhe submit\``,
+              );
+          } else if (report.unregistered) {
             out(
               `waiting: the server does not know this device's keys yet; run \`pmhe register\`, then \`pmhe submit\``,
             );
@@ -631,12 +755,19 @@ async function queue(
   progress?.stop();
   if (g.json)
     out(
-      JSON.stringify({ queued: queued.items.length, known, report: queued.report, timings: queued.timings }),
+      JSON.stringify({
+        queued: queued.items.length,
+        known,
+        report: queued.report,
+        timings: queued.timings,
+        skipped: queued.skipped,
+      }),
     );
   else {
     if (known)
       out(`${known} reading(s) at or before ${localTime(newest ?? 0)} are already on this device: skipped`);
     out(formatReport(queued.report));
+    for (const x of queued.skipped) out(`${x.modelId} could not take these readings: ${x.reason}`);
     out(`${queued.items.length} upload(s) encrypted, signed and queued; run \`pmhe submit\` to send them`);
   }
   return EXIT.ok;
@@ -652,11 +783,16 @@ function outboxSummary(i: OutboxItem) {
   };
 }
 
-/** The newest result's guidance and the notice, under a table. */
+/** Each model's newest result's guidance, and the notice, under a table. */
 function advice(entries: readonly HistoryEntry[]): string {
-  const newest = [...entries].sort((a, b) => entryTime(a) - entryTime(b)).at(-1);
-  const g = newest ? guidanceFor(newest.modelId, newest.diagnosis) : undefined;
-  const lines = g ? [`What the latest result means: ${g.text}`, `(${g.source})`] : [];
+  const sorted = [...entries].sort((a, b) => entryTime(a) - entryTime(b));
+  const models = [...new Set(sorted.map((e) => e.modelId))];
+  const lines = models.flatMap((m) => {
+    const newest = sorted.filter((e) => e.modelId === m).at(-1) as HistoryEntry;
+    const g = guidanceFor(m, newest.diagnosis);
+    const what = models.length > 1 ? `the latest ${m} result` : 'the latest result';
+    return g ? [`What ${what} means: ${g.text}`, `(${g.source})`] : [];
+  });
   return [...lines, NOT_A_MEDICAL_DEVICE].map((l) => wrap(l)).join('\n');
 }
 
@@ -742,6 +878,12 @@ function table(entries: readonly HistoryEntry[], verbose = false): string {
         ].join('\n'),
       )
       .join('\n\n');
+  }
+  // A person following several models sees which model each result is from.
+  if (new Set(sorted.map((e) => e.modelId)).size > 1) {
+    const t = fitted(['reading time', 'model', 'measured', 'result'], [14, 30, 36]);
+    for (const e of sorted) t.push([localTime(entryTime(e)), e.modelId, measured(e), e.diagnosis.label]);
+    return t.toString();
   }
   const t = fitted(['reading time', 'measured', 'result'], [30, 40]);
   for (const e of sorted) t.push([localTime(entryTime(e)), measured(e), e.diagnosis.label]);

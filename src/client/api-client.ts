@@ -9,9 +9,11 @@ import {
   type ApiResult,
   type Catalogue,
   CBOR,
+  type Me,
   type RegisteredUser,
   type ResultSummary,
   type SubmissionStatus,
+  type Unsubscribed,
 } from '../protocol/api.ts';
 import type { SubmitItem } from './user.ts';
 
@@ -69,6 +71,16 @@ export class ApiClient {
   /** POST /v1/users with LocalUser.registration()'s body; 201 with the user as registered. */
   register(body: Uint8Array): Promise<RegisteredUser> {
     return this.#call<RegisteredUser>('POST', `${API_PREFIX}/users`, body, false);
+  }
+
+  /** GET /v1/users/me: the models the server has registered for this user. */
+  me(): Promise<Me> {
+    return this.#call<Me>('GET', `${API_PREFIX}/users/me`);
+  }
+
+  /** POST /v1/users/me/unsubscribe with a signed unsubscribe request (LocalUser.request). */
+  unsubscribe(request: Uint8Array): Promise<Unsubscribed> {
+    return this.#call<Unsubscribed>('POST', `${API_PREFIX}/users/me/unsubscribe`, encode({ request }));
   }
 
   async submit(items: readonly SubmitItem[]): Promise<SubmissionStatus[]> {

@@ -7,6 +7,9 @@
  */
 import type { Reading } from '../device/reading.ts';
 import { SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
+import { getModel } from '../models/catalogue/index.ts';
+import { fromBase64 } from '../protocol/bytes.ts';
+import { readSubmission } from '../protocol/envelope.ts';
 import { checkProfile, type Profile } from '../protocol/meta-functions.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { ApiClient, ApiError, type ResultEvent } from './api-client.ts';
@@ -17,7 +20,7 @@ import { checkResult, interpret, ResultError } from './results.ts';
 import { SealedStore } from './sealed-store.ts';
 import type { ClientStore } from './store.ts';
 import { LocalUser } from './user.ts';
-import { type KdfParams, Vault, type VaultContents } from './vault.ts';
+import { type KdfParams, Vault, type VaultContents, type VaultSubscription } from './vault.ts';
 
 /**
  * Longest run of missing grid slots a batch model's window means may be interpolated across:
@@ -31,6 +34,7 @@ const CURSOR_KEY = 'results-cursor';
 
 export interface InitOptions {
   userId: string;
+  /** The first model followed (more can be added later with addModel). */
   modelId: string;
   layout: Layout;
   passphrase: string;
@@ -78,6 +82,22 @@ export interface Queued {
   items: OutboxItem[];
   /** Milliseconds spent filtering, building tuples and encrypting, and signing (client time). */
   timings: { filterMs: number; encryptMs: number; signMs: number };
+  /**
+   * Models that could not take these readings (e.g. a day-long batch model given a few minutes),
+   * with why; the other models' uploads were queued. When no model could, queue throws instead.
+   */
+  skipped: { modelId: string; reason: string }[];
+}
+
+/** A model this client follows: what registering it answered. */
+export interface Registered {
+  modelId: string;
+  txId: string;
+}
+
+/** A request about the models followed that cannot be done: an unknown, doubled or last model. */
+export class ModelChoiceError extends Error {
+  override readonly name = 'ModelChoiceError';
 }
 
 export interface CollectOptions {
@@ -92,23 +112,59 @@ export interface CollectOptions {
 }
 
 export class PmheClient implements Disposable {
-  readonly user: LocalUser;
   readonly api: ApiClient;
   readonly outbox: Outbox;
   readonly history: History;
   #contents: VaultContents;
   readonly #store: ClientStore;
+  /** One LocalUser per model followed (one identity, each its own CKKS key), in the vault's order. */
+  readonly #users: Map<string, LocalUser>;
 
-  private constructor(store: ClientStore, user: LocalUser, contents: VaultContents, options: OpenOptions) {
-    this.user = user;
+  private constructor(
+    store: ClientStore,
+    users: readonly LocalUser[],
+    contents: VaultContents,
+    options: OpenOptions,
+  ) {
+    this.#users = new Map(users.map((u) => [u.plan.model.id, u]));
     this.#contents = contents;
     const server = options.server ?? contents.server;
-    this.api = new ApiClient(server ?? 'http://server.not.configured', user, {
+    // Any of the users signs for the one identity they share.
+    const signer = {
+      authorization: (m: string, p: string, b?: Uint8Array) => this.user.authorization(m, p, b),
+    };
+    this.api = new ApiClient(server ?? 'http://server.not.configured', signer, {
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
     this.outbox = new Outbox(store, options.outbox);
     this.history = new History(store);
     this.#store = store;
+  }
+
+  /** The first model's user: the person's identity (every model's user signs as the same key). */
+  get user(): LocalUser {
+    return this.#users.values().next().value as LocalUser;
+  }
+
+  /** The models followed, in the order they were added. */
+  get models(): string[] {
+    return [...this.#users.keys()];
+  }
+
+  /** Each model's user (its plan and CKKS key), by model id. */
+  get users(): ReadonlyMap<string, LocalUser> {
+    return this.#users;
+  }
+
+  /** The user of one model followed; a ModelChoiceError naming the ones followed otherwise. */
+  userFor(modelId: string): LocalUser {
+    const user = this.#users.get(modelId);
+    if (!user) {
+      throw new ModelChoiceError(
+        `this device does not follow ${modelId}; it follows ${this.models.join(', ')}`,
+      );
+    }
+    return user;
   }
 
   /** What the vault holds (as of the last open or edit). */
@@ -126,19 +182,83 @@ export class PmheClient implements Disposable {
    * vault; uploads from now on carry the new profile, results already made keep theirs.
    */
   async setProfile(values: Readonly<Record<string, number>>, passphrase: string): Promise<Profile> {
-    const fields = this.user.plan.model.profile;
-    for (const name of Object.keys(values)) {
-      const spo2Scale = name === SPO2_SCALE_FIELD && this.user.plan.model.id === 'early-warning';
-      if (!(fields as readonly string[]).includes(name) && !spo2Scale) {
-        throw new RangeError(
-          `${this.user.plan.model.id} has no profile field "${name}"${fields.length ? `; it has ${fields.join(', ')}` : ''}`,
-        );
-      }
-    }
-    const profile = { ...this.contents.profile, ...values };
-    checkProfile(profile as Profile, fields);
+    const profile = checkedProfile(this.models, { ...this.contents.profile, ...values }, Object.keys(values));
     this.#contents = await Vault.update(this.#store, passphrase, (c) => ({ ...c, profile }));
     return this.profile;
+  }
+
+  /**
+   * Follows another model: a new CKKS key under the same identity, sealed into the vault. The
+   * profile must hold what the model reads (give missing values in `profile`). Registering it
+   * with the server is register({ models: [modelId] }); until then its uploads wait.
+   */
+  async addModel(
+    modelId: string,
+    layout: Layout,
+    passphrase: string,
+    profile: Readonly<Record<string, number>> = {},
+  ): Promise<LocalUser> {
+    if (this.#users.has(modelId)) throw new ModelChoiceError(`this device already follows ${modelId}`);
+    getModel(modelId); // an unknown model fails here, naming the catalogue
+    const merged = checkedProfile(
+      [...this.models, modelId],
+      { ...this.contents.profile, ...profile },
+      Object.keys(profile),
+    );
+    const user = await LocalUser.create({
+      userId: this.contents.userId,
+      modelId,
+      layout,
+      identitySeed: this.contents.identitySeed,
+    });
+    try {
+      const added = subscriptionOf(user);
+      this.#contents = await Vault.update(this.#store, passphrase, (c) => ({
+        ...c,
+        subscriptions: [...c.subscriptions, added],
+        ...(Object.keys(merged).length ? { profile: merged } : {}),
+      }));
+    } catch (error) {
+      user[Symbol.dispose]();
+      throw error;
+    }
+    this.#users.set(modelId, user);
+    return user;
+  }
+
+  /**
+   * Stops following a model: the server and the contract end the subscription (if it was
+   * registered), its uploads still on this device are dropped, and its CKKS key leaves the vault.
+   * Results already in this history stay; results of it on the server can no longer be
+   * decrypted anywhere (the only key is gone). The last model cannot be removed.
+   */
+  async removeModel(modelId: string, passphrase: string): Promise<{ txId?: string; discarded: number }> {
+    const user = this.userFor(modelId);
+    if (this.#users.size === 1) {
+      throw new ModelChoiceError(`${modelId} is the only model this device follows: add another first`);
+    }
+    let txId: string | undefined;
+    if (this.api.base !== 'http://server.not.configured') {
+      const { args = [] } = await user.request('unsubscribe', { modelId });
+      try {
+        ({ txId } = await this.api.unsubscribe(fromBase64(args[0] ?? '')));
+      } catch (error) {
+        // Never registered (this model, or at all): nothing to end on the server.
+        const unknown =
+          error instanceof ApiError && ['NOT_SUBSCRIBED', 'UNAUTHENTICATED'].includes(error.code);
+        if (!unknown) throw error;
+      }
+    }
+    await Vault.update(this.#store, passphrase, (c) => ({
+      ...c,
+      subscriptions: c.subscriptions.filter((x) => x.modelId !== modelId),
+    })).then((c) => {
+      this.#contents = c;
+    });
+    const discarded = await this.outbox.discardModel(modelId);
+    this.#users.delete(modelId);
+    user[Symbol.dispose]();
+    return { ...(txId ? { txId } : {}), discarded };
   }
 
   /** Generates keys on the device and seals them into a new vault in `store`. */
@@ -151,12 +271,9 @@ export class PmheClient implements Disposable {
     });
     const contents: VaultContents = {
       userId: options.userId,
-      modelId: options.modelId,
-      layout: options.layout,
-      presetId: user.plan.preset.id,
       createdAt: Date.now(),
       identitySeed: await user.exportIdentitySeed(),
-      ckksSecretKey: user.exportSecretKey(),
+      subscriptions: [subscriptionOf(user)],
       ...(options.server ? { server: options.server } : {}),
       ...(options.profile ? { profile: options.profile as Record<string, number> } : {}),
     };
@@ -165,60 +282,88 @@ export class PmheClient implements Disposable {
       ...(options.kdf ? { kdf: options.kdf } : {}),
       ...kdfProgress('seal', options),
     });
-    return new PmheClient(await SealedStore.over(store, contents.identitySeed), user, contents, options);
+    return new PmheClient(await SealedStore.over(store, contents.identitySeed), [user], contents, options);
   }
 
   /** Unlocks the vault in `store` (a wrong passphrase or a damaged vault throws VaultError). */
   static async open(store: ClientStore, passphrase: string, options: OpenOptions = {}): Promise<PmheClient> {
     const contents = await Vault.open(store, passphrase, kdfProgress('unlock', options));
-    const user = await LocalUser.restore({
-      userId: contents.userId,
-      modelId: contents.modelId,
-      layout: contents.layout,
-      presetId: contents.presetId as LocalUser['plan']['preset']['id'],
-      identitySeed: contents.identitySeed,
-      ckksSecretKey: contents.ckksSecretKey,
-    });
+    const users: LocalUser[] = [];
+    for (const x of contents.subscriptions) {
+      users.push(
+        await LocalUser.restore({
+          userId: contents.userId,
+          modelId: x.modelId,
+          layout: x.layout,
+          presetId: x.presetId,
+          identitySeed: contents.identitySeed,
+          ckksSecretKey: x.ckksSecretKey,
+        }),
+      );
+    }
     // The outbox and history at rest under a key from the vault; an older client's, sealed now.
     const sealed = await SealedStore.over(store, contents.identitySeed);
     await sealed.migrate();
-    return new PmheClient(sealed, user, contents, options);
-  }
-
-  /** setup(m) through the server: the public Ed25519 key and the evaluation keys (again: a new setup). */
-  /** Registers this user; `enrolment` is the code a server in enrolment mode asks new users for. */
-  async register(enrolment?: string): Promise<{ txId: string }> {
-    const user = await this.api.register(await this.user.registration(Date.now(), enrolment));
-    return { txId: user.txId };
+    return new PmheClient(sealed, users, contents, options);
   }
 
   /**
-   * Filters readings, builds the plan's tuples (one reading each, or batches), encrypts and signs
-   * them, and stores them in the outbox. Nothing is sent yet: call flush().
+   * setup(m) through the server for each model followed (or those named): the public Ed25519 key
+   * and that model's evaluation keys; again for a model already registered (a new setup).
+   * `enrolment` is the code a server in enrolment mode asks new users for.
+   */
+  async register(enrolment?: string, models: readonly string[] = this.models): Promise<Registered[]> {
+    const registered: Registered[] = [];
+    for (const modelId of models) {
+      const user = this.userFor(modelId);
+      const answer = await this.api.register(await user.registration(Date.now(), enrolment));
+      registered.push({ modelId, txId: answer.txId });
+    }
+    return registered;
+  }
+
+  /**
+   * Filters readings, builds each model's tuples (one reading each, or batches), encrypts and
+   * signs them, and stores them in the outbox: for every model followed, or the `models` given.
+   * Nothing is sent yet: call flush().
    */
   async queue(
     raw: readonly RawReading[],
     readAt = Date.now(),
     onProgress?: (done: number, total: number) => void,
+    models: readonly string[] = this.models,
   ): Promise<Queued> {
     let t = performance.now();
     const filtered = filterReadings(raw);
-    const groups = this.#group(filtered.kept);
+    // Each model followed gets its own uploads of the same readings, grouped as its layout wants.
+    const work: { user: LocalUser; readings: Reading[] }[] = [];
+    const skipped: Queued['skipped'] = [];
+    let firstError: unknown;
+    const users = models.map((m) => this.userFor(m));
+    for (const user of users) {
+      try {
+        for (const readings of groupFor(user, filtered.kept)) work.push({ user, readings });
+      } catch (error) {
+        firstError ??= error;
+        skipped.push({ modelId: user.plan.model.id, reason: (error as Error).message });
+      }
+    }
+    if (skipped.length === users.length && firstError) throw firstError;
     const filterMs = performance.now() - t;
     let encryptMs = 0;
     let signMs = 0;
     const uploads = [];
-    for (const readings of groups) {
+    for (const { user, readings } of work) {
       t = performance.now();
-      const ciphertexts = this.user.encrypt(readings, this.profile);
+      const ciphertexts = user.encrypt(readings, this.profile);
       encryptMs += performance.now() - t;
       t = performance.now();
-      uploads.push({ ...(await this.user.uploadOf(ciphertexts)), readings, readAt });
+      uploads.push({ ...(await user.uploadOf(ciphertexts)), readings, readAt });
       signMs += performance.now() - t;
-      onProgress?.(uploads.length, groups.length);
+      onProgress?.(uploads.length, work.length);
     }
     const items = await this.outbox.add(uploads);
-    return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs } };
+    return { report: filtered.report, items, timings: { filterMs, encryptMs, signMs }, skipped };
   }
 
   /**
@@ -247,6 +392,7 @@ export class PmheClient implements Disposable {
   async restoreHistory(
     onResult?: (entry: HistoryEntry) => void,
   ): Promise<{ restored: number; batch: number; refused: string[] }> {
+    // A model no longer followed has no key here: its results are refused, with that reason.
     const known = new Set((await this.history.list()).map((e) => e.resultId));
     // Results of uploads this device still holds are collect()'s, with their readings.
     const ours = new Set((await this.outbox.items()).map((i) => i.id));
@@ -257,14 +403,21 @@ export class PmheClient implements Disposable {
       for (const summary of page) {
         after = summary.id;
         if (known.has(summary.id) || ours.has(summary.submissionId)) continue;
-        if (this.user.plan.layout === 'batch') {
-          report.batch++;
-          continue;
-        }
         try {
           const result = await this.api.result(summary.id);
-          const issued = checkResult(result, this.user, summary.submissionId);
-          const { q, values, diagnosis } = interpret(this.user, issued, [], this.contents.profile);
+          const user = this.#users.get(result.modelId);
+          if (!user) {
+            throw new ResultError(
+              'NO_KEY',
+              `${result.modelId}: this device no longer follows it, and has no key for it`,
+            );
+          }
+          if (user.plan.layout === 'batch') {
+            report.batch++;
+            continue;
+          }
+          const issued = checkResult(result, user, summary.submissionId);
+          const { q, values, diagnosis } = interpret(user, issued, [], this.contents.profile);
           const entry: HistoryEntry = {
             resultId: result.id,
             submissionId: summary.submissionId,
@@ -299,7 +452,11 @@ export class PmheClient implements Disposable {
 
   /** Sends what the outbox holds (retrying later what the server could not take now). */
   flush(onSent?: (item: OutboxItem) => void): Promise<FlushReport> {
-    return this.outbox.flush(this.api, (envelope) => this.user.resign(envelope), onSent);
+    return this.outbox.flush(
+      this.api,
+      (envelope) => this.userFor(readSubmission(envelope).modelId).resign(envelope),
+      onSent,
+    );
   }
 
   /**
@@ -428,8 +585,9 @@ export class PmheClient implements Disposable {
   /** One result: checked, decrypted, diagnosed, kept; its outbox item is then forgotten. */
   async #receive(item: OutboxItem, resultId: string): Promise<HistoryEntry> {
     const result = await this.api.result(resultId);
-    const issued = checkResult(result, this.user, item.id);
-    const { q, values, diagnosis } = interpret(this.user, issued, item.readings, this.contents.profile);
+    const user = this.userFor(item.modelId);
+    const issued = checkResult(result, user, item.id);
+    const { q, values, diagnosis } = interpret(user, issued, item.readings, this.contents.profile);
     const decryptedAt = Date.now();
     const entry: HistoryEntry = {
       resultId: result.id,
@@ -451,9 +609,48 @@ export class PmheClient implements Disposable {
     return entry;
   }
 
-  /** Readings → the readings of each upload, as the plan's layout wants them. */
-  #group(readings: readonly Reading[]): Reading[][] {
-    const { plan } = this.user;
+  [Symbol.dispose](): void {
+    for (const user of this.#users.values()) user[Symbol.dispose]();
+  }
+}
+
+/** The vault's record of one model's keys. */
+function subscriptionOf(user: LocalUser): VaultSubscription {
+  return {
+    modelId: user.plan.model.id,
+    layout: user.plan.layout,
+    presetId: user.plan.preset.id,
+    ckksSecretKey: user.exportSecretKey(),
+    addedAt: Date.now(),
+  };
+}
+
+/**
+ * A profile checked against the models followed: every field `changed` belongs to one of them
+ * (or is early-warning's SpO2 scale), and each model's required fields are there and in range.
+ */
+function checkedProfile(
+  models: readonly string[],
+  profile: Readonly<Record<string, number>>,
+  changed: readonly string[],
+): Record<string, number> {
+  const fields = new Set(models.flatMap((m) => getModel(m).profile as readonly string[]));
+  if (models.includes('early-warning')) fields.add(SPO2_SCALE_FIELD);
+  for (const name of changed) {
+    if (!fields.has(name)) {
+      throw new RangeError(
+        `no model followed here has a profile field "${name}"${fields.size ? `; they have ${[...fields].join(', ')}` : ''}`,
+      );
+    }
+  }
+  for (const m of models) checkProfile(profile as Profile, getModel(m).profile);
+  return { ...profile };
+}
+
+/** Readings → the readings of each upload, as this user's plan's layout wants them. */
+function groupFor(user: LocalUser, readings: readonly Reading[]): Reading[][] {
+  {
+    const { plan } = user;
     if (plan.layout !== 'batch') return readings.map((r) => [r]);
     const batch = plan.model.batch;
     if (plan.model.windows && batch) {
@@ -474,9 +671,5 @@ export class PmheClient implements Disposable {
     const groups: Reading[][] = [];
     for (let i = 0; i < readings.length; i += size) groups.push(readings.slice(i, i + size));
     return groups;
-  }
-
-  [Symbol.dispose](): void {
-    this.user[Symbol.dispose]();
   }
 }

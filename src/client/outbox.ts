@@ -14,6 +14,7 @@ import { decode, encode } from 'cborg';
 import type { Reading } from '../device/reading.ts';
 import { submissionId } from '../ledger/contract-client.ts';
 import type { SubmissionStatus } from '../protocol/api.ts';
+import { readSubmission } from '../protocol/envelope.ts';
 import { type ApiClient, ApiError } from './api-client.ts';
 import type { ClientStore } from './store.ts';
 import type { SubmitItem } from './user.ts';
@@ -24,6 +25,8 @@ export interface OutboxItem {
   /** The submission id: sha256 of the envelope (changes when the envelope is signed again). */
   id: string;
   seq: number;
+  /** The model the envelope was made for (its subscription). */
+  modelId: string;
   envelope: Uint8Array;
   issue?: Uint8Array;
   /** The filtered readings this upload carries: kept on the device for the history. */
@@ -64,10 +67,13 @@ export interface FlushReport {
   /** The last retryable error, when the flush stopped on one. */
   error?: string;
   /**
-   * The server does not know this device's keys (401 UNAUTHENTICATED): nothing was sent and nothing failed; the
-   * items wait, unchanged, until registration succeeds and the outbox is flushed again.
+   * The server does not know this device's keys (401 UNAUTHENTICATED), or not for some models (409
+   * NOT_SUBSCRIBED): those items were not sent and did not fail; they wait, unchanged, until
+   * registration succeeds and the outbox is flushed again.
    */
   unregistered?: boolean;
+  /** The models whose uploads wait for their registration (NOT_SUBSCRIBED). */
+  unregisteredModels?: string[];
 }
 
 /** What the person is told when uploads wait for a registration. */
@@ -106,6 +112,7 @@ export class Outbox {
       const item: OutboxItem = {
         id: submissionId(u.envelope),
         seq: ++seq,
+        modelId: readSubmission(u.envelope).modelId,
         envelope: u.envelope,
         ...(u.issue ? { issue: u.issue } : {}),
         readings: u.readings,
@@ -120,12 +127,21 @@ export class Outbox {
     return items;
   }
 
+  /** Forgets every unsent upload of one model (its subscription ended): how many went. */
+  async discardModel(modelId: string): Promise<number> {
+    const gone = (await this.items()).filter((i) => i.modelId === modelId && i.state !== 'sent');
+    for (const item of gone) await this.#store.delete(keyOf(item));
+    return gone.length;
+  }
+
   async items(state?: OutboxState): Promise<OutboxItem[]> {
     const items: OutboxItem[] = [];
     for (const key of await this.#store.keys(PREFIX)) {
       const bytes = await this.#store.get(key);
       if (!bytes) continue;
       const item = decode(bytes) as OutboxItem;
+      // Items stored before subscriptions carry their model only inside the envelope.
+      item.modelId ??= readSubmission(item.envelope).modelId;
       if (!state || item.state === state) items.push(item);
     }
     return items;
@@ -148,8 +164,13 @@ export class Outbox {
   async flush(api: ApiClient, resign: Resign, onSent?: (item: OutboxItem) => void): Promise<FlushReport> {
     const report: FlushReport = { sent: 0, failed: 0, waiting: 0, nextAttemptAt: undefined };
     const due = (await this.items('pending')).filter((i) => i.nextAttemptAt <= this.#now());
-    const queue: OutboxItem[][] = [];
-    for (let i = 0; i < due.length; i += this.#chunk) queue.push(due.slice(i, i + this.#chunk));
+    // One model per request: a model not registered yet holds back its own uploads only.
+    let queue: OutboxItem[][] = [];
+    for (const model of new Set(due.map((i) => i.modelId))) {
+      const mine = due.filter((i) => i.modelId === model);
+      for (let i = 0; i < mine.length; i += this.#chunk) queue.push(mine.slice(i, i + this.#chunk));
+    }
+    const waitingModels = new Set<string>();
     let stopped = false;
     while (queue.length > 0 && !stopped) {
       const chunk = queue.shift() as OutboxItem[];
@@ -158,7 +179,14 @@ export class Outbox {
         for (const [i, item] of chunk.entries()) await this.#accepted(item, statuses[i], report, onSent);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        if (error.code === 'UNAUTHENTICATED') {
+        if (error.code === 'NOT_SUBSCRIBED') {
+          // This model is not registered (yet): its items wait like an unregistered device's.
+          const model = (chunk[0] as OutboxItem).modelId;
+          waitingModels.add(model);
+          queue = queue.filter((c) => c[0]?.modelId !== model);
+          report.unregistered = true;
+          report.error = `model ${model} is not registered with the server yet: register it, then send again`;
+        } else if (error.code === 'UNAUTHENTICATED') {
           // Not registered (yet): no attempt is counted, no backoff; registering sends them.
           // (Other 401s, a stale or badly signed envelope, are the item's own, settled below.)
           report.error = UNREGISTERED_MESSAGE;
@@ -179,6 +207,7 @@ export class Outbox {
         }
       }
     }
+    if (waitingModels.size > 0) report.unregisteredModels = [...waitingModels];
     const pending = await this.items('pending');
     report.waiting = pending.length;
     report.nextAttemptAt =

@@ -17,7 +17,8 @@ import { type ApiResult, ResultSchema } from '../protocol/api.ts';
 import { fromBase64, sha256Hex } from '../protocol/bytes.ts';
 import type { LocalUser } from './user.ts';
 
-export type ResultProblem = 'FOREIGN' | 'MISMATCH' | 'TAMPERED';
+/** FOREIGN: not this user's; MISMATCH: not what was asked; TAMPERED: altered; NO_KEY: a model no longer followed. */
+export type ResultProblem = 'FOREIGN' | 'MISMATCH' | 'TAMPERED' | 'NO_KEY';
 
 export class ResultError extends Error {
   override readonly name = 'ResultError';

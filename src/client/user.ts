@@ -32,7 +32,6 @@ import { NONCE_BYTES, readSubmission, type Submission, signSubmission } from '..
 import {
   derivePublicKey,
   exportPrivateKey,
-  exportPublicKey,
   generateIdentity,
   importPrivateKey,
 } from '../protocol/identity.ts';
@@ -86,12 +85,15 @@ export class LocalUser implements Disposable {
     this.#decryptor = new Decryptor(secret);
   }
 
-  static async create(options: UserOptions): Promise<LocalUser> {
+  /** New keys: a fresh CKKS secret key, and a fresh identity unless `identitySeed` is the person's own. */
+  static async create(options: UserOptions & { identitySeed?: Uint8Array }): Promise<LocalUser> {
     const plan = planOf(options);
     const context = await CkksContext.create(plan.preset.id);
-    const identity = await generateIdentity();
-    const publicKey = await exportPublicKey(identity.publicKey);
-    const signer = { userId: options.userId, privateKey: identity.privateKey };
+    const privateKey = options.identitySeed
+      ? await importPrivateKey(options.identitySeed, true)
+      : (await generateIdentity()).privateKey;
+    const publicKey = await derivePublicKey(privateKey);
+    const signer = { userId: options.userId, privateKey };
     return new LocalUser(options.userId, plan, context, { signer, publicKey }, SecretKey.generate(context));
   }
 

@@ -24,21 +24,29 @@ import { own, subtle } from '../protocol/bytes.ts';
 import type { Layout } from '../protocol/schema.ts';
 import type { ClientStore } from './store.ts';
 
-/** What a vault holds: everything a client needs to act as the user again on a new device. */
-export interface VaultContents {
-  userId: string;
+/** One model the person follows: its plan's layout and preset, and its own CKKS secret key. */
+export interface VaultSubscription {
   modelId: string;
   layout: Layout;
   presetId: PresetId;
+  /** The CKKS secret key as src/ckks SecretKey.save() returns it. */
+  ckksSecretKey: Uint8Array;
+  /** When it was added (ms since the epoch). */
+  addedAt: number;
+}
+
+/** What a vault holds: everything a client needs to act as the user again on a new device. */
+export interface VaultContents {
+  userId: string;
   /** The server this identity is registered with, if any. */
   server?: string;
   /** When the identity was made (ms since the epoch). */
   createdAt: number;
-  /** Ed25519 32-byte seed (see src/protocol/identity.ts exportPrivateKey/importPrivateKey). */
+  /** Ed25519 32-byte seed (see src/protocol/identity.ts exportPrivateKey/importPrivateKey): the one identity. */
   identitySeed: Uint8Array;
-  /** The CKKS secret key as src/ckks SecretKey.save() returns it. */
-  ckksSecretKey: Uint8Array;
-  /** Free-form extras the client may keep (e.g. a profile for models that need one). */
+  /** The models followed, in the order they were added: at least one, each model once. */
+  subscriptions: VaultSubscription[];
+  /** What the models read beside the readings (age, sex, ...): one profile for all of them. */
   profile?: Record<string, number>;
 }
 
@@ -124,15 +132,20 @@ const MIN_VAULT_BYTES = PREFIX_BYTES + 1 + CHECK_BYTES + TAG_BYTES + CHECKSUM_BY
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
 const CONTENT_FIELDS = new Set([
   'userId',
-  'modelId',
-  'layout',
-  'presetId',
   'server',
   'createdAt',
   'identitySeed',
-  'ckksSecretKey',
+  'subscriptions',
   'profile',
+  // A vault from before subscriptions: its one model, read as the first subscription.
+  'modelId',
+  'layout',
+  'presetId',
+  'ckksSecretKey',
 ]);
+const SUBSCRIPTION_FIELDS = ['modelId', 'layout', 'presetId', 'ckksSecretKey', 'addedAt'];
+/** More than the catalogue holds, few enough that a garbled vault cannot ask for much. */
+const MAX_SUBSCRIPTIONS = 32;
 const SEED_BYTES = 32;
 const MAX_PROFILE_ENTRIES = 64;
 
@@ -292,47 +305,40 @@ function checkContents(value: unknown, fail: (code: VaultErrorCode, why: string)
       fail('UNSUPPORTED', `the contents have a field "${key}" this client does not know (a newer app?)`);
     }
   }
-  const text = (key: string, max: number, optional = false): string | undefined => {
-    const v = fields.get(key);
-    if (v === undefined && optional) return undefined;
-    if (typeof v !== 'string')
-      return fail('CORRUPT', `${key} is ${v === undefined ? 'missing' : 'not text'}`);
-    if (v.length === 0 || v.length > max) fail('CORRUPT', `${key} must be 1 to ${max} characters`);
-    return v;
-  };
-  const bytes = (key: string): Uint8Array => {
-    const v = fields.get(key);
-    if (!(v instanceof Uint8Array))
-      return fail('CORRUPT', `${key} is ${v === undefined ? 'missing' : 'not bytes'}`);
-    return new Uint8Array(v); // a copy: plain (not a Buffer) and independent of the input
-  };
-
+  const { text, bytes, time } = readers(fields, '', fail);
   const userId = text('userId', 256) as string;
-  const modelId = text('modelId', 128) as string;
-  const layout = fields.get('layout');
-  if (!LAYOUTS.includes(layout as Layout)) {
-    fail('CORRUPT', `layout must be one of ${LAYOUTS.join(', ')}, got ${JSON.stringify(layout)}`);
-  }
-  const presetId = text('presetId', 64) as string;
-  if (!(PRESET_IDS as readonly string[]).includes(presetId)) {
-    fail('UNSUPPORTED', `preset "${presetId}" is not one this client knows (${PRESET_IDS.join(', ')})`);
-  }
   const server = text('server', 2048, true);
-  const createdAt = fields.get('createdAt');
-  if (!Number.isSafeInteger(createdAt) || (createdAt as number) < 0) {
-    fail('CORRUPT', 'createdAt must be a non-negative integer (ms since the epoch)');
-  }
+  const createdAt = time('createdAt');
   const identitySeed = bytes('identitySeed');
   if (identitySeed.length !== SEED_BYTES) {
     fail('CORRUPT', `identitySeed is ${identitySeed.length} bytes, expected ${SEED_BYTES}`);
   }
-  const ckksSecretKey = bytes('ckksSecretKey');
-  try {
-    unwrap(ckksSecretKey, { kind: 'secretKey', preset: getPreset(presetId) });
-  } catch (error) {
-    if (!(error instanceof CkksError)) throw error;
-    fail('CORRUPT', `ckksSecretKey is not a CKKS secret key for ${presetId}: ${error.message}`);
+  const legacy = ['modelId', 'layout', 'presetId', 'ckksSecretKey'].filter((k) => fields.has(k));
+  let subscriptions: VaultSubscription[];
+  if (fields.has('subscriptions')) {
+    if (legacy.length > 0) fail('CORRUPT', `both subscriptions and the older ${legacy.join(', ')}`);
+    const list = fields.get('subscriptions');
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_SUBSCRIPTIONS) {
+      fail('CORRUPT', `subscriptions must be a list of 1 to ${MAX_SUBSCRIPTIONS}`);
+    }
+    subscriptions = (list as unknown[]).map((entry, i) => {
+      const map = entry instanceof Map ? entry : isRecord(entry) ? new Map(Object.entries(entry)) : undefined;
+      if (!map) return fail('CORRUPT', `subscriptions[${i}] is not a map`);
+      const extra = [...map.keys()].filter((k) => !SUBSCRIPTION_FIELDS.includes(k as string));
+      if (extra.length > 0) {
+        fail(
+          'UNSUPPORTED',
+          `subscriptions[${i}] has a field "${String(extra[0])}" this client does not know`,
+        );
+      }
+      return subscriptionOf(map, `subscriptions[${i}].`, fail, time(`addedAt`, map, `subscriptions[${i}].`));
+    });
+  } else {
+    subscriptions = [subscriptionOf(fields, '', fail, createdAt)];
   }
+  const models = subscriptions.map((x) => x.modelId);
+  const twice = models.find((m, i) => models.indexOf(m) !== i);
+  if (twice) fail('CORRUPT', `model "${twice}" is subscribed twice`);
   let profile: Record<string, number> | undefined;
   const rawProfile = fields.get('profile');
   if (rawProfile !== undefined) {
@@ -355,15 +361,67 @@ function checkContents(value: unknown, fail: (code: VaultErrorCode, why: string)
   }
   return {
     userId,
-    modelId,
-    layout: layout as Layout,
-    presetId: presetId as PresetId,
     ...(server === undefined ? {} : { server }),
-    createdAt: createdAt as number,
+    createdAt,
     identitySeed,
-    ckksSecretKey,
+    subscriptions,
     ...(profile === undefined ? {} : { profile }),
   };
+}
+
+type Fail = (code: VaultErrorCode, why: string) => never;
+
+/** Typed reads of one map's fields; `at` names where the map is, for the messages. */
+function readers(fields: Map<unknown, unknown>, at: string, fail: Fail) {
+  const text = (key: string, max: number, optional = false): string | undefined => {
+    const v = fields.get(key);
+    if (v === undefined && optional) return undefined;
+    if (typeof v !== 'string')
+      return fail('CORRUPT', `${at}${key} is ${v === undefined ? 'missing' : 'not text'}`);
+    if (v.length === 0 || v.length > max) fail('CORRUPT', `${at}${key} must be 1 to ${max} characters`);
+    return v;
+  };
+  const bytes = (key: string): Uint8Array => {
+    const v = fields.get(key);
+    if (!(v instanceof Uint8Array))
+      return fail('CORRUPT', `${at}${key} is ${v === undefined ? 'missing' : 'not bytes'}`);
+    return new Uint8Array(v); // a copy: plain (not a Buffer) and independent of the input
+  };
+  const time = (key: string, map = fields, where = at): number => {
+    const v = map.get(key);
+    if (!Number.isSafeInteger(v) || (v as number) < 0) {
+      fail('CORRUPT', `${where}${key} must be a non-negative integer (ms since the epoch)`);
+    }
+    return v as number;
+  };
+  return { text, bytes, time };
+}
+
+/** One subscription's fields (at the top level of a vault from before subscriptions). */
+function subscriptionOf(
+  fields: Map<unknown, unknown>,
+  at: string,
+  fail: Fail,
+  addedAt: number,
+): VaultSubscription {
+  const { text, bytes } = readers(fields, at, fail);
+  const modelId = text('modelId', 128) as string;
+  const layout = fields.get('layout');
+  if (!LAYOUTS.includes(layout as Layout)) {
+    fail('CORRUPT', `${at}layout must be one of ${LAYOUTS.join(', ')}, got ${JSON.stringify(layout)}`);
+  }
+  const presetId = text('presetId', 64) as string;
+  if (!(PRESET_IDS as readonly string[]).includes(presetId)) {
+    fail('UNSUPPORTED', `preset "${presetId}" is not one this client knows (${PRESET_IDS.join(', ')})`);
+  }
+  const ckksSecretKey = bytes('ckksSecretKey');
+  try {
+    unwrap(ckksSecretKey, { kind: 'secretKey', preset: getPreset(presetId) });
+  } catch (error) {
+    if (!(error instanceof CkksError)) throw error;
+    fail('CORRUPT', `${at}ckksSecretKey is not a CKKS secret key for ${presetId}: ${error.message}`);
+  }
+  return { modelId, layout: layout as Layout, presetId: presetId as PresetId, ckksSecretKey, addedAt };
 }
 
 function encodeContents(contents: VaultContents): Uint8Array {
@@ -374,7 +432,7 @@ function encodeContents(contents: VaultContents): Uint8Array {
     return encode(valid, rfc8949EncodeOptions);
   } finally {
     valid.identitySeed.fill(0); // checkContents' copies; the caller's arrays are untouched
-    valid.ckksSecretKey.fill(0);
+    for (const x of valid.subscriptions) x.ckksSecretKey.fill(0);
   }
 }
 

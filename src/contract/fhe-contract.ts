@@ -22,6 +22,7 @@ import {
   type PresetId,
 } from '../ckks/index.ts';
 import { admitSubmission } from '../models/admission.ts';
+import { CATALOGUE } from '../models/catalogue/index.ts';
 import { evaluate, loadTuple } from '../models/runtime.ts';
 import { CONTRACT_LIMITS } from '../protocol/contract.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -39,8 +40,10 @@ import { ContractError } from './errors.ts';
 import { evaluatorFor, planFor } from './plans.ts';
 import {
   getBlob,
+  getIdentity,
   getJson,
-  getUser,
+  getSubscription,
+  type IdentityRecord,
   keys,
   listJson,
   type OperationRecord,
@@ -49,6 +52,7 @@ import {
   putJson,
   type ResultOutput,
   type ResultRecord,
+  type StoredIdentity,
   type SubmissionRecord,
   sha256Hex,
   touchBlob,
@@ -62,7 +66,7 @@ const { Info, Returns, Transaction } = api;
 const Params = (...types: unknown[]) => Reflect.metadata('design:paramtypes', [Context, ...types]);
 
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
-const WRITING_OPS: readonly RequestOp[] = ['setup', 'issue', 'add', 'mult'];
+const WRITING_OPS: readonly RequestOp[] = ['setup', 'unsubscribe', 'issue', 'add', 'mult'];
 
 @Info({ title: 'FheContract', description: 'PMHE: models evaluated on CKKS ciphertexts' })
 export class FheContract extends Contract {
@@ -75,7 +79,11 @@ export class FheContract extends Contract {
     throw new ContractError('BAD_REQUEST', `no transaction "${fcn}" in FheContract`);
   }
 
-  /** setup(m): the user chooses model m; their public key and evaluation keys are recorded. */
+  /**
+   * setup(m): the user subscribes to model m; the evaluation keys for it are recorded, and, on
+   * the first setup, their public key. Later setups (another model, or the same one again) must be
+   * signed by that key. A person may hold several subscriptions, each with its own keys.
+   */
   @Transaction()
   @Returns('string')
   @Params(String)
@@ -84,7 +92,7 @@ export class FheContract extends Contract {
     const bytes = decodeBase64(request, 'request');
     const claimed = guardProtocol(() => peekRequest(bytes));
     const publicKey = guardProtocol(() => bytesParam(claimed, 'publicKey'));
-    const existing = await getJson<UserRecord>(stub, keys.user(claimed.userId));
+    const existing = await getJson<IdentityRecord>(stub, keys.user(claimed.userId));
     if (existing && existing.publicKey !== Buffer.from(publicKey).toString('base64')) {
       throw new ContractError('FORBIDDEN', `user "${claimed.userId}" is registered with another key`);
     }
@@ -151,9 +159,42 @@ export class FheContract extends Contract {
       txId: stub.getTxID(),
       timestamp: txTime(stub),
     };
-    await putJson(stub, keys.user(r.userId), user);
+    if (!existing) {
+      const identity: IdentityRecord = {
+        userId: r.userId,
+        publicKey: user.publicKey,
+        txId: user.txId,
+        timestamp: user.timestamp,
+      };
+      await putJson(stub, keys.user(r.userId), identity);
+    }
+    await putJson(stub, keys.subscription(r.userId, modelId), user);
     stub.setEvent('setup', utf8(JSON.stringify({ userId: r.userId, modelId, layout, presetId })));
     return JSON.stringify({ user, template: plan.template });
+  }
+
+  /**
+   * Ends the signer's subscription to params.modelId: its record leaves the world state (its
+   * setup stays in the blocks), so nothing more is received or issued for that model. What was
+   * stored for it (submissions, results) stays the user's.
+   */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async unsubscribe(ctx: Context, request: string): Promise<string> {
+    const stub = ctx.stub;
+    const { r, identity } = await ownerRequest(stub, request, 'unsubscribe');
+    await useNonce(stub, r);
+    const modelId = guardProtocol(() => textParam(r, 'modelId'));
+    const ended = await getSubscription(stub, identity, modelId);
+    await stub.deleteState(keys.subscription(r.userId, modelId));
+    if (identity.modelId === modelId) {
+      // A record from before subscriptions: it stays as the identity alone.
+      const { userId, publicKey, txId, timestamp } = identity;
+      await putJson(stub, keys.user(r.userId), { userId, publicKey, txId, timestamp });
+    }
+    stub.setEvent('unsubscribe', utf8(JSON.stringify({ userId: r.userId, modelId: ended.modelId })));
+    return JSON.stringify({ userId: r.userId, modelId, txId: stub.getTxID(), timestamp: txTime(stub) });
   }
 
   /** receive(List(tuple)): signed envelopes from the transient map, checked and stored. */
@@ -180,7 +221,7 @@ export class FheContract extends Contract {
   @Params(String)
   async issue(ctx: Context, request: string): Promise<string> {
     const stub = ctx.stub;
-    const { r, user } = await ownerRequest(stub, request, 'issue');
+    const { r, identity } = await ownerRequest(stub, request, 'issue');
     const carried = stub.getTransient().get('envelopes');
     // Reads never see the transaction's own writes: what is received here is used from memory.
     const fresh = carried ? await receiveEnvelopes(stub, readEnvelopes(carried)) : undefined;
@@ -192,12 +233,25 @@ export class FheContract extends Contract {
         `params.submissions: 1 to ${CONTRACT_LIMITS.submissionsPerIssue} ids, got ${ids.length}`,
       );
     }
+    const tuples = await Promise.all(
+      ids.map((id, s) => submissionCiphertexts(stub, r.userId, id, s, fresh?.ciphertexts)),
+    );
+    // One issue evaluates one model: the subscription of its submissions, as they were made for it.
+    const user = await getSubscription(stub, identity, tuples[0]?.modelId ?? '');
+    for (const [s, t] of tuples.entries()) {
+      if (t.modelId !== user.modelId || t.presetId !== user.presetId) {
+        throw new ContractError(
+          'WRONG_TEMPLATE',
+          `params.submissions[${s}]: made for ${t.modelId} on ${t.presetId}; one issue evaluates one subscription, here ${user.modelId} on ${user.presetId}`,
+        );
+      }
+    }
     const plan = planFor(user.modelId, user.layout, user.presetId);
     using lease = await userEvaluator(stub, user);
     const evaluator = lease.evaluator;
     const outputs: ResultOutput[] = [];
     for (const [s, id] of ids.entries()) {
-      const uploads = await submissionCiphertexts(stub, user, id, s, fresh?.ciphertexts);
+      const uploads = (tuples[s] as Tuple).ciphertexts;
       const inputs = guardCkks('BAD_CIPHERTEXT', `submission ${id}`, () =>
         loadTuple(plan, evaluator.context, uploads),
       );
@@ -263,8 +317,8 @@ export class FheContract extends Contract {
   @Returns('string')
   @Params(String)
   async submissions(ctx: Context, request: string): Promise<string> {
-    const { user } = await ownerRequest(ctx.stub, request, 'submissions');
-    const list = await listJson<SubmissionRecord>(ctx.stub, keys.range('sub', user.userId));
+    const { identity } = await ownerRequest(ctx.stub, request, 'submissions');
+    const list = await listJson<SubmissionRecord>(ctx.stub, keys.range('sub', identity.userId));
     list.sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
     return JSON.stringify({ submissions: list });
   }
@@ -274,8 +328,8 @@ export class FheContract extends Contract {
   @Returns('string')
   @Params(String)
   async results(ctx: Context, request: string): Promise<string> {
-    const { user } = await ownerRequest(ctx.stub, request, 'results');
-    const list = await listJson<ResultRecord>(ctx.stub, keys.range('result', user.userId));
+    const { identity } = await ownerRequest(ctx.stub, request, 'results');
+    const list = await listJson<ResultRecord>(ctx.stub, keys.range('result', identity.userId));
     list.sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id));
     return JSON.stringify({ results: list });
   }
@@ -291,16 +345,16 @@ export class FheContract extends Contract {
     const stub = ctx.stub;
     const claimed = guardProtocol(() => peekRequest(decodeBase64(request, 'request')));
     let id: string;
-    let user: UserRecord;
+    let user: IdentityRecord;
     if (claimed.op === 'issue') {
-      ({ user } = await ownerRequest(stub, request, 'issue'));
+      ({ identity: user } = await ownerRequest(stub, request, 'issue'));
       const used = await stub.getState(keys.nonce(user.userId, Buffer.from(claimed.nonce).toString('hex')));
       if (used.length === 0)
         throw new ContractError('NOT_FOUND', 'this issue request has not been committed');
       id = Buffer.from(used).toString('utf8');
     } else {
       const asked = await ownerRequest(stub, request, 'result');
-      user = asked.user;
+      user = asked.identity;
       id = guardProtocol(() => textParam(asked.r, 'resultId'));
     }
     const result = await getJson<ResultRecord>(stub, keys.result(user.userId, id));
@@ -313,31 +367,47 @@ export class FheContract extends Contract {
     return JSON.stringify({ result, z });
   }
 
-  /** The user's setups over time (model changes) from the ledger's history. */
+  /**
+   * The user's setups and unsubscriptions over time, oldest first, from the ledger's history of
+   * each catalogue model's subscription key (and of the identity key, which held the one
+   * subscription before there were several).
+   */
   @Transaction(false)
   @Returns('string')
   @Params(String)
   async history(ctx: Context, request: string): Promise<string> {
     const stub = ctx.stub;
-    const { user } = await ownerRequest(stub, request, 'history');
+    const { identity } = await ownerRequest(stub, request, 'history');
     const setups: { txId: string; timestamp: number; isDelete: boolean; user: UserRecord | null }[] = [];
-    for await (const m of stub.getHistoryForKey(keys.user(user.userId))) {
-      setups.push({
-        txId: m.txId,
-        timestamp: millis(m.timestamp),
-        isDelete: m.isDelete,
-        user: m.isDelete ? null : (JSON.parse(Buffer.from(m.value).toString('utf8')) as UserRecord),
-      });
+    const subscriptionKeys = CATALOGUE.map((m) => keys.subscription(identity.userId, m.id));
+    for (const key of [keys.user(identity.userId), ...subscriptionKeys]) {
+      for await (const m of stub.getHistoryForKey(key)) {
+        const value = m.isDelete ? null : (JSON.parse(Buffer.from(m.value).toString('utf8')) as UserRecord);
+        if (key === keys.user(identity.userId) && !value?.modelId) continue; // the identity alone
+        setups.push({ txId: m.txId, timestamp: millis(m.timestamp), isDelete: m.isDelete, user: value });
+      }
     }
+    setups.sort((a, b) => a.timestamp - b.timestamp || a.txId.localeCompare(b.txId));
     return JSON.stringify({ setups });
   }
 
   async #binary(ctx: Context, request: string, op: 'add' | 'mult'): Promise<string> {
     const stub = ctx.stub;
-    const { r, user } = await ownerRequest(stub, request, op);
+    const { r, identity } = await ownerRequest(stub, request, op);
     await useNonce(stub, r);
     const refs = [guardProtocol(() => textParam(r, 'a')), guardProtocol(() => textParam(r, 'b'))] as const;
-    const hashes = await Promise.all(refs.map((ref, i) => resolveRef(stub, user, ref, i === 0 ? 'a' : 'b')));
+    const operands = await Promise.all(
+      refs.map((ref, i) => resolveRef(stub, identity, ref, i === 0 ? 'a' : 'b')),
+    );
+    const [a, b] = operands as [Operand, Operand];
+    if (a.modelId !== b.modelId) {
+      throw new ContractError(
+        'BAD_REQUEST',
+        `params.b: a ciphertext of model ${b.modelId}, and params.a of ${a.modelId}; both must be of one subscription`,
+      );
+    }
+    const user = await getSubscription(stub, identity, a.modelId);
+    const hashes = operands.map((o) => o.hash);
     using lease = await userEvaluator(stub, user);
     const evaluator = lease.evaluator;
     if (op === 'mult' && !evaluator.relinKeys) {
@@ -346,23 +416,24 @@ export class FheContract extends Contract {
         `mult: user "${user.userId}" registered no relinearization keys`,
       );
     }
-    const operands: CipherVector[] = [];
+    const loaded: CipherVector[] = [];
     let out: CipherVector | undefined;
     try {
       for (const [i, hash] of hashes.entries()) {
         const bytes = await getBlob(stub, hash, refs[i] as string);
-        operands.push(
+        loaded.push(
           guardCkks('BAD_CIPHERTEXT', refs[i] as string, () => loadCiphertext(evaluator.context, bytes)),
         );
       }
-      const [a, b] = operands as [CipherVector, CipherVector];
+      const [x, y] = loaded as [CipherVector, CipherVector];
       out = guardCkks('EVALUATION_FAILED', op, () =>
-        op === 'add' ? evaluator.add(a, b) : evaluator.multiply(a, b),
+        op === 'add' ? evaluator.add(x, y) : evaluator.multiply(x, y),
       );
       const bytes = out.save();
       const record: OperationRecord = {
         op,
         userId: user.userId,
+        modelId: user.modelId,
         a: refs[0],
         b: refs[1],
         blob: await putFreshBlob(stub, bytes),
@@ -372,7 +443,7 @@ export class FheContract extends Contract {
       await putJson(stub, keys.operation(user.userId, record.txId), record);
       return JSON.stringify({ operation: record, z: Buffer.from(bytes).toString('base64') });
     } finally {
-      for (const v of [...operands, ...(out ? [out] : [])]) v.dispose();
+      for (const v of [...loaded, ...(out ? [out] : [])]) v.dispose();
     }
   }
 }
@@ -381,14 +452,22 @@ interface Received {
   stored: SubmissionRecord[];
   /** Nonces used by these envelopes ("<user>/<hex>"): a request in the same transaction may not reuse one. */
   nonces: Set<string>;
-  /** Each stored submission's ciphertexts, by its state key (so only its owner's request finds it). */
-  ciphertexts: Map<string, Uint8Array[]>;
+  /** Each stored submission's tuple, by its state key (so only its owner's request finds it). */
+  ciphertexts: Map<string, Tuple>;
+}
+
+/** A submission's ciphertexts, with the subscription they were made for. */
+interface Tuple {
+  modelId: string;
+  presetId: string;
+  ciphertexts: Uint8Array[];
 }
 
 /** Checks signed envelopes (signature, template, age, nonce, ciphertexts) and stores them. */
 async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): Promise<Received> {
   const now = txTime(stub);
   const users = new Map<string, UserRecord>();
+  const identities = new Map<string, StoredIdentity>();
   const received: Received = { stored: [], nonces: new Set(), ciphertexts: new Map() };
   for (const [i, envelope] of envelopes.entries()) {
     const where = `envelopes[${i}]`;
@@ -396,10 +475,13 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
     const { submission, registrant } = await guardProtocolAsync(where, () =>
       guardCkksAsync('BAD_CIPHERTEXT', where, () =>
         admitSubmission(envelope, {
-          registrant: async (userId) => {
-            const user = users.get(userId) ?? (await getUser(stub, userId));
-            users.set(userId, user);
-            return { ...user, publicKey: Buffer.from(user.publicKey, 'base64') };
+          registrant: async (userId, modelId) => {
+            const identity = identities.get(userId) ?? (await getIdentity(stub, userId));
+            identities.set(userId, identity);
+            const key = keys.subscription(userId, modelId);
+            const user = users.get(key) ?? (await getSubscription(stub, identity, modelId));
+            users.set(key, user);
+            return { ...user, publicKey: Buffer.from(identity.publicKey, 'base64') };
           },
           now,
           maxAgeMs: CONTRACT_LIMITS.storedNonceMaxAgeMs,
@@ -412,7 +494,7 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
         }),
       ),
     );
-    const user = users.get(registrant.userId) as UserRecord;
+    const user = registrant;
     const nonce = Buffer.from(submission.nonce).toString('hex');
     await stub.putState(keys.nonce(user.userId, nonce), utf8(stub.getTxID()));
     const record: SubmissionRecord = {
@@ -432,25 +514,32 @@ async function receiveEnvelopes(stub: ChaincodeStub, envelopes: Uint8Array[]): P
     for (const c of submission.ciphertexts) record.ciphertexts.push(await putFreshBlob(stub, c));
     await putJson(stub, keys.submission(user.userId, record.id), record);
     received.stored.push(record);
-    received.ciphertexts.set(keys.submission(user.userId, record.id), [...submission.ciphertexts]);
+    received.ciphertexts.set(keys.submission(user.userId, record.id), {
+      modelId: submission.modelId,
+      presetId: submission.presetId,
+      ciphertexts: [...submission.ciphertexts],
+    });
   }
   return received;
 }
 
-/** A submission's ciphertexts: received in this transaction, or read from the ledger. */
+/** A submission's tuple: received in this transaction, or read from the ledger. */
 async function submissionCiphertexts(
   stub: ChaincodeStub,
-  user: UserRecord,
+  userId: string,
   id: string,
   index: number,
-  fresh: ReadonlyMap<string, Uint8Array[]> | undefined,
-): Promise<Uint8Array[]> {
-  const own = fresh?.get(keys.submission(user.userId, id));
+  fresh: ReadonlyMap<string, Tuple> | undefined,
+): Promise<Tuple> {
+  const own = fresh?.get(keys.submission(userId, id));
   if (own) return own;
-  const submission = await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id));
+  const submission = await getJson<SubmissionRecord>(stub, keys.submission(userId, id));
   if (!submission)
     throw new ContractError('NOT_FOUND', `params.submissions[${index}]: no submission ${id} of this user`);
-  return Promise.all(submission.ciphertexts.map((h) => getBlob(stub, h, `submission ${id}`)));
+  const ciphertexts = await Promise.all(
+    submission.ciphertexts.map((h) => getBlob(stub, h, `submission ${id}`)),
+  );
+  return { modelId: submission.modelId, presetId: submission.presetId, ciphertexts };
 }
 
 /**
@@ -470,9 +559,9 @@ async function userEvaluator(stub: ChaincodeStub, user: UserRecord) {
 async function ownerRequest(stub: ChaincodeStub, request: string, op: RequestOp) {
   const bytes = decodeBase64(request, 'request');
   const claimed = guardProtocol(() => peekRequest(bytes));
-  const user = await getUser(stub, claimed.userId);
-  const r = await verified(stub, bytes, op, Buffer.from(user.publicKey, 'base64'));
-  return { r, user };
+  const identity = await getIdentity(stub, claimed.userId);
+  const r = await verified(stub, bytes, op, Buffer.from(identity.publicKey, 'base64'));
+  return { r, identity };
 }
 
 async function verified(
@@ -498,27 +587,43 @@ async function useNonce(stub: ChaincodeStub, r: Request, usedHere?: ReadonlySet<
   await stub.putState(key, utf8(stub.getTxID()));
 }
 
+/** One operand of add or mult: a ciphertext's hash and the model whose keys it is under. */
+interface Operand {
+  hash: string;
+  modelId: string;
+}
+
 /** "sub:<id>:<i>", "result:<id>:<i>" or "op:<txId>", under the user's own key space. */
-async function resolveRef(stub: ChaincodeStub, user: UserRecord, ref: string, name: string): Promise<string> {
+async function resolveRef(
+  stub: ChaincodeStub,
+  identity: StoredIdentity,
+  ref: string,
+  name: string,
+): Promise<Operand> {
   const [kind, id = '', index = '0'] = ref.split(':');
   const i = Number(index);
-  const pick = (list: string[] | undefined) => {
+  const pick = (record: { modelId?: string } | undefined, list: string[] | undefined): Operand => {
     const hash = Number.isSafeInteger(i) && i >= 0 ? list?.[i] : undefined;
     if (hash === undefined)
       throw new ContractError('NOT_FOUND', `params.${name}: no ciphertext "${ref}" of this user`);
-    return hash;
+    // An operation from before subscriptions has no model: the one the user had then.
+    return { hash, modelId: record?.modelId ?? identity.modelId ?? '' };
   };
+  const u = identity.userId;
   if (kind === 'sub') {
-    return pick((await getJson<SubmissionRecord>(stub, keys.submission(user.userId, id)))?.ciphertexts);
+    const record = await getJson<SubmissionRecord>(stub, keys.submission(u, id));
+    return pick(record, record?.ciphertexts);
   }
   if (kind === 'result') {
+    const record = await getJson<ResultRecord>(stub, keys.result(u, id));
     return pick(
-      (await getJson<ResultRecord>(stub, keys.result(user.userId, id)))?.outputs.map((o) => o.blob),
+      record,
+      record?.outputs.map((o) => o.blob),
     );
   }
   if (kind === 'op') {
-    const record = await getJson<OperationRecord>(stub, keys.operation(user.userId, id));
-    return pick(record ? [record.blob] : undefined);
+    const record = await getJson<Partial<OperationRecord> & { blob: string }>(stub, keys.operation(u, id));
+    return pick(record, record ? [record.blob] : undefined);
   }
   throw new ContractError(
     'BAD_REQUEST',

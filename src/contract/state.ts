@@ -3,7 +3,9 @@
  * two users' transactions never read or write the same key (no MVCC conflicts between users);
  * ciphertexts and keys are stored once under their content hash.
  *
- *   user/<u>                 UserRecord: model, template, preset, Ed25519 key, evaluation keys
+ *   user/<u>                 IdentityRecord: the user's Ed25519 key (registered by their first setup)
+ *   model/<u>/<m>            UserRecord: the user's subscription to model m: template, preset,
+ *                            evaluation keys (each model its own, from its own setup)
  *   blob/<sha256>            bytes: a ciphertext or an evaluation key, content-addressed
  *   nonce/<u>/<nonce hex>    the transaction that used this nonce (replays are refused)
  *   sub/<u>/<submission id>  SubmissionRecord: one received tuple
@@ -12,13 +14,14 @@
  */
 import type { ChaincodeStub } from 'fabric-shim-api';
 import { sha256Hex } from '../protocol/bytes.ts';
-import type { UserRecord } from '../protocol/contract.ts';
+import type { IdentityRecord, UserRecord } from '../protocol/contract.ts';
 import { ContractError } from './errors.ts';
 
 const part = (s: string) => encodeURIComponent(s);
 
 export const keys = {
   user: (u: string) => `user/${part(u)}`,
+  subscription: (u: string, m: string) => `model/${part(u)}/${part(m)}`,
   blob: (hash: string) => `blob/${hash}`,
   nonce: (u: string, nonceHex: string) => `nonce/${part(u)}/${nonceHex}`,
   submission: (u: string, id: string) => `sub/${part(u)}/${id}`,
@@ -33,6 +36,7 @@ export const keys = {
 
 export { sha256Hex } from '../protocol/bytes.ts';
 export type {
+  IdentityRecord,
   OperationRecord,
   ResultOutput,
   ResultRecord,
@@ -90,10 +94,31 @@ export async function touchBlob(stub: ChaincodeStub, hash: string): Promise<void
   await stub.getStateValidationParameter(keys.blob(hash));
 }
 
-export async function getUser(stub: ChaincodeStub, userId: string): Promise<UserRecord> {
-  const user = await getJson<UserRecord>(stub, keys.user(userId));
-  if (!user) throw new ContractError('UNKNOWN_USER', `user "${userId}" has not run setup`);
-  return user;
+/**
+ * A user's identity record. Before subscriptions (one model per user) it was the whole
+ * registration, and such a record still serves as the subscription to the model it names.
+ */
+export type StoredIdentity = IdentityRecord & Partial<UserRecord>;
+
+export async function getIdentity(stub: ChaincodeStub, userId: string): Promise<StoredIdentity> {
+  const identity = await getJson<StoredIdentity>(stub, keys.user(userId));
+  if (!identity) throw new ContractError('UNKNOWN_USER', `user "${userId}" has not run setup`);
+  return identity;
+}
+
+/** The user's subscription to model m (its own setup's record), or NOT_SUBSCRIBED. */
+export async function getSubscription(
+  stub: ChaincodeStub,
+  identity: StoredIdentity,
+  modelId: string,
+): Promise<UserRecord> {
+  const record = await getJson<UserRecord>(stub, keys.subscription(identity.userId, modelId));
+  if (record) return record;
+  if (identity.modelId === modelId) return identity as UserRecord;
+  throw new ContractError(
+    'NOT_SUBSCRIBED',
+    `user "${identity.userId}" is not subscribed to model "${modelId}": run setup for it first`,
+  );
 }
 
 export async function listJson<T>(stub: ChaincodeStub, [start, end]: [string, string]): Promise<T[]> {

@@ -113,6 +113,9 @@ export interface PreparedCall<T extends ContractTransaction> {
   submit(): Promise<{ committed: Committed; answer: Answer<T> }>;
 }
 
+/** The transactions that write (ordered and committed); the others are queries. */
+export type OrderedTransaction = 'setup' | 'unsubscribe' | 'receive' | 'issue' | 'add' | 'mult';
+
 /** The contract over a ledger: one method per transaction, each answer checked. */
 export class FheContractClient {
   readonly ledger: Ledger;
@@ -122,10 +125,7 @@ export class FheContractClient {
   }
 
   /** Ordered transactions: the id first (record it before sending), then the committed answer. */
-  async prepare<T extends 'setup' | 'receive' | 'issue' | 'add' | 'mult'>(
-    tx: T,
-    proposal: Proposal,
-  ): Promise<PreparedCall<T>> {
+  async prepare<T extends OrderedTransaction>(tx: T, proposal: Proposal): Promise<PreparedCall<T>> {
     const prepared = await this.ledger.prepare(tx, proposal);
     return {
       txId: prepared.txId,
@@ -136,7 +136,7 @@ export class FheContractClient {
     };
   }
 
-  async submit<T extends 'setup' | 'receive' | 'issue' | 'add' | 'mult'>(tx: T, proposal: Proposal) {
+  async submit<T extends OrderedTransaction>(tx: T, proposal: Proposal) {
     return (await this.prepare(tx, proposal)).submit();
   }
 

@@ -29,8 +29,11 @@ export interface Registrant {
 }
 
 export interface AdmissionOptions {
-  /** The registered user by the claimed id; throws when there is none (or the caller refuses them). */
-  registrant: (userId: string) => Promise<Registrant>;
+  /**
+   * The claimed user's subscription to the envelope's model; throws when there is none (or the
+   * caller refuses them). The public key is the user's one identity key.
+   */
+  registrant: (userId: string, modelId: string) => Promise<Registrant>;
   /** The verifier's clock, ms since the epoch (the contract: the transaction's timestamp). */
   now: number;
   /** Oldest accepted timestamp is now - maxAgeMs (envelope.ts' default when absent). */
@@ -61,8 +64,8 @@ export async function checkTuple(plan: Plan, ciphertexts: Uint8Array[]): Promise
 export async function admitSubmission(envelope: Uint8Array, options: AdmissionOptions): Promise<Admitted> {
   let registrant: Registrant | undefined;
   const submission = await verifySubmission(envelope, {
-    publicKey: async (userId) => {
-      registrant = await options.registrant(userId);
+    publicKey: async (userId, modelId) => {
+      registrant = await options.registrant(userId, modelId);
       return registrant.publicKey;
     },
     template: (id) => (registrant?.template.id === id ? registrant.template.version : undefined),

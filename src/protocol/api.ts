@@ -95,6 +95,36 @@ export const UserSchema = Type.Object({
 });
 export type RegisteredUser = Static<typeof UserSchema>;
 
+/** One model a user registered (their subscription to it). */
+export const SubscriptionSchema = Type.Object({
+  modelId: Type.String(),
+  layout: LayoutSchema,
+  presetId: Type.String(),
+  template: Type.Object({ id: Type.String(), version: Type.Integer({ minimum: 1 }) }),
+  /** The setup transaction that registered its evaluation keys. */
+  txId: Type.String(),
+  subscribedAt: Type.String({ format: 'date-time' }),
+});
+export type Subscription = Static<typeof SubscriptionSchema>;
+
+/** GET /v1/users/me: who the signed request's key belongs to, and their models. */
+export const MeSchema = Type.Object({
+  userId: Type.String(),
+  subscriptions: Type.Array(SubscriptionSchema),
+});
+export type Me = Static<typeof MeSchema>;
+
+/** POST /v1/users/me/unsubscribe body (CBOR): the signed request (op "unsubscribe", params modelId). */
+export const UnsubscribeBodySchema = Type.Object({ request: Type.Uint8Array({ maxByteLength: 64 * 1024 }) });
+export type UnsubscribeBody = Static<typeof UnsubscribeBodySchema>;
+
+export const UnsubscribedSchema = Type.Object({
+  userId: Type.String(),
+  modelId: Type.String(),
+  txId: Type.String(),
+});
+export type Unsubscribed = Static<typeof UnsubscribedSchema>;
+
 /** POST /v1/submissions body (CBOR): signed envelopes, each with the user's signed issue request. */
 export const SubmitBodySchema = Type.Array(
   Type.Object({

@@ -37,6 +37,7 @@ export type ContractErrorCode =
   | 'REPLAY'
   | 'STALE'
   | 'UNKNOWN_USER'
+  | 'NOT_SUBSCRIBED' // the user has not run setup for this model (or ended the subscription)
   | 'UNKNOWN_MODEL'
   | 'WRONG_TEMPLATE'
   | 'BAD_CIPHERTEXT' // a ciphertext or key that does not load, or not for this preset/plan
@@ -51,6 +52,7 @@ export const CONTRACT_ERROR_CODES: readonly ContractErrorCode[] = Object.freeze(
   'REPLAY',
   'STALE',
   'UNKNOWN_USER',
+  'NOT_SUBSCRIBED',
   'UNKNOWN_MODEL',
   'WRONG_TEMPLATE',
   'BAD_CIPHERTEXT',
@@ -69,6 +71,17 @@ export function contractErrorCode(message: string): ContractErrorCode | undefine
 const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const TemplateRefSchema = Type.Object({ id: Type.String(), version: Type.Integer({ minimum: 1 }) });
 
+/** A user: the Ed25519 key every request and envelope of theirs is checked against. */
+export const IdentityRecordSchema = Type.Object({
+  userId: Type.String(),
+  /** Ed25519 public key, base64. */
+  publicKey: Type.String(),
+  txId: Type.String(),
+  timestamp: Type.Number(),
+});
+export type IdentityRecord = Static<typeof IdentityRecordSchema>;
+
+/** A user's subscription to one model: what their setup(m) registered (one per model). */
 export const UserRecordSchema = Type.Object({
   userId: Type.String(),
   /** Ed25519 public key, base64. */
@@ -134,6 +147,8 @@ export type ResultRecord = Static<typeof ResultRecordSchema>;
 export const OperationRecordSchema = Type.Object({
   op: Type.Union([Type.Literal('add'), Type.Literal('mult')]),
   userId: Type.String(),
+  /** The subscription whose evaluation keys were used. */
+  modelId: Type.String(),
   a: Type.String(),
   b: Type.String(),
   blob: Hash,
@@ -148,6 +163,12 @@ const ZSchema = Type.Record(Type.String(), Type.String());
 /** Each transaction's answer (the JSON its function returns). */
 export const ANSWERS = {
   setup: Type.Object({ user: UserRecordSchema, template: TemplateSchema }),
+  unsubscribe: Type.Object({
+    userId: Type.String(),
+    modelId: Type.String(),
+    txId: Type.String(),
+    timestamp: Type.Number(),
+  }),
   receive: Type.Object({
     submissions: Type.Array(Type.Pick(SubmissionRecordSchema, ['id', 'userId', 'ciphertexts', 'bytes'])),
   }),

@@ -78,8 +78,8 @@ type MaybePromise<T> = T | Promise<T>;
 export type PublicKeyInput = CryptoKey | Uint8Array;
 
 export interface VerifyOptions {
-  /** The signer's Ed25519 key (raw 32 bytes or CryptoKey), or a lookup by the claimed userId. */
-  publicKey: PublicKeyInput | ((userId: string) => MaybePromise<PublicKeyInput | undefined>);
+  /** The signer's Ed25519 key (raw 32 bytes or CryptoKey), or a lookup by the claimed userId (and model). */
+  publicKey: PublicKeyInput | ((userId: string, modelId: string) => MaybePromise<PublicKeyInput | undefined>);
   /** The template this submission must follow, or the current version of a template id. */
   template: TemplateRef | ((id: string) => MaybePromise<number | undefined>);
   /**
@@ -157,7 +157,7 @@ export async function verifySubmission(envelope: Uint8Array, options: VerifyOpti
   const { signature, submission: payload } = openEnvelope(envelope);
   const submission = decodeSubmission(payload);
 
-  const key = await resolveKey(options.publicKey, submission.userId);
+  const key = await resolveKey(options.publicKey, submission.userId, submission.modelId);
   if (!(await verify(key, signature, payload))) {
     throw new ProtocolError('BAD_SIGNATURE', `signature: does not verify for user "${submission.userId}"`);
   }
@@ -276,9 +276,13 @@ function checkSubmission(s: Submission): void {
   });
 }
 
-async function resolveKey(source: VerifyOptions['publicKey'], userId: string): Promise<PublicKeyInput> {
+async function resolveKey(
+  source: VerifyOptions['publicKey'],
+  userId: string,
+  modelId: string,
+): Promise<PublicKeyInput> {
   if (typeof source !== 'function') return source;
-  const key = await source(userId);
+  const key = await source(userId, modelId);
   if (key === undefined)
     throw new ProtocolError('BAD_SIGNATURE', `userId: no public key known for "${userId}"`);
   return key;

@@ -26,6 +26,8 @@ import { SIGNATURE_BYTES, sign, verify } from './identity.ts';
 
 export const REQUEST_OPS = Object.freeze([
   'setup',
+  // Ends the signer's subscription to params.modelId (its setup record is deleted).
+  'unsubscribe',
   'issue',
   'add',
   'mult',

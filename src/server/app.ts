@@ -29,6 +29,7 @@ import {
   HealthSchema,
   IdParamsSchema,
   LateIssueBodySchema,
+  MeSchema,
   RegisterBodySchema,
   ResultListSchema,
   ResultQuerySchema,
@@ -36,6 +37,8 @@ import {
   SubmissionStatusSchema,
   SubmitBodySchema,
   SubmitResponseSchema,
+  UnsubscribeBodySchema,
+  UnsubscribedSchema,
   UserSchema,
 } from '../protocol/api.ts';
 import type { Layout } from '../protocol/schema.ts';
@@ -48,7 +51,7 @@ import { errorCatalogue, HttpError, toHttpError } from './errors.ts';
 import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { DEFAULT_QUOTAS, issueEnrolment, type Quotas, type RegistrationMode } from './quotas.ts';
-import { register } from './register.ts';
+import { register, subscriptionsOf, unsubscribe } from './register.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 import { serveWebApp } from './web.ts';
 
@@ -309,7 +312,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         operationId: 'register',
         summary: 'Register: Ed25519 key, evaluation keys and model choice (the contract’s setup)',
         description:
-          'The body is CBOR: the signed setup request (op "setup"), the evaluation keys the catalogue lists for the plan, and, on a server that enrols, the enrolment code. Registering again with the same key is allowed (a new setup, e.g. another model); another key for the same id is 409 USER_EXISTS.',
+          'The body is CBOR: the signed setup request (op "setup"), the evaluation keys the catalogue lists for the plan, and, on a server that enrols, the enrolment code. One user may register several models, each with its own setup and evaluation keys (a subscription per model), all signed by the one key of the first setup; registering a model again replaces its keys. Another key for the same id is 409 USER_EXISTS.',
         consumes: [CBOR],
         body: cborBody(RegisterBodySchema, 'CBOR map { setup, relinKeys?, galoisKeys?, enrolment? }'),
         response: { 201: UserSchema, ...errors },
@@ -323,6 +326,42 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         body,
       );
       return reply.code(201).send(user);
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/users/me`,
+    {
+      schema: {
+        operationId: 'me',
+        summary: 'You: your user id and the models you registered (your subscriptions)',
+        security: secured,
+        response: { 200: MeSchema, ...errors },
+      },
+      preHandler: auth,
+    },
+    async (request) => subscriptionsOf(ctx.db, me(request)),
+  );
+
+  app.post(
+    `${API_PREFIX}/users/me/unsubscribe`,
+    {
+      schema: {
+        operationId: 'unsubscribe',
+        summary: 'End your subscription to one model (the contract’s unsubscribe)',
+        description:
+          'The body is CBOR { request }: your signed request (op "unsubscribe", params modelId). The contract deletes the subscription’s record (its setup stays in the blocks); uploads for the model not yet on the ledger are then rejected (NOT_SUBSCRIBED), and results already made stay yours. Registering the model again (POST /v1/users) subscribes anew, with new keys. 409 NOT_SUBSCRIBED if you have no subscription to it.',
+        consumes: [CBOR],
+        body: cborBody(UnsubscribeBodySchema, 'CBOR map { request }'),
+        security: secured,
+        response: { 200: UnsubscribedSchema, ...errors },
+      },
+      validatorCompiler: () => () => true,
+      preHandler: auth,
+    },
+    async (request) => {
+      const body = checkCbor(UnsubscribeBodySchema, request.body as Buffer, 'body');
+      return unsubscribe({ db: ctx.db, ledger: ctx.ledger }, me(request), body);
     },
   );
 

@@ -44,6 +44,8 @@ const CONTRACT_STATUS: Record<ContractErrorCode, number> = {
   REPLAY: 409,
   STALE: 401,
   UNKNOWN_USER: 404,
+  // Uploads for a model the user has not registered (yet): the client keeps them until they do.
+  NOT_SUBSCRIBED: 409,
   UNKNOWN_MODEL: 400,
   WRONG_TEMPLATE: 409,
   BAD_CIPHERTEXT: 422,

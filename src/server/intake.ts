@@ -24,15 +24,28 @@ export interface IntakeContext {
   now?: () => number;
 }
 
-/** The admission check's view of a user row. */
-export function registrantOf(user: User): Registrant {
+/** The admission check's view of a user's subscription to one model, or 409 NOT_SUBSCRIBED. */
+export async function registrantOf(db: Db, user: User, modelId: string): Promise<Registrant> {
+  const subscription = await db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('user_id', '=', user.user_id)
+    .where('model_id', '=', modelId)
+    .executeTakeFirst();
+  if (!subscription) {
+    throw new HttpError(
+      409,
+      'NOT_SUBSCRIBED',
+      `you have not registered model "${modelId}": register it (POST /v1/users with its setup), then send again`,
+    );
+  }
   return {
     userId: user.user_id,
     publicKey: user.public_key,
-    modelId: user.model_id,
-    layout: user.layout as Layout,
-    presetId: user.preset_id,
-    template: { id: user.template_id, version: user.template_version },
+    modelId: subscription.model_id,
+    layout: subscription.layout as Layout,
+    presetId: subscription.preset_id,
+    template: { id: subscription.template_id, version: subscription.template_version },
   };
 }
 
@@ -154,11 +167,11 @@ export async function acceptSubmissions(
   for (const [i, item] of body.entries()) {
     const where = `submissions[${i}]`;
     const { submission, plan } = await admitSubmission(item.envelope, {
-      registrant: async (userId) => {
+      registrant: async (userId, modelId) => {
         if (userId !== user.user_id) {
           throw new HttpError(403, 'FORBIDDEN', `signed by "${userId}", not by you ("${user.user_id}")`);
         }
-        return registrantOf(user);
+        return registrantOf(ctx.db, user, modelId);
       },
       now,
       nonceSeen,

@@ -6,10 +6,12 @@
 import { FheContractClient } from '../ledger/contract-client.ts';
 import { isTransient, LedgerError } from '../ledger/errors.ts';
 import { type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
-import type { RegisterBody, RegisteredUser } from '../protocol/api.ts';
+import type { Me, RegisterBody, RegisteredUser, UnsubscribeBody, Unsubscribed } from '../protocol/api.ts';
 import { type Answer, CONTRACT_LIMITS, readAnswer } from '../protocol/contract.ts';
-import { bytesParam, peekRequest, verifyRequest } from '../protocol/request.ts';
+import { bytesParam, peekRequest, textParam, verifyRequest } from '../protocol/request.ts';
+import type { Layout } from '../protocol/schema.ts';
 import type { Db } from './db/database.ts';
+import type { User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
 import {
   checkRegistrationQuota,
@@ -71,7 +73,7 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
   const transient: Record<string, Uint8Array> = {};
   if (body.relinKeys) transient.relinKeys = body.relinKeys;
   if (body.galoisKeys) transient.galoisKeys = body.galoisKeys;
-  const committed = await submitSetup(ctx.ledger, {
+  const committed = await submitWithRetry(ctx.ledger, 'setup', {
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
   }).catch(async (error: unknown) => {
@@ -88,20 +90,26 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
     throw error;
   });
   const { user, template } = committed.answer;
-  const row = {
-    public_key: publicKey,
-    model_id: user.modelId,
+  const subscription = {
     layout: user.layout,
     preset_id: user.presetId,
     template_id: user.template.id,
     template_version: user.template.version,
     setup_tx: committed.txId,
   };
-  await ctx.db
-    .insertInto('users')
-    .values({ user_id: user.userId, ...row })
-    .onConflict((c) => c.column('user_id').doUpdateSet(row))
-    .execute();
+  await ctx.db.transaction().execute(async (tx) => {
+    await tx
+      .insertInto('users')
+      .values({ user_id: user.userId, public_key: publicKey, setup_tx: committed.txId })
+      .onConflict((c) => c.column('user_id').doNothing())
+      .execute();
+    // Another model is another subscription; the same model again replaces its keys.
+    await tx
+      .insertInto('subscriptions')
+      .values({ user_id: user.userId, model_id: user.modelId, ...subscription })
+      .onConflict((c) => c.columns(['user_id', 'model_id']).doUpdateSet(subscription))
+      .execute();
+  });
   await recordRegistration(ctx.db, { ...who, nonce: claimed.nonce });
   return {
     userId: user.userId,
@@ -113,21 +121,82 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
   };
 }
 
+/** The user's subscriptions, oldest first. */
+export async function subscriptionsOf(db: Db, user: User): Promise<Me> {
+  const rows = await db
+    .selectFrom('subscriptions')
+    .selectAll()
+    .where('user_id', '=', user.user_id)
+    .orderBy('subscribed_at')
+    .orderBy('model_id')
+    .execute();
+  return {
+    userId: user.user_id,
+    subscriptions: rows.map((r) => ({
+      modelId: r.model_id,
+      layout: r.layout as Layout,
+      presetId: r.preset_id,
+      template: { id: r.template_id, version: r.template_version },
+      txId: r.setup_tx,
+      subscribedAt: new Date(r.subscribed_at).toISOString(),
+    })),
+  };
+}
+
+/**
+ * Ends one subscription: the user's signed unsubscribe request goes to the contract (which
+ * deletes its record), then its row goes. Uploads for the model that the ledger has not taken yet
+ * are refused there (NOT_SUBSCRIBED) and show as rejected; results already made stay.
+ */
+export async function unsubscribe(
+  ctx: { db: Db; ledger: Ledger },
+  user: User,
+  body: UnsubscribeBody,
+): Promise<Unsubscribed> {
+  const request = await verifyRequest(body.request, {
+    op: 'unsubscribe',
+    publicKey: user.public_key,
+    now: Date.now(),
+  });
+  if (request.userId !== user.user_id) {
+    throw new HttpError(403, 'FORBIDDEN', `request: signed as "${request.userId}", not as you`);
+  }
+  const modelId = textParam(request, 'modelId');
+  const row = await ctx.db
+    .selectFrom('subscriptions')
+    .select('model_id')
+    .where('user_id', '=', user.user_id)
+    .where('model_id', '=', modelId)
+    .executeTakeFirst();
+  if (!row) throw new HttpError(409, 'NOT_SUBSCRIBED', `you have not registered model "${modelId}"`);
+  const committed = await submitWithRetry(ctx.ledger, 'unsubscribe', {
+    args: [Buffer.from(body.request).toString('base64')],
+  });
+  await ctx.db
+    .deleteFrom('subscriptions')
+    .where('user_id', '=', user.user_id)
+    .where('model_id', '=', modelId)
+    .execute();
+  return { userId: user.user_id, modelId, txId: committed.txId };
+}
+
 /** Tries over about 10 s: long enough for Fabric's discovery to settle, or a lagging peer to catch up. */
 const SETUP_ATTEMPTS = 6;
 
 /**
- * setup, retried while the failure is transient (the person is waiting for this answer). A retry
- * refused as a replay means an earlier attempt committed after all: its answer is used.
+ * setup or unsubscribe, retried while the failure is transient (the person is waiting for this
+ * answer). A retry refused as a replay means an earlier attempt committed after all: its answer
+ * is used.
  */
-async function submitSetup(
+async function submitWithRetry<T extends 'setup' | 'unsubscribe'>(
   ledger: Ledger,
+  tx: T,
   proposal: Proposal,
-): Promise<{ txId: string; answer: Answer<'setup'> }> {
+): Promise<{ txId: string; answer: Answer<T> }> {
   const contract = new FheContractClient(ledger);
   const sent: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    const prepared = await contract.prepare('setup', proposal);
+    const prepared = await contract.prepare(tx, proposal);
     sent.push(prepared.txId);
     try {
       const { committed, answer } = await prepared.submit();
@@ -140,7 +209,7 @@ async function submitSetup(
       ) {
         for (const txId of sent.slice(0, -1)) {
           const info = await ledger.getTransaction(txId).catch(() => undefined);
-          if (info?.validationCode === TX_VALID) return { txId, answer: readAnswer('setup', info.payload) };
+          if (info?.validationCode === TX_VALID) return { txId, answer: readAnswer(tx, info.payload) };
         }
       }
       if (!isTransient(error) || attempt === SETUP_ATTEMPTS) throw error;

@@ -8,16 +8,24 @@ type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 /** bigint columns come back as strings from PostgreSQL drivers. */
 type BigInt = ColumnType<string | number, number | bigint, number | bigint>;
 
+/** A user: their identity key, registered by their first setup. */
 export interface UsersTable {
   user_id: string;
   public_key: Uint8Array;
+  setup_tx: string;
+  registered_at: Timestamp;
+}
+
+/** One model a user registered (its own setup): what their uploads for it must follow. */
+export interface SubscriptionsTable {
+  user_id: string;
   model_id: string;
   layout: string;
   preset_id: string;
   template_id: string;
   template_version: number;
   setup_tx: string;
-  registered_at: Timestamp;
+  subscribed_at: Timestamp;
 }
 
 export interface SubmissionsTable {
@@ -85,6 +93,7 @@ export interface EnrolmentsTable {
 
 export interface Database {
   users: UsersTable;
+  subscriptions: SubscriptionsTable;
   submissions: SubmissionsTable;
   results: ResultsTable;
   http_nonces: HttpNoncesTable;
@@ -93,6 +102,7 @@ export interface Database {
 }
 
 export type User = Selectable<UsersTable>;
+export type Subscription = Selectable<SubscriptionsTable>;
 export type Submission = Selectable<SubmissionsTable>;
 export type NewSubmission = Insertable<SubmissionsTable>;
 export type Result = Selectable<ResultsTable>;
