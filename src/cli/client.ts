@@ -367,30 +367,35 @@ export function clientCommands(program: Command): void {
       )
       .argument('<model>', `one of ${CATALOGUE.map((m) => m.id).join(', ')}`)
       .addOption(
-        new Option('--layout <layout>', 'tuple layout')
-          .choices(['paper', 'packed', 'batch'])
-          .default('packed'),
+        new Option('--layout <layout>', 'tuple layout (default: packed, or the one the model has)').choices([
+          'paper',
+          'packed',
+          'batch',
+        ]),
       )
       .option('--no-register', 'only add the keys; register later with `pmhe register --model <model>`'),
   ).action(
     run(
       async (
         modelId: string,
-        o: { layout: Layout; register: boolean } & ProfileOptions,
+        o: { layout?: Layout; register: boolean } & ProfileOptions,
         command: Command,
       ) => {
         const g = globals(command);
         const pass = await passphrase(g);
         using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        const known = CATALOGUE.find((m) => m.id === modelId);
+        const layout =
+          o.layout ?? (known?.layouts.packed ? 'packed' : (Object.keys(known?.layouts ?? {})[0] as Layout));
         const profile = modelChoice(
           modelId,
-          o.layout,
+          layout,
           profileValues(o),
           client.profile as Record<string, number>,
         );
         const progress = bar(g, 'generating keys and sealing the vault {bar} {value}/{total}');
         progress?.start(1, 0);
-        const user = await client.addModel(modelId, o.layout, pass, profile).catch((error: unknown) => {
+        const user = await client.addModel(modelId, layout, pass, profile).catch((error: unknown) => {
           progress?.stop();
           if (error instanceof ModelChoiceError || error instanceof ProtocolError)
             throw new UsageError(error.message);
@@ -400,10 +405,9 @@ export function clientCommands(program: Command): void {
         progress?.stop();
         const canRegister = o.register && (g.server ?? client.contents.server);
         const registered = canRegister ? await client.register(undefined, [modelId]) : [];
-        if (g.json)
-          out(JSON.stringify({ modelId, layout: o.layout, presetId: user.plan.preset.id, registered }));
+        if (g.json) out(JSON.stringify({ modelId, layout, presetId: user.plan.preset.id, registered }));
         else {
-          out(`you now follow ${modelId}/${o.layout}: keys added to the vault`);
+          out(`you now follow ${modelId}/${layout}: keys added to the vault`);
           for (const r of registered) out(`registered for ${r.modelId}: setup transaction ${r.txId}`);
           if (!canRegister)
             out(`register it with \`pmhe register --model ${modelId}\` before sending readings`);

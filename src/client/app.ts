@@ -638,8 +638,9 @@ function checkedProfile(
   if (models.includes('early-warning')) fields.add(SPO2_SCALE_FIELD);
   for (const name of changed) {
     if (!fields.has(name)) {
+      const has = models.length === 1 ? 'has' : 'have';
       throw new RangeError(
-        `no model followed here has a profile field "${name}"${fields.size ? `; they have ${[...fields].join(', ')}` : ''}`,
+        `${models.join(', ')} ${has} no profile field "${name}"${fields.size ? `; the fields are ${[...fields].join(', ')}` : ''}`,
       );
     }
   }

@@ -80,7 +80,11 @@ test('pmhe: a user from init to an exported FHIR bundle, with meaningful exit co
   assert.equal(none.code, EXIT.vault);
   assert.match(none.stderr, /run `pmhe init`/);
 
-  assert.match(json<{ txId: string }>(await pmhe(['register', '--json', ...home])).txId, /^[0-9a-f]{64}$/);
+  assert.match(
+    json<{ registered: { txId: string }[] }>(await pmhe(['register', '--json', ...home])).registered[0]
+      ?.txId ?? '',
+    /^[0-9a-f]{64}$/,
+  );
 
   const csv = join(dir, 'day.csv');
   const simulated = await pmhe([
@@ -225,7 +229,8 @@ test('pmhe server enrol issues a code an operator hands out; pmhe register --enr
   assert.equal(wrongToken.code, 1);
   assert.match(wrongToken.stderr, /401/);
   assert.match(
-    json<{ txId: string }>(await pmhe(['register', '--enrolment', code, '--json', ...home])).txId,
+    json<{ registered: { txId: string }[] }>(await pmhe(['register', '--enrolment', code, '--json', ...home]))
+      .registered[0]?.txId ?? '',
     /^[0-9a-f]{64}$/,
   );
   const reused = await pmhe(['register', '--enrolment', code, ...home]);
@@ -411,4 +416,63 @@ test('pmhe profile: shown, edited with its ranges checked, kept in the vault', a
     await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
   );
   assert.ok(queued.queued >= 1);
+});
+
+test('pmhe models: a second model under the same keys, results for each, then removed', async () => {
+  const dir = await tempDir('cli-models');
+  const home = ['--home', join(dir, 'home'), '--server', server.url];
+  json(await pmhe(['init', '--user', 'cli-two', '--model', 'early-warning', '--json', ...home]));
+  json(await pmhe(['register', '--json', ...home]));
+  const missing = await pmhe(['models', 'add', 'chd-risk', ...home]);
+  assert.equal(missing.code, EXIT.usage);
+  assert.match(missing.stderr, /chd-risk needs your profile: --age .*--bmi .*--cholesterol .*--smoker /);
+  const layout = await pmhe(['models', 'add', 'blood-pressure', '--layout', 'packed', ...home]);
+  assert.equal(layout.code, EXIT.usage);
+  assert.match(layout.stderr, /blood-pressure has no packed layout; it has batch/);
+  const added = await pmhe([
+    'models',
+    'add',
+    'chd-risk',
+    '--age',
+    '61',
+    '--bmi',
+    '29',
+    '--cholesterol',
+    '240',
+    '--smoker',
+    '1',
+    ...home,
+  ]);
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(added.stdout, /you now follow chd-risk\/packed/);
+  assert.match(added.stdout, /registered for chd-risk: setup transaction [0-9a-f]{64}/);
+  const listed = json<{ models: { modelId: string }[] }>(await pmhe(['models', '--json', ...home]));
+  assert.deepEqual(
+    listed.models.map((m) => m.modelId),
+    ['early-warning', 'chd-risk'],
+  );
+  const queued = json<{ queued: number }>(
+    await pmhe(['device', 'simulate', '--days', '0.05', '--interval', '30', '--json', ...home]),
+  );
+  assert.equal(queued.queued % 2, 0, 'each reading once per model');
+  assert.equal(json<{ sent: number }>(await pmhe(['submit', '--json', ...home])).sent, queued.queued);
+  const results = json<{ results: { modelId: string }[] }>(
+    await pmhe(['results', '--wait', '60', '--json', ...home]),
+  );
+  assert.deepEqual([...new Set(results.results.map((r) => r.modelId))].sort(), ['chd-risk', 'early-warning']);
+  const table = await pmhe(['diagnose', ...home], { NO_COLOR: '1' });
+  assert.match(table.stdout, /model/);
+  assert.match(table.stdout, /What the latest chd-risk result means: /);
+  assert.match(table.stdout, /What the latest early-warning result means: /);
+  const removed = await pmhe(['models', 'remove', 'chd-risk', ...home]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, /you no longer follow chd-risk \(unsubscribe transaction [0-9a-f]{64}\)/);
+  const last = await pmhe(['models', 'remove', 'early-warning', ...home]);
+  assert.equal(last.code, EXIT.usage);
+  assert.match(last.stderr, /only model this device follows: add another first/);
+  const left = json<{ models: { modelId: string }[] }>(await pmhe(['models', '--json', ...home]));
+  assert.deepEqual(
+    left.models.map((m) => m.modelId),
+    ['early-warning'],
+  );
 });

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PmheClient } from '../../src/client/app.ts';
+import { ApiError } from '../../src/client/api-client.ts';
+import { ModelChoiceError, PmheClient } from '../../src/client/app.ts';
 import { toCsv, toFhirBundle } from '../../src/client/export.ts';
 import { FolderStore } from '../../src/client/node/folder-store.ts';
 import { ResultError } from '../../src/client/results.ts';
@@ -408,5 +409,98 @@ describe('client end to end', () => {
     }
     tamper = undefined;
     assert.equal((await gus.collect({ timeoutMs: 20_000 })).length, 1);
+  });
+  test('several models under one identity: added, registered, evaluated each with its own keys, removed', async () => {
+    const { store, client } = await init('mia');
+    using mia = client;
+    await mia.register();
+    // chd-risk reads a profile: refused without it, naming the field.
+    await assert.rejects(mia.addModel('chd-risk', 'packed', PASSPHRASE), /profile\.age/);
+    await assert.rejects(mia.addModel('early-warning', 'packed', PASSPHRASE), ModelChoiceError);
+    const profile = { age: 52, bmi: 27, cholesterol: 210, smoker: 0 };
+    const chd = await mia.addModel('chd-risk', 'packed', PASSPHRASE, profile);
+    assert.deepEqual(mia.models, ['early-warning', 'chd-risk']);
+    assert.deepEqual(chd.publicKey, mia.user.publicKey, 'one identity');
+    assert.notDeepEqual(chd.exportSecretKey(), mia.user.exportSecretKey(), 'each model its own CKKS key');
+    // Queued before chd-risk is registered: its uploads wait (409 NOT_SUBSCRIBED), early warning's go.
+    const readings = simulatePerson({ persona: 'healthy', seed: 8, days: 1 }).slice(-2);
+    const queued = await mia.queue(readings);
+    assert.deepEqual(queued.items.map((i) => i.modelId).sort(), [
+      'chd-risk',
+      'chd-risk',
+      'early-warning',
+      'early-warning',
+    ]);
+    const first = await mia.flush();
+    assert.deepEqual([first.sent, first.failed, first.waiting], [2, 0, 2]);
+    assert.deepEqual(first.unregisteredModels, ['chd-risk']);
+    for (const item of await mia.outbox.items('pending')) assert.equal(item.attempts, 0);
+    assert.deepEqual(
+      (await mia.register(undefined, ['chd-risk'])).map((r) => r.modelId),
+      ['chd-risk'],
+    );
+    assert.equal((await mia.flush()).sent, 2);
+    const entries = await mia.collect({ timeoutMs: 60_000 });
+    assert.deepEqual(entries.map((e) => e.modelId).sort(), [
+      'chd-risk',
+      'chd-risk',
+      'early-warning',
+      'early-warning',
+    ]);
+    // Each result decrypted with its own model's key matches the clear model on the same readings.
+    for (const entry of entries) {
+      const { plan } = mia.userFor(entry.modelId);
+      const clear = finishedRows(
+        plan,
+        runClear(plan, tupleVectors(plan, entry.readings, profile)),
+        1,
+      )[0] as Record<string, number>;
+      for (const [name, value] of Object.entries(clear)) {
+        assert.ok(Math.abs((entry.values[name] as number) - value) < 0.05, `${entry.modelId} ${name}`);
+      }
+    }
+    assert.deepEqual(
+      (await mia.api.me()).subscriptions.map((x) => x.modelId),
+      ['early-warning', 'chd-risk'],
+    );
+    // The vault reopens with both.
+    using again = await PmheClient.open(store, PASSPHRASE);
+    assert.deepEqual(again.models, ['early-warning', 'chd-risk']);
+    // Removing one: the contract ends it, its waiting uploads go, the other model goes on.
+    await mia.queue(
+      readings.map((r) => ({ ...r, time: r.time + 3_600_000 })),
+      Date.now(),
+      undefined,
+      ['chd-risk'],
+    );
+    const signedBefore = await chd.upload(readings.slice(0, 1), profile);
+    const removed = await mia.removeModel('chd-risk', PASSPHRASE);
+    assert.match(removed.txId ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(removed.discarded, 2);
+    assert.deepEqual(mia.models, ['early-warning']);
+    assert.deepEqual(
+      (await mia.api.me()).subscriptions.map((x) => x.modelId),
+      ['early-warning'],
+    );
+    await assert.rejects(mia.removeModel('early-warning', PASSPHRASE), /only model/);
+    // An upload for the ended model (signed with its old key) is refused, naming it.
+    await assert.rejects(
+      mia.api.submit([signedBefore]),
+      (e: unknown) => e instanceof ApiError && e.code === 'NOT_SUBSCRIBED' && /chd-risk/.test(e.message),
+    );
+    const later = await mia.queue(readings.map((r) => ({ ...r, time: r.time + 7_200_000 })));
+    assert.deepEqual(
+      later.items.map((i) => i.modelId),
+      ['early-warning', 'early-warning'],
+    );
+    // Its results stay in the history; a new device restoring from this vault has no key for them.
+    assert.equal((await mia.history.list()).filter((e) => e.modelId === 'chd-risk').length, 2);
+    const device = new FolderStore(await tempDir('client-mia-new'));
+    await importBackup(device, await exportBackup(store, PASSPHRASE), PASSPHRASE);
+    using restoredDevice = await PmheClient.open(device, PASSPHRASE);
+    const rebuilt = await restoredDevice.restoreHistory();
+    assert.equal(rebuilt.restored, 2);
+    assert.equal(rebuilt.refused.length, 2);
+    assert.match(rebuilt.refused[0] ?? '', /NO_KEY: chd-risk: this device no longer follows it/);
   });
 });

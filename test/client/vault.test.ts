@@ -30,6 +30,7 @@ import {
   type VaultContents,
   VaultError,
   type VaultErrorCode,
+  type VaultSubscription,
 } from '../../src/client/vault.ts';
 import {
   exportPrivateKey,
@@ -76,13 +77,18 @@ const tempDir = async () => {
 function contents(extra: Partial<VaultContents> = {}): VaultContents {
   return {
     userId: 'alice',
-    modelId: 'chd-logistic',
-    layout: 'packed',
-    presetId: 'secure-4096',
     server: 'https://pmhe.example',
     createdAt: 1_760_000_000_000,
     identitySeed: seed,
-    ckksSecretKey: secretBytes,
+    subscriptions: [
+      {
+        modelId: 'chd-logistic',
+        layout: 'packed',
+        presetId: 'secure-4096',
+        ckksSecretKey: secretBytes,
+        addedAt: 1_760_000_000_000,
+      },
+    ],
     profile: { age: 54, sex: 1, height: 1.72 },
     ...extra,
   };
@@ -175,13 +181,16 @@ async function sealPerDocs(
 }
 
 /** Contents as a plain object for cborg, with fields sealVault would not let through. */
+/** Contents with changes; a subscription's fields change the first subscription. */
 function rawContents(changes: Record<string, unknown>): Uint8Array {
   const base: Record<string, unknown> = { ...contents() };
+  const first: Record<string, unknown> = { ...contents().subscriptions[0] };
   for (const [k, v] of Object.entries(changes)) {
-    if (v === undefined) delete base[k];
-    else base[k] = v;
+    const at = ['modelId', 'layout', 'presetId', 'ckksSecretKey', 'addedAt'].includes(k) ? first : base;
+    if (v === undefined) delete at[k];
+    else at[k] = v;
   }
-  return encode(base, rfc8949EncodeOptions);
+  return encode({ ...base, subscriptions: [first] }, rfc8949EncodeOptions);
 }
 
 async function snapshot(store: ClientStore) {
@@ -255,7 +264,7 @@ test('the opened contents restore working keys: CKKS decryption and Ed25519 sign
     using encryptor = Encryptor.withSecretKey(secret);
     ciphertext = encryptor.encryptToBytes(VALUES);
   }
-  using restored = loadKey(context, 'secretKey', opened.ckksSecretKey);
+  using restored = loadKey(context, 'secretKey', opened.subscriptions[0]?.ckksSecretKey ?? new Uint8Array());
   using decryptor = new Decryptor(restored);
   using vector = loadCiphertext(context, ciphertext);
   const out = decryptor.decrypt(vector, VALUES.length);
@@ -399,7 +408,8 @@ test('decoded contents are validated strictly', async () => {
     [{ identitySeed: 'not bytes' }, 'CORRUPT', /identitySeed is not bytes/],
     [{ userId: undefined }, 'CORRUPT', /userId is missing/],
     [{ userId: 42 }, 'CORRUPT', /userId is not text/],
-    [{ layout: 'sideways' }, 'CORRUPT', /layout must be one of/],
+    [{ layout: 'sideways' }, 'CORRUPT', /subscriptions\[0\]\.layout must be one of/],
+    [{ addedAt: -1 }, 'CORRUPT', /subscriptions\[0\]\.addedAt/],
     [{ createdAt: -1 }, 'CORRUPT', /createdAt/],
     [{ createdAt: 1.5 }, 'CORRUPT', /createdAt/],
     [{ ckksSecretKey: secret.savePublicKey() }, 'CORRUPT', /not a CKKS secret key/],
@@ -432,7 +442,69 @@ test('sealVault refuses invalid contents', async () => {
     sealVault(contents({ identitySeed: seed.slice(1) }), PASS, FAST),
     /identitySeed is 31 bytes/,
   );
-  await assert.rejects(sealVault(contents({ ckksSecretKey: new Uint8Array(8) }), PASS, FAST), TypeError);
+  const broken = { ...contents().subscriptions[0], ckksSecretKey: new Uint8Array(8) } as VaultSubscription;
+  await assert.rejects(sealVault(contents({ subscriptions: [broken] }), PASS, FAST), TypeError);
+  const twice = contents().subscriptions[0] as VaultSubscription;
+  await assert.rejects(
+    sealVault(contents({ subscriptions: [twice, twice] }), PASS, FAST),
+    /model "chd-logistic" is subscribed twice/,
+  );
+  await assert.rejects(
+    sealVault(contents({ subscriptions: [] }), PASS, FAST),
+    /subscriptions must be a list of 1/,
+  );
+});
+
+test('several models: each its own CKKS key, in order; a vault from before subscriptions opens as its one model', async () => {
+  const first = contents().subscriptions[0] as VaultSubscription;
+  using other = SecretKey.generate(context);
+  const second: VaultSubscription = {
+    modelId: 'early-warning',
+    layout: 'packed',
+    presetId: 'secure-4096',
+    ckksSecretKey: other.save(),
+    addedAt: 1_760_000_100_000,
+  };
+  const opened = await openVault(
+    await sealVault(contents({ subscriptions: [first, second] }), PASS, FAST),
+    PASS,
+  );
+  assert.deepEqual(
+    opened.subscriptions.map((x) => [x.modelId, x.addedAt]),
+    [
+      ['chd-logistic', 1_760_000_000_000],
+      ['early-warning', 1_760_000_100_000],
+    ],
+  );
+  assert.deepEqual(opened.subscriptions[1]?.ckksSecretKey, second.ckksSecretKey);
+  // The format every vault had before: one model's fields at the top level.
+  const legacy = {
+    userId: 'alice',
+    modelId: 'chd-logistic',
+    layout: 'packed',
+    presetId: 'secure-4096',
+    createdAt: 1_760_000_000_000,
+    identitySeed: seed,
+    ckksSecretKey: secretBytes,
+  };
+  const old = await openVault(await sealPerDocs(encode(legacy, rfc8949EncodeOptions), PASS), PASS);
+  assert.deepEqual(old.subscriptions, [
+    {
+      modelId: 'chd-logistic',
+      layout: 'packed',
+      presetId: 'secure-4096',
+      ckksSecretKey: secretBytes,
+      addedAt: 1_760_000_000_000,
+    },
+  ]);
+  // Both shapes at once is no vault this client wrote.
+  await assert.rejects(
+    openVault(
+      await sealPerDocs(encode({ ...legacy, subscriptions: [first] }, rfc8949EncodeOptions), PASS),
+      PASS,
+    ),
+    /both subscriptions and the older/,
+  );
   await assert.rejects(sealVault(contents({ profile: { x: Number.NaN } }), PASS, FAST), /profile.x/);
 });
 

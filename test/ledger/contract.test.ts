@@ -230,3 +230,79 @@ test('events: setup, received and issued, in block order, from any start block',
   }
   assert.deepEqual(seen, ['setup', 'setup', 'received', 'issued', 'received']);
 });
+
+test('several models per user: one identity, a subscription per model with its own keys; unsubscribe ends one', async () => {
+  const ew = await LocalUser.create({ userId: 'dora', modelId: 'early-warning', layout: 'packed' });
+  const chd = await LocalUser.create({
+    userId: 'dora',
+    modelId: 'chd-risk',
+    layout: 'packed',
+    identitySeed: await ew.exportIdentitySeed(),
+  });
+  const contract = new FheContractClient(ledger);
+  for (const user of [ew, chd]) await ledger.submit('setup', await user.setup());
+  // Another key cannot add a model to dora's identity.
+  const stranger = await LocalUser.create({ userId: 'dora', modelId: 'chd-risk', layout: 'packed' });
+  await refused(ledger.submit('setup', await stranger.setup()), 'FORBIDDEN', /another key/);
+  // One receive takes both models' envelopes; each is issued with its own subscription's keys.
+  const envelopes = await Promise.all(
+    [ew, chd].map((u) => {
+      const [upload] = cohortUploads(u.plan, { readings: 1, seed: 5 });
+      return u.envelope(upload?.readings ?? [], upload?.profile);
+    }),
+  );
+  const ids = readAnswer(
+    'receive',
+    (await ledger.submit('receive', ew.receive(envelopes))).payload,
+  ).submissions.map((s) => s.id);
+  for (const [i, user] of [ew, chd].entries()) {
+    const issued = await contract.issue(await user.request('issue', { submissions: [ids[i] as string] }));
+    assert.equal(issued.result.modelId, user.plan.model.id);
+    const [upload] = cohortUploads(user.plan, { readings: 1, seed: 5 });
+    const clear = runClear(user.plan, tupleVectors(user.plan, upload?.readings ?? [], upload?.profile ?? {}));
+    const q = user.decrypt(issued);
+    for (const name of Object.keys(clear))
+      assert.ok(close(q[name], clear[name], 0.05), `${user.plan.model.id} ${name}`);
+  }
+  // One issue evaluates one subscription; add and mult take operands of one model.
+  await refused(
+    ledger.submit('issue', await ew.request('issue', { submissions: ids as string[] })),
+    'WRONG_TEMPLATE',
+    /one issue evaluates one subscription/,
+  );
+  await refused(
+    ledger.submit('add', await ew.request('add', { a: `sub:${ids[0]}:0`, b: `sub:${ids[1]}:0` })),
+    'BAD_REQUEST',
+    /both must be of one subscription/,
+  );
+  // Unsubscribing ends chd-risk only: its envelopes are refused, early warning goes on.
+  const ended = readAnswer(
+    'unsubscribe',
+    (await ledger.submit('unsubscribe', await chd.request('unsubscribe', { modelId: 'chd-risk' }))).payload,
+  );
+  assert.equal(ended.modelId, 'chd-risk');
+  const [late] = cohortUploads(chd.plan, { readings: 1, seed: 6 });
+  await refused(
+    ledger.submit('receive', chd.receive([await chd.envelope(late?.readings ?? [], late?.profile)])),
+    'NOT_SUBSCRIBED',
+    /not subscribed to model "chd-risk"/,
+  );
+  await refused(
+    ledger.submit('unsubscribe', await chd.request('unsubscribe', { modelId: 'chd-risk' })),
+    'NOT_SUBSCRIBED',
+  );
+  const [more] = cohortUploads(ew.plan, { readings: 1, seed: 6 });
+  await ledger.submit('receive', ew.receive([await ew.envelope(more?.readings ?? [], more?.profile)]));
+  // Results made before stay the user's; the history shows both setups and the end, in order.
+  const results = await contract.query('results', await ew.request('results'));
+  assert.deepEqual(results.results.map((r) => r.modelId).sort(), ['chd-risk', 'early-warning']);
+  const history = await contract.query('history', await ew.request('history'));
+  assert.deepEqual(
+    history.setups.map((h) => [h.user?.modelId ?? null, h.isDelete]),
+    [
+      ['early-warning', false],
+      ['chd-risk', false],
+      [null, true],
+    ],
+  );
+});

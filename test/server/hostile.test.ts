@@ -489,3 +489,62 @@ test("GARBAGE IN: ciphertexts under another key, or altered and re-wrapped, cann
     );
   }
 });
+
+test('UNSUBSCRIBE: only the owner ends a subscription, once; a forged, replayed or malformed request changes nothing', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('unsubscribe'), port: 0, log: false });
+  t.after(() => server.close());
+  using ew = await LocalUser.create({ userId: 'uma', modelId: 'early-warning', layout: 'packed' });
+  using chd = await LocalUser.create({
+    userId: 'uma',
+    modelId: 'chd-risk',
+    layout: 'packed',
+    identitySeed: await ew.exportIdentitySeed(),
+  });
+  using mallory = await LocalUser.create({ userId: 'mallory', modelId: 'chd-risk', layout: 'packed' });
+  const uma = new TestClient(server.url, ew);
+  const evil = new TestClient(server.url, mallory);
+  for (const c of [uma, new TestClient(server.url, chd), evil])
+    assert.equal((await c.register()).status, 201);
+  const models = async () =>
+    ((await uma.get<{ subscriptions: { modelId: string }[] }>('/v1/users/me')).body.subscriptions ?? []).map(
+      (s) => s.modelId,
+    );
+  assert.deepEqual(await models(), ['early-warning', 'chd-risk']);
+  const requestOf = async (user: LocalUser, modelId: string) =>
+    fromBase64((await user.request('unsubscribe', { modelId })).args?.[0] ?? '');
+  const path = '/v1/users/me/unsubscribe';
+  // Mallory, authenticated as herself, sends uma's request or her own for uma's model.
+  const umaRequest = await requestOf(chd, 'chd-risk');
+  const stolen = await evil.raw('POST', path, encode({ request: umaRequest }));
+  assert.equal(stolen.status, 401, JSON.stringify(stolen.body)); // not verified with her key
+  const missing = await evil.raw(
+    'POST',
+    path,
+    encode({ request: await requestOf(mallory, 'early-warning') }),
+  );
+  assert.deepEqual([missing.status, (missing.body as { code: string }).code], [409, 'NOT_SUBSCRIBED']);
+  const junk = await uma.raw('POST', path, encode({ request: new Uint8Array([1, 2, 3]) }));
+  assert.ok(junk.status >= 400 && junk.status < 500, `junk: ${junk.status}`);
+  const wrongOp = await uma.raw(
+    'POST',
+    path,
+    encode({ request: fromBase64((await chd.request('results')).args?.[0] ?? '') }),
+  );
+  assert.ok(wrongOp.status >= 400 && wrongOp.status < 500, `a results request: ${wrongOp.status}`);
+  assert.deepEqual(await models(), ['early-warning', 'chd-risk']);
+  // The owner ends it; the same request again is a replay; another is NOT_SUBSCRIBED.
+  const ended = await uma.raw('POST', path, encode({ request: umaRequest }));
+  assert.equal(ended.status, 200, JSON.stringify(ended.body));
+  assert.deepEqual(await models(), ['early-warning']);
+  const again = await uma.raw('POST', path, encode({ request: umaRequest }));
+  assert.equal(again.status, 409);
+  const fresh = await uma.raw('POST', path, encode({ request: await requestOf(chd, 'chd-risk') }));
+  assert.deepEqual([fresh.status, (fresh.body as { code: string }).code], [409, 'NOT_SUBSCRIBED']);
+  // Mallory's own subscription is untouched.
+  assert.deepEqual(
+    ((await evil.get<{ subscriptions: { modelId: string }[] }>('/v1/users/me')).body.subscriptions ?? []).map(
+      (s) => s.modelId,
+    ),
+    ['chd-risk'],
+  );
+});
