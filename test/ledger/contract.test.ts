@@ -8,14 +8,16 @@ import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
 import { readAnswer } from '../../src/protocol/contract.ts';
-import { CounterContract, refused, tempDir } from './fixtures.ts';
+import { CounterContract, OlderLayoutContract, refused, tempDir } from './fixtures.ts';
 
 let ledger: EmbeddedLedger;
 let alice: LocalUser;
 let bob: LocalUser;
 
 before(async () => {
-  ledger = await EmbeddedLedger.open(await tempDir(), { contracts: [FheContract, CounterContract] });
+  ledger = await EmbeddedLedger.open(await tempDir(), {
+    contracts: [FheContract, CounterContract, OlderLayoutContract],
+  });
   alice = await LocalUser.create({ userId: 'alice', modelId: 'early-warning', layout: 'packed' });
   bob = await LocalUser.create({
     userId: 'bob',
@@ -305,4 +307,40 @@ test('several models per user: one identity, a subscription per model with its o
       [null, true],
     ],
   );
+});
+
+test('a ledger from before subscriptions: the user record serves as its one model; more models join it', async () => {
+  using ew = await LocalUser.create({ userId: 'olga', modelId: 'early-warning', layout: 'packed' });
+  using chd = await LocalUser.create({
+    userId: 'olga',
+    modelId: 'chd-risk',
+    layout: 'packed',
+    identitySeed: await ew.exportIdentitySeed(),
+  });
+  await ledger.submit('setup', await ew.setup());
+  await ledger.submit('OlderLayoutContract:regress', { args: ['olga', 'early-warning'] });
+  const contract = new FheContractClient(ledger);
+  const received = async (user: LocalUser, seed: number) => {
+    const [upload] = cohortUploads(user.plan, { readings: 1, seed });
+    const envelope = await user.envelope(upload?.readings ?? [], upload?.profile);
+    return readAnswer('receive', (await ledger.submit('receive', user.receive([envelope]))).payload)
+      .submissions[0]?.id as string;
+  };
+  // The older record is the early-warning subscription: received, issued with its keys.
+  const first = await contract.issue(await ew.request('issue', { submissions: [await received(ew, 21)] }));
+  assert.equal(first.result.modelId, 'early-warning');
+  // A second model joins the same identity; its own record is written beside.
+  await ledger.submit('setup', await chd.setup());
+  const second = await contract.issue(await chd.request('issue', { submissions: [await received(chd, 22)] }));
+  assert.equal(second.result.modelId, 'chd-risk');
+  const history = await contract.query('history', await ew.request('history'));
+  // The setup, its record as an older ledger holds it (at user/<u>), then chd-risk's setup.
+  assert.deepEqual(
+    history.setups.filter((h) => !h.isDelete).map((h) => h.user?.modelId),
+    ['early-warning', 'early-warning', 'chd-risk'],
+  );
+  // Ending the older subscription leaves the identity alone: chd-risk goes on, early warning is refused.
+  await ledger.submit('unsubscribe', await ew.request('unsubscribe', { modelId: 'early-warning' }));
+  await refused(received(ew, 23), 'NOT_SUBSCRIBED');
+  assert.match(await received(chd, 24), /^[0-9a-f]{64}$/);
 });

@@ -84,3 +84,23 @@ export async function refused(promise: Promise<unknown>, code: string, pattern?:
     return true;
   });
 }
+
+/**
+ * Puts a user's records back as they were before subscriptions (one model per user, its whole
+ * registration at user/<u>), so the contract's reading of older ledgers can be tested.
+ */
+export class OlderLayoutContract extends Contract {
+  constructor() {
+    super('OlderLayoutContract');
+  }
+
+  @Transaction()
+  @Params(String, String)
+  async regress(ctx: Context, userId: string, modelId: string): Promise<void> {
+    const key = `model/${encodeURIComponent(userId)}/${encodeURIComponent(modelId)}`;
+    const record = await ctx.stub.getState(key);
+    if (record.length === 0) throw new Error(`no ${key}`);
+    await ctx.stub.putState(`user/${encodeURIComponent(userId)}`, record);
+    await ctx.stub.deleteState(key);
+  }
+}
