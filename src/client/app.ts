@@ -29,6 +29,9 @@ import { type KdfParams, Vault, type VaultContents, type VaultSubscription } fro
  */
 export const MAX_GAP_SLOTS = 8;
 
+/** The API base of a client given no server: calls to it fail as NETWORK, naming it. */
+export const NO_SERVER = 'http://server.not.configured';
+
 /** Store key of the last result id collect() has looked at. */
 const CURSOR_KEY = 'results-cursor';
 
@@ -133,7 +136,7 @@ export class PmheClient implements Disposable {
     const signer = {
       authorization: (m: string, p: string, b?: Uint8Array) => this.user.authorization(m, p, b),
     };
-    this.api = new ApiClient(server ?? 'http://server.not.configured', signer, {
+    this.api = new ApiClient(server ?? NO_SERVER, signer, {
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
     this.outbox = new Outbox(store, options.outbox);
@@ -238,7 +241,7 @@ export class PmheClient implements Disposable {
       throw new ModelChoiceError(`${modelId} is the only model this device follows: add another first`);
     }
     let txId: string | undefined;
-    if (this.api.base !== 'http://server.not.configured') {
+    if (this.api.base !== NO_SERVER) {
       const { args = [] } = await user.request('unsubscribe', { modelId });
       try {
         ({ txId } = await this.api.unsubscribe(fromBase64(args[0] ?? '')));

@@ -8,7 +8,7 @@ import { LedgerError } from '../../src/ledger/errors.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { runClear, tupleVectors } from '../../src/models/runtime.ts';
 import { readAnswer } from '../../src/protocol/contract.ts';
-import { CounterContract, OlderLayoutContract, refused, tempDir } from './fixtures.ts';
+import { CounterContract, OlderLayoutContract, refused, tempDir, twoModels } from './fixtures.ts';
 
 let ledger: EmbeddedLedger;
 let alice: LocalUser;
@@ -234,13 +234,7 @@ test('events: setup, received and issued, in block order, from any start block',
 });
 
 test('several models per user: one identity, a subscription per model with its own keys; unsubscribe ends one', async () => {
-  const ew = await LocalUser.create({ userId: 'dora', modelId: 'early-warning', layout: 'packed' });
-  const chd = await LocalUser.create({
-    userId: 'dora',
-    modelId: 'chd-risk',
-    layout: 'packed',
-    identitySeed: await ew.exportIdentitySeed(),
-  });
+  const [ew, chd] = await twoModels('dora');
   const contract = new FheContractClient(ledger);
   for (const user of [ew, chd]) await ledger.submit('setup', await user.setup());
   // Another key cannot add a model to dora's identity.
@@ -310,13 +304,9 @@ test('several models per user: one identity, a subscription per model with its o
 });
 
 test('a ledger from before subscriptions: the user record serves as its one model; more models join it', async () => {
-  using ew = await LocalUser.create({ userId: 'olga', modelId: 'early-warning', layout: 'packed' });
-  using chd = await LocalUser.create({
-    userId: 'olga',
-    modelId: 'chd-risk',
-    layout: 'packed',
-    identitySeed: await ew.exportIdentitySeed(),
-  });
+  const [ew, chd] = await twoModels('olga');
+  using _ew = ew;
+  using _chd = chd;
   await ledger.submit('setup', await ew.setup());
   await ledger.submit('OlderLayoutContract:regress', { args: ['olga', 'early-warning'] });
   const contract = new FheContractClient(ledger);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import api, { Context, Contract } from 'fabric-contract-api';
 import { guard } from '../../src/ckks/errors.ts';
+import { LocalUser } from '../../src/client/user.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 
 const { Returns, Transaction } = api;
@@ -103,4 +104,16 @@ export class OlderLayoutContract extends Contract {
     await ctx.stub.putState(`user/${encodeURIComponent(userId)}`, record);
     await ctx.stub.deleteState(key);
   }
+}
+
+/** One person following early warning and chd-risk (packed): two users sharing one identity key. */
+export async function twoModels(userId: string): Promise<[LocalUser, LocalUser]> {
+  const ew = await LocalUser.create({ userId, modelId: 'early-warning', layout: 'packed' });
+  const chd = await LocalUser.create({
+    userId,
+    modelId: 'chd-risk',
+    layout: 'packed',
+    identitySeed: await ew.exportIdentitySeed(),
+  });
+  return [ew, chd];
 }

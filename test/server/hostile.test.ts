@@ -20,7 +20,7 @@ import { peekRequest, signRequest } from '../../src/protocol/request.ts';
 import { Committer } from '../../src/server/committer.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
-import { tempDir } from '../ledger/fixtures.ts';
+import { tempDir, twoModels } from '../ledger/fixtures.ts';
 import { TestClient } from './client.ts';
 
 test('SHUTDOWN: SIGTERM ends within seconds while a client holds /v1/events open', async () => {
@@ -493,13 +493,9 @@ test("GARBAGE IN: ciphertexts under another key, or altered and re-wrapped, cann
 test('UNSUBSCRIBE: only the owner ends a subscription, once; a forged, replayed or malformed request changes nothing', async (t) => {
   const server = await startServer({ dataDir: await tempDir('unsubscribe'), port: 0, log: false });
   t.after(() => server.close());
-  using ew = await LocalUser.create({ userId: 'uma', modelId: 'early-warning', layout: 'packed' });
-  using chd = await LocalUser.create({
-    userId: 'uma',
-    modelId: 'chd-risk',
-    layout: 'packed',
-    identitySeed: await ew.exportIdentitySeed(),
-  });
+  const [ew, chd] = await twoModels('uma');
+  using _ew = ew;
+  using _chd = chd;
   using mallory = await LocalUser.create({ userId: 'mallory', modelId: 'chd-risk', layout: 'packed' });
   const uma = new TestClient(server.url, ew);
   const evil = new TestClient(server.url, mallory);
