@@ -241,22 +241,20 @@ export class PmheClient implements Disposable {
       throw new ModelChoiceError(`${modelId} is the only model this device follows: add another first`);
     }
     let txId: string | undefined;
-    if (this.api.base !== NO_SERVER) {
-      const { args = [] } = await user.request('unsubscribe', { modelId });
-      try {
-        ({ txId } = await this.api.unsubscribe(fromBase64(args[0] ?? '')));
-      } catch (error) {
-        // Never registered (this model, or at all): nothing to end on the server.
-        const unknown =
-          error instanceof ApiError && ['NOT_SUBSCRIBED', 'UNAUTHENTICATED'].includes(error.code);
-        if (!unknown) throw error;
+    // The passphrase is checked before the server is asked; a server that fails leaves all as it was.
+    this.#contents = await Vault.update(this.#store, passphrase, async (c) => {
+      if (this.api.base !== NO_SERVER) {
+        const { args = [] } = await user.request('unsubscribe', { modelId });
+        try {
+          ({ txId } = await this.api.unsubscribe(fromBase64(args[0] ?? '')));
+        } catch (error) {
+          // Never registered (this model, or at all): nothing to end on the server.
+          const unknown =
+            error instanceof ApiError && ['NOT_SUBSCRIBED', 'UNAUTHENTICATED'].includes(error.code);
+          if (!unknown) throw error;
+        }
       }
-    }
-    await Vault.update(this.#store, passphrase, (c) => ({
-      ...c,
-      subscriptions: c.subscriptions.filter((x) => x.modelId !== modelId),
-    })).then((c) => {
-      this.#contents = c;
+      return { ...c, subscriptions: c.subscriptions.filter((x) => x.modelId !== modelId) };
     });
     const discarded = await this.outbox.discardModel(modelId);
     this.#users.delete(modelId);

@@ -752,11 +752,12 @@ export const Vault = Object.freeze({
   async update(
     store: ClientStore,
     passphrase: string,
-    change: (contents: VaultContents) => VaultContents,
+    change: (contents: VaultContents) => VaultContents | Promise<VaultContents>,
     options: DeriveOptions = {},
   ): Promise<VaultContents> {
     const stored = await readStored(store);
-    const contents = change(await openVault(stored, passphrase, options));
+    // Opened first: a wrong passphrase fails before `change` acts (it may call a server).
+    const contents = await change(await openVault(stored, passphrase, options));
     const { kdf } = await inspectVault(stored);
     await store.put(VAULT_KEY, await sealVault(contents, passphrase, { ...options, kdf }));
     return contents;

@@ -473,6 +473,9 @@ describe('client end to end', () => {
       undefined,
       ['chd-risk'],
     );
+    // A wrong passphrase changes nothing, on the server either.
+    await assert.rejects(mia.removeModel('chd-risk', 'not the passphrase'), VaultError);
+    assert.equal((await mia.api.me()).subscriptions.length, 2);
     const signedBefore = await chd.upload(readings.slice(0, 1), profile);
     const removed = await mia.removeModel('chd-risk', PASSPHRASE);
     assert.match(removed.txId ?? '', /^[0-9a-f]{64}$/);

@@ -496,7 +496,10 @@ describe('browser client', {
       'uploads were recorded',
     );
 
-    const needles = [...keyNeedles(vault.ckksSecretKey), ...keyNeedles(vault.identitySeed).slice(0, 5)];
+    const needles = [
+      ...vault.subscriptions.flatMap((x) => keyNeedles(x.ckksSecretKey)),
+      ...keyNeedles(vault.identitySeed).slice(0, 5),
+    ];
     for (const r of readings) {
       for (const value of [r.x, r.y, r.z, r.w]) {
         // Decimal text only when it is long enough not to turn up by chance in binary bodies.
@@ -518,7 +521,7 @@ describe('browser client', {
     assert.deepEqual(problems, []);
   });
 
-  test('enrolment, on a phone: without a code the person is told to enter the one from their care team; with it they register', async (t) => {
+  test('enrolment, on a phone: without a code the person is told to enter the one from their care team; with it they register; a second model is added and removed in the page', async (t) => {
     const enrolling = await startServer({
       dataDir: await tempDir('web-enrol'),
       port: 0,
@@ -588,13 +591,96 @@ describe('browser client', {
     assert.equal(layout.utc, false, 'times in UTC beside local times');
     // Jargon one click away: no preset or layout in the line people read.
     assert.doesNotMatch((await phone.textContent('#account')) ?? '', /secure-\d+|packed|batch/);
-    for (const width of [360, 390, 414]) {
-      await phone.setViewportSize({ width, height: 844 });
-      const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
-      assert.ok(wide <= width, `the page is ${wide} px wide on a ${width} px screen`);
-    }
-    await phone.setViewportSize({ width: 390, height: 844 });
-    await phone.evaluate(() => window.scrollTo(0, 0));
+    const fits = async () => {
+      for (const width of [360, 390, 414]) {
+        await phone.setViewportSize({ width, height: 844 });
+        const wide = await phone.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(wide <= width, `the page is ${wide} px wide on a ${width} px screen`);
+      }
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.evaluate(() => window.scrollTo(0, 0));
+    };
+    await fits();
     await phone.screenshot({ path: join(SCREENS, 'phone-diagnosis-390.png') });
+
+    // A second model, added in the page (its profile asked there, the passphrase to seal its key).
+    const rows = (model: string) =>
+      phone.$$eval(`#results tbody tr[data-model="${model}"]`, (trs) => trs.length);
+    const cards = () =>
+      phone.$$eval('#diagnosis .diagnosis', (cs) =>
+        cs.map((c) => [(c as HTMLElement).dataset.model, c.querySelector('h3')?.textContent ?? '']),
+      );
+    /** Simulated readings until the stream ends (every result in, or timed out). */
+    const streamed = async (count: number) => {
+      await phone.fill('#count', String(count));
+      await phone.click('#start');
+      await phone.waitForFunction(
+        () => !document.querySelector<HTMLButtonElement>('#start')?.disabled,
+        undefined,
+        {
+          timeout: 180_000,
+        },
+      );
+    };
+    const changeModels = async (click: string, models: number, shot?: string) => {
+      await phone.click(click);
+      await phone.fill('#vault-passphrase', PASSPHRASE);
+      if (shot) await phone.screenshot({ path: join(SCREENS, `${shot}.png`) });
+      await phone.click('#vault-confirm');
+      await phone.waitForFunction(
+        (n) =>
+          document.querySelectorAll('#model-list li').length === n &&
+          !document.querySelector('#vault-dialog')?.hasAttribute('open'),
+        models,
+        { timeout: 120_000 },
+      );
+    };
+    await phone.click('#models-summary');
+    assert.equal(await phone.isDisabled('#model-list .remove-model'), true, 'the only model can be removed');
+    assert.equal(await phone.isVisible('#add-age'), false);
+    await phone.selectOption('#add-model', 'chd-risk');
+    assert.equal(await phone.isVisible('#add-age'), true, 'chd-risk does not ask for the profile');
+    await phone.fill('#add-age', '61');
+    await phone.locator('#models-panel').screenshot({ path: join(SCREENS, 'phone-add-model-390.png') });
+    await changeModels('#add-model-button', 2);
+    assert.match((await phone.textContent('#models-summary')) ?? '', /Early warning.*Coronary heart disease/);
+    const news2 = await rows('early-warning');
+    await streamed(2);
+    const added = await rows('chd-risk');
+    assert.ok(added >= 1, 'no result from the added model');
+    assert.equal(await rows('early-warning'), news2 + added, 'the models did not get the same readings');
+    const both = await cards();
+    assert.deepEqual(
+      both.map(([m]) => m),
+      ['early-warning', 'chd-risk'],
+    );
+    assert.match(both[0]?.[1] ?? '', /NEWS2/);
+    assert.match(both[1]?.[1] ?? '', /CHD risk/);
+    await phone.click('#models-summary'); // closed again: the cards come first
+    await fits();
+    await phone.screenshot({ path: join(SCREENS, 'phone-two-models-390.png') });
+    await phone.click('#models-summary');
+
+    // The first model removed: one left, which alone gets the next reading.
+    await changeModels(
+      '#model-list li[data-model="early-warning"] .remove-model',
+      1,
+      'phone-remove-model-390',
+    );
+    assert.equal(await phone.isDisabled('#model-list .remove-model'), true);
+    assert.deepEqual(
+      (await cards()).map(([m]) => m),
+      ['chd-risk'],
+    );
+    const [earlier, chd] = [await rows('early-warning'), await rows('chd-risk')];
+    await streamed(2);
+    assert.ok((await rows('chd-risk')) > chd, 'no result from the model kept');
+    assert.equal(await rows('early-warning'), earlier, 'a result from the model removed');
+    assert.match((await cards())[0]?.[1] ?? '', /CHD risk/);
+    await fits();
+    assert.deepEqual(
+      await phone.$$eval('#model-list li', (li) => li.map((x) => (x as HTMLElement).dataset.model)),
+      ['chd-risk'],
+    );
   });
 });

@@ -14,9 +14,14 @@
  *   main        #account  #lock  #persona  #count  #pace  #seed  #start  #stop  #csv-file  #connect-hr
  *               #connect-bp  #connect-spo2  #connect-temp  #bluetooth-note  #resp-rate  #spo2  #temperature
  *               #oxygen  #consciousness  #stream-progress  #alert (role=alert: no breathing detected)
- *               #diagnosis (data-level, data-borderline; [data-testid=borderline] badge)
+ *               #diagnosis (one .diagnosis card per model followed: data-model, data-level,
+ *               data-borderline; [data-testid=borderline] badge)
  *               #readings-chart  #results-chart  #stats (#stat-count #stat-bytes #stat-latency
- *               #stat-rejected)  #results (tbody rows: data-tx, data-block, data-level)
+ *               #stat-rejected)  #results (tbody rows: data-tx, data-block, data-level, data-model)
+ *   models      #models-panel (details)  #models-summary  #model-list (li[data-model], each with
+ *               button.remove-model)  #add-model-form  #add-model (select)  #add-profile-fields (#add-age
+ *               #add-bmi #add-cholesterol #add-smoker)  #add-news2-field (#add-spo2-scale-2)  #add-model-button
+ *   passphrase  #vault-dialog  #vault-passphrase  #vault-confirm  #vault-cancel  #vault-error
  *               #export-fhir  #export-csv  #export-backup
  *   backup      #backup-dialog  #backup-passphrase  #backup-new-passphrase  #backup-confirm  #backup-cancel
  *               #backup-error
@@ -230,36 +235,146 @@ function renderPersonas(): void {
   describe();
 }
 
+const modelName = (id: string) => modelOf(id)?.name ?? id;
+const allBatch = (summary: VaultSummary) => summary.models.every((m) => m.layout === 'batch');
+
 async function enterApp(summary: VaultSummary): Promise<void> {
-  vault = summary;
-  const model = modelOf(summary.modelId);
-  const choice = MODELS.find((m) => m.id === summary.modelId);
-  // The layout and CKKS preset are for the curious: in the tooltip, not in the line people read.
-  $('account').textContent =
-    `${summary.userId} · ${model?.name ?? summary.modelId} · keys made ${fmtTime(summary.createdAt)}`;
-  $('account').title = `tuple layout ${summary.layout}, CKKS parameters ${summary.presetId}`;
+  // The simulator's defaults suit the first real-time model (else the first one): readings come at its pace.
+  const lead = summary.models.find((m) => m.layout !== 'batch') ?? summary.models[0];
+  const choice = MODELS.find((m) => m.id === lead?.modelId);
   if (choice) {
     $<HTMLInputElement>('count').value = String(choice.simulator.count);
     $<HTMLSelectElement>('pace').value = String(choice.simulator.paceMs);
   }
-  $('count-label').textContent =
-    summary.layout === 'batch' ? 'Time slots (15 simulated minutes each; 672 make a week)' : 'Readings';
+  const history = await renderVault(summary);
+  if (!summary.registered) await register();
+  else say(`Unlocked. ${history.length} earlier result${history.length === 1 ? '' : 's'} loaded.`);
+  if (history.length === 0) await restoreHistory();
+}
+
+/** The account line, the models panel, one diagnosis card per model, charts and table from the history. */
+async function renderVault(summary: VaultSummary): Promise<HistoryEntry[]> {
+  vault = summary;
+  // The layouts and CKKS presets are for the curious: in the tooltip, not in the line people read.
+  $('account').textContent = `${summary.userId} · keys made ${fmtTime(summary.createdAt)}`;
+  $('account').title = summary.models
+    .map((m) => `${m.modelId}: tuple layout ${m.layout}, CKKS parameters ${m.presetId}`)
+    .join('\n');
+  $('count-label').textContent = allBatch(summary)
+    ? 'Time slots (15 simulated minutes each; 672 make a week)'
+    : 'Readings';
+  renderModelsPanel(summary);
   const history = await worker.call('results', {});
   show('app');
   readingsChart ??= new ReadingsChart($<HTMLCanvasElement>('readings-chart'));
   readingsChart.clear();
   resultsChart?.destroy();
-  const plot = choice?.plot ?? model?.outputs.slice(0, 4).map((o) => o.name) ?? [];
+  // One model: its main outputs; several: each one's headline output (their scales differ).
+  const plots = summary.models.map(
+    (m) =>
+      MODELS.find((x) => x.id === m.modelId)?.plot ?? modelOf(m.modelId)?.outputs.map((o) => o.name) ?? [],
+  );
+  const plot = plots.length === 1 ? (plots[0] ?? []).slice(0, 4) : plots.flatMap((p) => p.slice(0, 1));
   resultsChart = new ResultsChart($<HTMLCanvasElement>('results-chart'), plot, 'decrypted result');
   stats.reset();
   $<HTMLTableElement>('results').tBodies[0]?.replaceChildren();
-  $('diagnosis').replaceChildren(el('p', {}, 'No result yet: start a source of readings.'));
-  $('diagnosis').dataset.level = 'none';
+  $('diagnosis').replaceChildren(
+    ...summary.models.map((m) =>
+      el(
+        'div',
+        { class: 'diagnosis', 'data-model': m.modelId, 'data-level': 'none' },
+        el('p', { class: 'help' }, modelName(m.modelId)),
+        el('p', {}, 'No result yet: start a source of readings.'),
+      ),
+    ),
+  );
   for (const entry of history) showResult(entry, false);
   stats.render();
-  if (!summary.registered) await register();
-  else say(`Unlocked. ${history.length} earlier result${history.length === 1 ? '' : 's'} loaded.`);
-  if (history.length === 0) await restoreHistory();
+  return history;
+}
+
+/** The models followed, each with a Remove button, and a choice of the models not followed yet. */
+function renderModelsPanel(summary: VaultSummary): void {
+  const followed = summary.models.map((m) => m.modelId);
+  $('models-summary').textContent = `Your models: ${followed.map(modelName).join(' · ')}`;
+  $('model-list').replaceChildren(
+    ...followed.map((id) => {
+      const remove = el(
+        'button',
+        { type: 'button', class: 'remove-model', 'data-model': id, 'aria-label': `Remove ${modelName(id)}` },
+        'Remove',
+      );
+      remove.disabled = followed.length === 1;
+      remove.addEventListener('click', () => removeModel(id));
+      return el(
+        'li',
+        { 'data-model': id },
+        el('span', {}, modelName(id), ' ', el('span', { class: 'help' }, `(${id})`)),
+        remove,
+      );
+    }),
+  );
+  $('model-list-note').hidden = followed.length > 1;
+  const select = $<HTMLSelectElement>('add-model');
+  const offered = MODELS.filter((m) => !followed.includes(m.id));
+  select.replaceChildren(...offered.map((m) => el('option', { value: m.id }, modelName(m.id))));
+  $('add-model-form').hidden = offered.length === 0;
+  $('add-model-none').hidden = offered.length > 0;
+  describeAddChoice();
+}
+
+/** The add form shows what the chosen model computes and asks for the profile values it needs. */
+function describeAddChoice(): void {
+  const choice = MODELS.find((m) => m.id === $<HTMLSelectElement>('add-model').value);
+  $('add-model-about').textContent = choice ? `${choice.explanation} ${choice.sends}` : '';
+  $('add-profile-fields').hidden = (modelOf(choice?.id ?? '')?.profile.length ?? 0) === 0;
+  $('add-news2-field').hidden = choice?.id !== 'early-warning';
+}
+
+/** The profile values a model needs, from the create form (prefix '') or the add form ('add-'). */
+function profileFor(modelId: string, prefix: '' | 'add-'): Record<string, number> {
+  const profile: Record<string, number> = {};
+  if (modelOf(modelId)?.profile.length) {
+    profile.age = Number($<HTMLInputElement>(`${prefix}age`).value);
+    profile.bmi = Number($<HTMLInputElement>(`${prefix}bmi`).value);
+    profile.cholesterol = Number($<HTMLInputElement>(`${prefix}cholesterol`).value);
+    profile.smoker = $<HTMLInputElement>(`${prefix}smoker`).checked ? 1 : 0;
+  }
+  // The NEWS2 SpO2 scale a clinician set (src/models/catalogue/early-warning.ts SPO2_SCALE_FIELD).
+  if (modelId === 'early-warning' && $<HTMLInputElement>(`${prefix}spo2-scale-2`).checked)
+    profile.spo2Scale = 2;
+  return profile;
+}
+
+function removeModel(modelId: string): void {
+  const name = modelName(modelId);
+  askPassphrase(
+    `Stop following ${name}?`,
+    'Its key leaves this device and the server stops computing it. Its results so far stay in your history here; readings of it not yet computed are dropped.',
+    'Remove',
+    async (passphrase) => {
+      await renderVault(await worker.call('removeModel', { modelId, passphrase }));
+      say(`You no longer follow ${name}.`);
+    },
+  );
+}
+
+let vaultAction: ((passphrase: string) => Promise<void>) | undefined;
+
+/** Asks the passphrase for a change to the sealed keys, then runs it (the dialog stays open on an error). */
+function askPassphrase(
+  title: string,
+  text: string,
+  confirm: string,
+  action: (passphrase: string) => Promise<void>,
+): void {
+  vaultAction = action;
+  $('vault-title').textContent = title;
+  $('vault-text').textContent = text;
+  $('vault-confirm').textContent = confirm;
+  $('vault-error').hidden = true;
+  $<HTMLDialogElement>('vault-dialog').showModal();
+  $('vault-passphrase').focus();
 }
 
 /** Keys restored into a browser with no history: the person's results come back from the server. */
@@ -292,7 +407,12 @@ async function register(): Promise<void> {
       },
     );
     if (vault) vault.registered = true;
-    say(`Your keys are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}).`);
+    const txs = r.registered.map((x) => x.txId);
+    say(
+      txs.length === 0
+        ? 'Your keys are registered with the server.'
+        : `Your keys are registered with the server (ledger transaction${txs.length === 1 ? '' : 's'} ${txs.join(', ')}, ${fmtMs(r.ms)}).`,
+    );
   } catch (error) {
     if (error instanceof WorkerCallError && error.code === 'USER_EXISTS') {
       // Keys made for a user id the server gave to someone else: unused, so they can go.
@@ -334,7 +454,9 @@ async function register(): Promise<void> {
 function showResult(entry: HistoryEntry, live: boolean): void {
   const choice = MODELS.find((m) => m.id === entry.modelId);
   const primary = choice?.plot[0] ?? Object.keys(entry.values)[0] ?? '';
-  renderDiagnosis($('diagnosis'), entry);
+  // Each model followed has its card; a model no longer followed keeps its rows in the table.
+  const card = [...$('diagnosis').children].find((c) => (c as HTMLElement).dataset.model === entry.modelId);
+  if (card) renderDiagnosis(card as HTMLElement, entry);
   addResultRow($<HTMLTableElement>('results').tBodies[0] as HTMLTableSectionElement, entry, primary);
   resultsChart?.add(entryTime(entry), entry.values);
   if (!live) for (const r of entry.readings.slice(-1)) readingsChart?.add(r);
@@ -416,16 +538,7 @@ function wireOnboarding(): void {
     if (passphrase !== confirm)
       return showError('The two passphrases differ: type the same one twice.', $('passphrase-confirm'));
     const choice = chosenModel();
-    const model = modelOf(choice.id);
-    const profile: Record<string, number> = {};
-    if (model?.profile.length) {
-      profile.age = Number($<HTMLInputElement>('age').value);
-      profile.bmi = Number($<HTMLInputElement>('bmi').value);
-      profile.cholesterol = Number($<HTMLInputElement>('cholesterol').value);
-      profile.smoker = $<HTMLInputElement>('smoker').checked ? 1 : 0;
-    }
-    // The NEWS2 SpO2 scale a clinician set (src/models/catalogue/early-warning.ts SPO2_SCALE_FIELD).
-    if (choice.id === 'early-warning' && $<HTMLInputElement>('spo2-scale-2').checked) profile.spo2Scale = 2;
+    const profile = profileFor(choice.id, '');
     const started = performance.now();
     try {
       const summary = await busy(
@@ -554,6 +667,74 @@ function wireApp(): void {
 
   wireBluetooth();
   wireExports();
+  wireModels();
+}
+
+function wireModels(): void {
+  $('add-model').addEventListener('change', describeAddChoice);
+  $('add-model-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    showError(null);
+    const choice = MODELS.find((m) => m.id === $<HTMLSelectElement>('add-model').value);
+    if (!choice) return;
+    const name = modelName(choice.id);
+    const profile = profileFor(choice.id, 'add-');
+    askPassphrase(
+      `Add ${name}?`,
+      'Keys for it are made on this device, sealed with your others under your passphrase, and registered with the server.',
+      'Add',
+      async (passphrase) => {
+        const started = performance.now();
+        try {
+          const summary = await worker.call('addModel', {
+            modelId: choice.id,
+            layout: choice.layout,
+            passphrase,
+            ...(Object.keys(profile).length ? { profile } : {}),
+          });
+          await renderVault(summary);
+          say(
+            `You now follow ${name} (${fmtMs(performance.now() - started)}): its results come with the next readings.`,
+          );
+        } catch (error) {
+          // Added but not registered (the server unreachable): the panel shows it; the next unlock registers it.
+          const now = await worker.call('status', {}).catch(() => null);
+          if (now?.unlocked && now.unlocked.models.length !== vault?.models.length) {
+            await renderVault(now.unlocked);
+            throw new Error(
+              `${name} was added, but not registered yet: ${messageOf(error)}. It is tried again at the next unlock.`,
+            );
+          }
+          throw error;
+        }
+      },
+    );
+  });
+
+  const dialog = $<HTMLDialogElement>('vault-dialog');
+  const dialogError = (message: string | null) => {
+    $('vault-error').textContent = message ?? '';
+    $('vault-error').hidden = message === null;
+  };
+  $('vault-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    $<HTMLInputElement>('vault-passphrase').value = '';
+    vaultAction = undefined;
+  });
+  $('vault-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const passphrase = $<HTMLInputElement>('vault-passphrase').value;
+    if (passphrase === '') return dialogError('Enter your passphrase.');
+    dialogError(null);
+    const action = vaultAction;
+    if (!action) return dialog.close();
+    try {
+      await busy(() => action(passphrase), $('vault-error'));
+      dialog.close();
+    } catch (error) {
+      dialogError(messageOf(error));
+    }
+  });
 }
 
 /**

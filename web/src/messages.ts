@@ -12,11 +12,10 @@ import type { Layout } from '../../src/protocol/schema.ts';
 
 export interface VaultSummary {
   userId: string;
-  modelId: string;
-  layout: Layout;
-  presetId: string;
+  /** The models followed, in the order they were added (at least one). */
+  models: { modelId: string; layout: Layout; presetId: string }[];
   createdAt: number;
-  /** Whether this browser registered these keys with the server (setup done). */
+  /** Whether this browser registered every model's keys with the server (setup done). */
   registered: boolean;
 }
 
@@ -48,8 +47,18 @@ export interface Ops {
    * uploaded or received (a user id the server gave to other keys). Anything else is refused.
    */
   discard: { payload: Record<string, never>; result: null };
-  /** setup(m): the public key and evaluation keys to the server (once; again is harmless). */
-  register: { payload: { enrolment?: string }; result: { txId: string; ms: number } };
+  /** setup(m) for each model not registered yet: the public key and its evaluation keys to the server. */
+  register: {
+    payload: { enrolment?: string };
+    result: { registered: { modelId: string; txId: string }[]; ms: number };
+  };
+  /** Follows another model: its keys made here, sealed into the vault, then registered. */
+  addModel: {
+    payload: { modelId: string; layout: Layout; passphrase: string; profile?: Record<string, number> };
+    result: VaultSummary;
+  };
+  /** Stops following a model (not the last): the server ends it, its key leaves the vault. */
+  removeModel: { payload: { modelId: string; passphrase: string }; result: VaultSummary };
   /** Starts a stream of readings; answers once it started (readings and results follow as events). */
   stream: { payload: StreamSource; result: { readings: number } };
   /** Stops the stream (what was already queued is still sent and collected). */

@@ -166,7 +166,12 @@ export function addResultRow(tbody: HTMLTableSectionElement, entry: HistoryEntry
   const q = entry.values[primary] ?? entry.q[primary]?.at(-1);
   const row = el(
     'tr',
-    { 'data-tx': entry.txId, 'data-block': String(entry.blockNumber), 'data-level': entry.diagnosis.level },
+    {
+      'data-tx': entry.txId,
+      'data-block': String(entry.blockNumber),
+      'data-level': entry.diagnosis.level,
+      'data-model': entry.modelId,
+    },
     el('td', {}, fmtTime(entryTime(entry))),
     el('td', {}, entry.diagnosis.label),
     el('td', {}, q === undefined ? '–' : `${primary} ${fmtFixed(q)}`),

@@ -11,7 +11,7 @@
  */
 
 import { loadSeal } from '../../src/ckks/seal.ts';
-import { PmheClient } from '../../src/client/app.ts';
+import { ModelChoiceError, PmheClient, type Registered } from '../../src/client/app.ts';
 import { IdbStore } from '../../src/client/browser/idb-store.ts';
 import { toCsv, toFhirBundle } from '../../src/client/export.ts';
 import { FilterError, filterReadings, type RawReading } from '../../src/client/filter.ts';
@@ -21,6 +21,9 @@ import { readCsv } from '../../src/device/csv.ts';
 import { isPersonaName } from '../../src/device/profile.ts';
 import type { Reading } from '../../src/device/reading.ts';
 import { simulatePerson } from '../../src/device/simulator.ts';
+import { CATALOGUE } from '../../src/models/catalogue/index.ts';
+import type { Plan } from '../../src/models/compiler.ts';
+import { ProtocolError } from '../../src/protocol/errors.ts';
 import type {
   Event,
   FromWorker,
@@ -67,24 +70,65 @@ function unlocked(): { client: PmheClient; pipeline: Pipeline } {
   return { client, pipeline };
 }
 
-/** Set once the server took this vault's keys (setup), so an unlock need not register again. */
+/**
+ * What the server took (setup): a line naming the identity and server (a restored backup or
+ * another server registers again), a line naming the models registered, so an unlock or an
+ * added model registers only the models the server lacks.
+ */
 const REGISTERED_KEY = 'app/registered';
+const NO_SERVER = 'http://server.not.configured';
+
+const identityOf = (c: VaultContents, server: string) => `${c.userId} ${c.createdAt} ${server}`;
+
+/** The models of `c` this browser registered with `server`. */
+async function registeredModels(c: VaultContents, server: string): Promise<string[]> {
+  const marker = await (await store()).get(REGISTERED_KEY);
+  if (marker === undefined) return [];
+  const [identity, models] = new TextDecoder().decode(marker).split('\n');
+  if (identity !== identityOf(c, server)) return [];
+  // A marker from before several models had no second line: it was for the vault's one model.
+  const names = models === undefined ? [c.subscriptions[0]?.modelId] : models.split(' ');
+  return c.subscriptions.map((x) => x.modelId).filter((m) => names.includes(m));
+}
+
+async function markRegistered(c: VaultContents, server: string, models: readonly string[]): Promise<void> {
+  const marker = `${identityOf(c, server)}\n${models.join(' ')}`;
+  await (await store()).put(REGISTERED_KEY, new TextEncoder().encode(marker));
+}
+
+/** Registers, one at a time, the models followed that the server does not have yet. */
+async function registerMissing(c: PmheClient, enrolment?: string): Promise<Registered[]> {
+  const server = c.api.base;
+  const done = await registeredModels(c.contents, server);
+  const missing = c.models.filter((m) => !done.includes(m));
+  const registered: Registered[] = [];
+  for (const [i, modelId] of missing.entries()) {
+    progress('register', i, missing.length);
+    registered.push(...(await c.register(enrolment, [modelId])));
+    // Marked at once: a failure on the next model does not register this one again.
+    done.push(modelId);
+    await markRegistered(c.contents, server, done);
+  }
+  if (missing.length > 0) progress('register', missing.length, missing.length);
+  return registered;
+}
 
 async function summary(c: VaultContents, server: string): Promise<VaultSummary> {
-  const marker = await (await store()).get(REGISTERED_KEY);
-  const registered = marker !== undefined && new TextDecoder().decode(marker) === registrationOf(c, server);
+  const registered = await registeredModels(c, server);
   return {
     userId: c.userId,
-    modelId: c.modelId,
-    layout: c.layout,
-    presetId: c.presetId,
+    models: c.subscriptions.map(({ modelId, layout, presetId }) => ({ modelId, layout, presetId })),
     createdAt: c.createdAt,
-    registered,
+    registered: c.subscriptions.every((x) => registered.includes(x.modelId)),
   };
 }
 
-/** Names the keys and server a registration was for (a restored backup or another server registers again). */
-const registrationOf = (c: VaultContents, server: string) => `${c.userId} ${c.createdAt} ${server}`;
+/** A model choice the client refused (doubled, last, unknown, a profile it lacks): the person's to fix. */
+function badInput(error: unknown): never {
+  if (error instanceof ModelChoiceError || error instanceof RangeError || error instanceof ProtocolError)
+    throw new Failure('BAD_INPUT', error.message);
+  throw error;
+}
 
 // ---------------------------------------------------------------------------------------------
 // From a reading to a diagnosis
@@ -97,7 +141,8 @@ class Pipeline {
   /** Serializes queue and flush: the outbox numbers its items from the last one stored. */
   #chain: Promise<unknown> = Promise.resolve();
   #recent: Reading[] = [];
-  #batch: Reading[] = [];
+  /** Each batch-layout model's readings so far of its current grid. */
+  #batches = new Map<string, Reading[]>();
   #collecting: Promise<void> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
@@ -110,11 +155,16 @@ class Pipeline {
     this.client = client;
   }
 
-  /** Filters one reading against the last ones kept, then queues and sends it (in order). */
-  take(raw: RawReading, readAt: number, position: { index: number; total: number }): Promise<void> {
-    const run = this.#chain.then(() => this.#take(raw, readAt, position));
+  /** Runs `work` after what is queued, alone: the models followed never change under a queue. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(work);
     this.#chain = run.catch(() => undefined);
     return run;
+  }
+
+  /** Filters one reading against the last ones kept, then queues and sends it (in order). */
+  take(raw: RawReading, readAt: number, position: { index: number; total: number }): Promise<void> {
+    return this.exclusive(() => this.#take(raw, readAt, position));
   }
 
   async #take(raw: RawReading, readAt: number, position: { index: number; total: number }): Promise<void> {
@@ -137,22 +187,33 @@ class Pipeline {
     this.#recent = [...this.#recent, reading].slice(-FILTER_WINDOW);
     const alert = report.alerts.find((a) => a.index === last && a.kind === 'critical-corrected');
     emit({ type: 'reading', reading, fate, ...position, ...(alert ? { alert: alert.message } : {}) });
-    const { plan } = this.client.user;
-    if (plan.layout === 'batch') {
-      // A batch model reads a whole grid of readings: upload once it is full.
-      const interval = (plan.model.batch?.intervalMinutes ?? 15) * 60_000;
-      const first = this.#batch[0];
-      const start = first ? first.time - (first.time % 86_400_000) : 0;
-      if (first && reading.time >= start + plan.readingsPerUpload * interval) await this.#queueBatch();
-      this.#batch.push(reading);
-      emit({
-        type: 'status',
-        level: 'info',
-        message: `${this.#batch.length} of ${plan.readingsPerUpload} readings of this batch collected`,
-      });
-      return;
-    }
-    await this.#queue([reading], readAt);
+    // Each reading goes once to every model: at once to the real-time ones, into its grid for a batch one.
+    const plans = [...this.client.users.values()].map((u) => u.plan);
+    const realTime = plans.filter((p) => p.layout !== 'batch').map((p) => p.model.id);
+    if (realTime.length > 0) await this.#queue([reading], readAt, realTime);
+    for (const plan of plans.filter((p) => p.layout === 'batch')) await this.#addToBatch(plan, reading);
+  }
+
+  /** A batch model reads a whole grid of readings: its upload goes once the grid is full. */
+  async #addToBatch(plan: Plan, reading: Reading): Promise<void> {
+    const id = plan.model.id;
+    const interval = (plan.model.batch?.intervalMinutes ?? 15) * 60_000;
+    const first = this.#batches.get(id)?.[0];
+    const start = first ? first.time - (first.time % 86_400_000) : 0;
+    if (first && reading.time >= start + plan.readingsPerUpload * interval) await this.#queueBatch(id);
+    const batch = [...(this.#batches.get(id) ?? []), reading];
+    this.#batches.set(id, batch);
+    const which = this.client.models.length > 1 ? `the ${plan.model.name} batch` : 'this batch';
+    emit({
+      type: 'status',
+      level: 'info',
+      message: `${batch.length} of ${plan.readingsPerUpload} readings of ${which} collected`,
+    });
+  }
+
+  /** A model no longer followed: its grid so far goes nowhere. */
+  forget(modelId: string): void {
+    this.#batches.delete(modelId);
   }
 
   /** The newest reading kept in this session, if any. */
@@ -165,27 +226,32 @@ class Pipeline {
     this.#recent = [];
   }
 
-  /** Queues what a batch collected so far (at the end of a stream, or when a grid is full). */
+  /** Queues what each batch collected so far (at the end of a stream). */
   endBatch(): Promise<void> {
-    const run = this.#chain.then(() => this.#queueBatch());
-    this.#chain = run.catch(() => undefined);
-    return run;
+    return this.exclusive(async () => {
+      for (const id of [...this.#batches.keys()]) await this.#queueBatch(id);
+    });
   }
 
-  async #queueBatch(): Promise<void> {
-    const readings = this.#batch;
-    this.#batch = [];
-    if (readings.length === 0) return;
+  async #queueBatch(modelId: string): Promise<void> {
+    const readings = this.#batches.get(modelId) ?? [];
+    this.#batches.delete(modelId);
+    const user = this.client.users.get(modelId);
+    if (readings.length === 0 || !user) return;
     try {
-      await this.#queue(readings, Date.now());
+      await this.#queue(readings, Date.now(), [modelId]);
     } catch (error) {
       if (!(error instanceof FilterError)) throw error;
-      emit({ type: 'status', level: 'error', message: `this batch cannot be sent: ${error.message}` });
+      const which = this.client.models.length > 1 ? `the ${user.plan.model.name} batch` : 'this batch';
+      emit({ type: 'status', level: 'error', message: `${which} cannot be sent: ${error.message}` });
     }
   }
 
-  async #queue(readings: Reading[], readAt: number): Promise<void> {
-    const queued = await this.client.queue(readings, readAt);
+  async #queue(readings: Reading[], readAt: number, models: readonly string[]): Promise<void> {
+    const queued = await this.client.queue(readings, readAt, undefined, models);
+    for (const { modelId, reason } of queued.skipped) {
+      emit({ type: 'status', level: 'warning', message: `not sent to ${modelId}: ${reason}` });
+    }
     this.queued += queued.items.length;
     progress('encrypt', this.queued, Math.max(this.queued, stream?.total ?? this.queued));
     await this.#flush();
@@ -211,8 +277,7 @@ class Pipeline {
       this.#retry = setTimeout(
         () => {
           this.#retry = undefined;
-          const run = this.#chain.then(() => this.#flush());
-          this.#chain = run.catch(() => undefined);
+          this.exclusive(() => this.#flush()).catch(() => undefined);
         },
         Math.max(100, report.nextAttemptAt - Date.now()),
       );
@@ -248,11 +313,10 @@ class Pipeline {
 
   /** Sends what an earlier session left pending and collects what it left waiting for a result. */
   resume(): void {
-    const run = this.#chain.then(async () => {
+    this.exclusive(async () => {
       await this.#flush();
       if ((await this.client.outbox.items('sent')).length > 0) this.#collect();
-    });
-    this.#chain = run.catch((error: unknown) => {
+    }).catch((error: unknown) => {
       if (!this.#closed) emit({ type: 'status', level: 'warning', message: describe(error).message });
     });
   }
@@ -358,13 +422,14 @@ function readingsOf(source: StreamSource, c: PmheClient, after: number | undefin
   // From now on the interval's grid (a batch: from midnight UTC today, where its grid starts), or
   // after the readings already taken: a second run goes on in time rather than repeating times
   // the filter would refuse. The CLI's `device simulate` starts the same way.
-  const step = c.user.plan.layout === 'batch' ? day : interval * 60_000;
-  let start =
-    source.start ?? (c.user.plan.layout === 'batch' ? now - (now % day) : Math.ceil(now / step) * step);
+  // Real-time spacing unless every model followed reads day grids.
+  const batch = [...c.users.values()].every((u) => u.plan.layout === 'batch');
+  const step = batch ? day : interval * 60_000;
+  let start = source.start ?? (batch ? now - (now % day) : Math.ceil(now / step) * step);
   if (source.start === undefined && after !== undefined && after >= start) {
     start = Math.floor(after / step) * step + step;
   }
-  if (c.user.plan.layout === 'batch') {
+  if (batch) {
     // A batch reads a grid of time slots: `count` slots, the readings that did not drop out.
     const days = (source.count * interval) / 1440;
     return simulatePerson({ persona: source.persona, seed: source.seed, days, start });
@@ -438,7 +503,7 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
     const { client: c } = unlocked();
     const s = await store();
     const used =
-      (await summary(c.contents, c.api.base)).registered ||
+      (await registeredModels(c.contents, c.api.base)).length > 0 ||
       (await c.outbox.items()).length > 0 ||
       (await c.history.list()).length > 0;
     if (used)
@@ -451,16 +516,45 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
   async register({ enrolment }) {
     const { client: c, pipeline: p } = unlocked();
     const started = performance.now();
-    progress('register', 0, 1);
-    const r = await c.register(enrolment);
-    await (await store()).put(
-      REGISTERED_KEY,
-      new TextEncoder().encode(registrationOf(c.contents, c.api.base)),
-    );
-    progress('register', 1, 1);
+    const registered = await registerMissing(c, enrolment);
     // Readings taken while registering waited in the outbox (the server refused them as unknown).
     p.resume();
-    return { ...r, ms: Math.round(performance.now() - started) };
+    return { registered, ms: Math.round(performance.now() - started) };
+  },
+
+  async addModel({ modelId, layout, passphrase, profile }) {
+    const { client: c, pipeline: p } = unlocked();
+    if (stream) throw new Failure('BUSY', 'stop the readings first, then change the models');
+    if (!CATALOGUE.some((m) => m.id === modelId))
+      throw new Failure('BAD_INPUT', `unknown model "${modelId}"`);
+    progress('keys', 0, 1);
+    await p.exclusive(() => c.addModel(modelId, layout, passphrase, profile ?? {})).catch(badInput);
+    progress('keys', 1, 1);
+    if (c.api.base !== NO_SERVER) {
+      await registerMissing(c);
+      p.resume();
+    }
+    return summary(c.contents, c.api.base);
+  },
+
+  async removeModel({ modelId, passphrase }) {
+    const { client: c, pipeline: p } = unlocked();
+    if (stream) throw new Failure('BUSY', 'stop the readings first, then change the models');
+    const server = c.api.base;
+    const before = await registeredModels(c.contents, server);
+    await p
+      .exclusive(async () => {
+        await c.removeModel(modelId, passphrase);
+        p.forget(modelId);
+      })
+      .catch(badInput);
+    // Added again later, it has new keys: they need registering.
+    await markRegistered(
+      c.contents,
+      server,
+      before.filter((m) => m !== modelId),
+    );
+    return summary(c.contents, server);
   },
 
   async stream(source) {
