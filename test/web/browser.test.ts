@@ -17,7 +17,9 @@ import { type Browser, chromium, type Page, type Request } from 'playwright-core
 import type { HistoryEntry } from '../../src/client/history.ts';
 import { SealedStore } from '../../src/client/sealed-store.ts';
 import { MemoryStore } from '../../src/client/store.ts';
-import { openVault } from '../../src/client/vault.ts';
+import { openVault, type VaultContents } from '../../src/client/vault.ts';
+import type { Reading } from '../../src/device/reading.ts';
+import weights from '../../src/models/chd-risk/weights.json' with { type: 'json' };
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { keyNeedles, readingNeedles } from '../secrecy-needles.ts';
@@ -35,6 +37,73 @@ async function createKeys(page: Page, userId: string, also?: () => Promise<void>
   await page.fill('#passphrase', PASSPHRASE);
   await page.fill('#passphrase-confirm', PASSPHRASE);
   await page.click('#create');
+}
+
+/** The vault as a page stored it in IndexedDB, opened here with the passphrase the test typed. */
+async function storedVault(p: Page): Promise<VaultContents> {
+  const bytes = await p.evaluate(
+    () =>
+      new Promise<number[]>((resolve, reject) => {
+        const open = indexedDB.open('pmhe-client');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const get = open.result.transaction('entries').objectStore('entries').get('vault.cbor');
+          get.onsuccess = () => resolve(Array.from(get.result as Uint8Array));
+          get.onerror = () => reject(get.error);
+        };
+      }),
+  );
+  return openVault(Uint8Array.from(bytes), PASSPHRASE);
+}
+
+/** A page's history: CBOR HistoryEntry values, sealed at rest under the vault's key, opened here. */
+async function storedHistory(p: Page, vault: VaultContents): Promise<HistoryEntry[]> {
+  const history = await p.evaluate(
+    () =>
+      new Promise<[string, number[]][]>((resolve, reject) => {
+        const open = indexedDB.open('pmhe-client');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const store = open.result.transaction('entries').objectStore('entries');
+          const range = IDBKeyRange.bound('history/', 'history/\uffff');
+          const keys = store.getAllKeys(range);
+          const all = store.getAll(range);
+          all.onsuccess = () =>
+            resolve(
+              (all.result as Uint8Array[]).map(
+                (b, i) => [String(keys.result[i]), Array.from(b)] as [string, number[]],
+              ),
+            );
+          all.onerror = () => reject(all.error);
+        };
+      }),
+  );
+  const atRest = new MemoryStore();
+  for (const [key, bytes] of history) {
+    assert.equal(Buffer.from(bytes.slice(0, 4)).toString(), 'PMHS', `${key} is not sealed in IndexedDB`);
+    await atRest.put(key, Uint8Array.from(bytes));
+  }
+  const opened = await SealedStore.over(atRest, vault.identitySeed);
+  const entries: HistoryEntry[] = [];
+  for (const [key] of history) entries.push(decode((await opened.get(key)) as Uint8Array) as HistoryEntry);
+  return entries;
+}
+
+/**
+ * The age a chd-risk result was computed with: its decrypted score is the WCGS linear score
+ * (intercept + Σ coefficient·feature), so the score less every other term, over age's coefficient.
+ */
+function ageBehind(entry: HistoryEntry, profile: Readonly<Record<string, number>>): number {
+  const reading = entry.readings.at(-1) as Reading;
+  let rest = weights.intercept;
+  let perYear = 0;
+  weights.features.forEach((f, i) => {
+    const c = weights.coefficients[i] as number;
+    if ('vital' in f.source) rest += c * reading[f.source.vital as 'y' | 'z'];
+    else if (f.source.profile === 'age') perYear = c;
+    else rest += c * (profile[f.source.profile] as number);
+  });
+  return ((entry.q.score?.at(-1) ?? Number.NaN) - rest) / perYear;
 }
 
 /** Every request the page (and its worker) made: URL, headers and body. */
@@ -444,52 +513,8 @@ describe('browser client', {
   });
 
   test('SECRECY: no request carries the secret key or a plaintext reading', async () => {
-    // The vault as the page stored it, opened here with the passphrase the test typed.
-    const vaultBytes = await page.evaluate(
-      () =>
-        new Promise<number[]>((resolve, reject) => {
-          const open = indexedDB.open('pmhe-client');
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const get = open.result.transaction('entries').objectStore('entries').get('vault.cbor');
-            get.onsuccess = () => resolve(Array.from(get.result as Uint8Array));
-            get.onerror = () => reject(get.error);
-          };
-        }),
-    );
-    const vault = await openVault(Uint8Array.from(vaultBytes), PASSPHRASE);
-    // The readings the page generated, from its own history: CBOR HistoryEntry values, sealed at
-    // rest under the vault's key (opened here with the vault the page backed up).
-    const history = await page.evaluate(
-      () =>
-        new Promise<[string, number[]][]>((resolve, reject) => {
-          const open = indexedDB.open('pmhe-client');
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const store = open.result.transaction('entries').objectStore('entries');
-            const range = IDBKeyRange.bound('history/', 'history/\uffff');
-            const keys = store.getAllKeys(range);
-            const all = store.getAll(range);
-            all.onsuccess = () =>
-              resolve(
-                (all.result as Uint8Array[]).map(
-                  (b, i) => [String(keys.result[i]), Array.from(b)] as [string, number[]],
-                ),
-              );
-            all.onerror = () => reject(all.error);
-          };
-        }),
-    );
-    const atRest = new MemoryStore();
-    for (const [key, bytes] of history) {
-      assert.equal(Buffer.from(bytes.slice(0, 4)).toString(), 'PMHS', `${key} is not sealed in IndexedDB`);
-      await atRest.put(key, Uint8Array.from(bytes));
-    }
-    const opened = await SealedStore.over(atRest, vault.identitySeed);
-    const readings: HistoryEntry['readings'] = [];
-    for (const [key] of history) {
-      readings.push(...(decode((await opened.get(key)) as Uint8Array) as HistoryEntry).readings);
-    }
+    const vault = await storedVault(page);
+    const readings = (await storedHistory(page, vault)).flatMap((e) => e.readings);
     assert.ok(readings.length >= 4, `readings in the history: ${readings.length}`);
     assert.ok(
       requests.some((r) => r.url.endsWith('/v1/submissions') && r.body.length > 10_000),
@@ -659,6 +684,49 @@ describe('browser client', {
     await phone.click('#models-summary'); // closed again: the cards come first
     await fits();
     await phone.screenshot({ path: join(SCREENS, 'phone-two-models-390.png') });
+
+    // The profile, edited in the page: shown in plain words; an age out of range is refused in the
+    // passphrase dialog naming the field and its range (nothing saved); a valid one is sealed.
+    const madeWith61 = await phone.$$eval('#results tbody tr[data-model="chd-risk"]', (trs) =>
+      trs.map((tr) => (tr as HTMLElement).dataset.tx ?? ''),
+    );
+    const profileShown = async () => (await phone.textContent('#profile-values')) ?? '';
+    await phone.click('#profile-summary');
+    assert.match(await profileShown(), /Age\s*61 years/);
+    assert.match(await profileShown(), /Smoker\s*no/);
+    assert.match(await profileShown(), /NEWS2 SpO2 scale\s*1/); // early-warning is followed
+    await phone.click('#profile-edit');
+    assert.equal(await phone.inputValue('#profile-age'), '61');
+    assert.equal(await phone.isVisible('#profile-spo2-scale-2'), true);
+    await fits(); // the editor open: its inputs fit too
+    const saveAge = async (age: string) => {
+      await phone.fill('#profile-age', age);
+      await phone.click('#profile-save');
+      await phone.fill('#vault-passphrase', PASSPHRASE);
+      await phone.click('#vault-confirm');
+    };
+    await saveAge('500');
+    await phone.waitForSelector('#vault-error:not([hidden])', { timeout: 30_000 });
+    assert.match((await phone.textContent('#vault-error')) ?? '', /Nothing was saved: .*age.*\[18, 110\]/);
+    await phone.screenshot({ path: join(SCREENS, 'phone-profile-refused-390.png') });
+    await phone.click('#vault-cancel');
+    assert.match(await profileShown(), /Age\s*61 years/);
+    await saveAge('70');
+    await phone.waitForFunction(
+      () =>
+        !document.querySelector('#vault-dialog')?.hasAttribute('open') &&
+        /Age\s*70 years/.test(document.getElementById('profile-values')?.textContent ?? ''),
+      undefined,
+      { timeout: 60_000 },
+    );
+    assert.equal(await phone.isVisible('#profile-form'), false);
+    assert.match(
+      (await phone.textContent('#profile-note')) ?? '',
+      /used for readings from now on; results already made keep theirs/,
+    );
+    await fits();
+    await phone.locator('#profile-panel').screenshot({ path: join(SCREENS, 'phone-profile-saved-390.png') });
+    await phone.click('#profile-summary'); // closed again
     await phone.click('#models-summary');
 
     // The first model removed: one left, which alone gets the next reading.
@@ -682,5 +750,20 @@ describe('browser client', {
       await phone.$$eval('#model-list li', (li) => li.map((x) => (x as HTMLElement).dataset.model)),
       ['chd-risk'],
     );
+
+    // The sealed vault holds the new age (what the next unlock reads), and each chd-risk result
+    // was computed with the age of its time: 61 before the edit, 70 from the next reading on.
+    const sealed = await storedVault(phone);
+    assert.equal(sealed.profile?.age, 70);
+    const chdResults = (await storedHistory(phone, sealed)).filter((e) => e.modelId === 'chd-risk');
+    assert.ok(
+      chdResults.some((e) => !madeWith61.includes(e.txId)),
+      'no chd-risk result after the edit',
+    );
+    for (const entry of chdResults) {
+      const age = madeWith61.includes(entry.txId) ? 61 : 70;
+      const behind = ageBehind(entry, sealed.profile ?? {});
+      assert.ok(Math.abs(behind - age) < 1, `a result computed with age ${behind.toFixed(2)}, not ${age}`);
+    }
   });
 });

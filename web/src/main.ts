@@ -21,6 +21,9 @@
  *   models      #models-panel (details)  #models-summary  #model-list (li[data-model], each with
  *               button.remove-model)  #add-model-form  #add-model (select)  #add-profile-fields (#add-age
  *               #add-bmi #add-cholesterol #add-smoker)  #add-news2-field (#add-spo2-scale-2)  #add-model-button
+ *   profile     #profile-panel (details)  #profile-summary  #profile-values (div[data-field] of dt, dd)
+ *               #profile-none  #profile-note  #profile-edit  #profile-form (#profile-age #profile-bmi
+ *               #profile-cholesterol #profile-smoker #profile-spo2-scale-2)  #profile-save  #profile-cancel
  *   passphrase  #vault-dialog  #vault-passphrase  #vault-confirm  #vault-cancel  #vault-error
  *               #export-fhir  #export-csv  #export-backup
  *   backup      #backup-dialog  #backup-passphrase  #backup-new-passphrase  #backup-confirm  #backup-cancel
@@ -264,6 +267,7 @@ async function renderVault(summary: VaultSummary): Promise<HistoryEntry[]> {
     ? 'Time slots (15 simulated minutes each; 672 make a week)'
     : 'Readings';
   renderModelsPanel(summary);
+  renderProfile(summary);
   const history = await worker.call('results', {});
   show('app');
   readingsChart ??= new ReadingsChart($<HTMLCanvasElement>('readings-chart'));
@@ -331,8 +335,11 @@ function describeAddChoice(): void {
   $('add-news2-field').hidden = choice?.id !== 'early-warning';
 }
 
-/** The profile values a model needs, from the create form (prefix '') or the add form ('add-'). */
-function profileFor(modelId: string, prefix: '' | 'add-'): Record<string, number> {
+/**
+ * The profile values a model needs, from the create form (prefix ''), the add form ('add-') or
+ * the profile editor ('profile-').
+ */
+function profileFor(modelId: string, prefix: '' | 'add-' | 'profile-'): Record<string, number> {
   const profile: Record<string, number> = {};
   if (modelOf(modelId)?.profile.length) {
     profile.age = Number($<HTMLInputElement>(`${prefix}age`).value);
@@ -355,6 +362,109 @@ function removeModel(modelId: string): void {
     async (passphrase) => {
       await renderVault(await worker.call('removeModel', { modelId, passphrase }));
       say(`You no longer follow ${name}.`);
+    },
+  );
+}
+
+/** Each profile field in plain words: its name and its value with the unit. */
+const PROFILE_WORDS: Readonly<Record<string, { label: string; text: (v: number) => string }>> = {
+  age: { label: 'Age', text: (v) => `${v} years` },
+  bmi: { label: 'Body-mass index', text: (v) => `${v} kg/m²` },
+  cholesterol: { label: 'Total cholesterol', text: (v) => `${v} mg/dL` },
+  smoker: { label: 'Smoker', text: (v) => (v === 1 ? 'yes' : 'no') },
+  spo2Scale: {
+    label: 'NEWS2 SpO2 scale',
+    text: (v) => (v === 2 ? '2 (the 88–92% target your clinician set)' : '1 (the usual one)'),
+  },
+};
+
+/** The profile fields the models followed read (early-warning reads the SpO2 scale on this device). */
+function profileFields(summary: VaultSummary): string[] {
+  const read = new Set<string>(summary.models.flatMap((m) => modelOf(m.modelId)?.profile ?? []));
+  if (summary.models.some((m) => m.modelId === 'early-warning')) read.add('spo2Scale');
+  return Object.keys(PROFILE_WORDS).filter((f) => read.has(f));
+}
+
+/** A profile value as the models read it: an absent SpO2 scale is scale 1. */
+const profileValue = (profile: Record<string, number>, field: string): number | undefined =>
+  profile[field] ?? (field === 'spo2Scale' ? 1 : undefined);
+
+/** The profile in plain words (the editor closed); `saved` says when the change applies. */
+function renderProfile(summary: VaultSummary, saved = false): void {
+  const fields = profileFields(summary);
+  $('profile-values').replaceChildren(
+    ...fields.map((f) => {
+      const v = profileValue(summary.profile, f);
+      const words = PROFILE_WORDS[f];
+      return el(
+        'div',
+        { 'data-field': f },
+        el('dt', {}, words?.label ?? f),
+        el('dd', {}, v === undefined ? 'not set' : (words?.text(v) ?? String(v))),
+      );
+    }),
+  );
+  $('profile-values').hidden = false;
+  $('profile-none').hidden = fields.length > 0;
+  $('profile-edit').hidden = fields.length === 0;
+  $('profile-form').hidden = true;
+  $('profile-note').hidden = !saved;
+  $('profile-note').textContent = saved
+    ? 'Saved: used for readings from now on; results already made keep theirs.'
+    : '';
+}
+
+/** The editor, prefilled with the current values, showing only the fields the models followed read. */
+function editProfile(): void {
+  if (!vault) return;
+  const fields = profileFields(vault);
+  const profile = vault.profile;
+  for (const f of ['age', 'bmi', 'cholesterol']) {
+    const v = profile[f];
+    $<HTMLInputElement>(`profile-${f}`).value = v === undefined ? '' : String(v);
+  }
+  $<HTMLInputElement>('profile-smoker').checked = profile.smoker === 1;
+  $<HTMLInputElement>('profile-spo2-scale-2').checked = profile.spo2Scale === 2;
+  for (const field of $('profile-form').querySelectorAll<HTMLElement>('[data-field]'))
+    field.hidden = !fields.includes(field.dataset.field ?? '');
+  $('profile-values').hidden = true;
+  $('profile-edit').hidden = true;
+  $('profile-note').hidden = true;
+  $('profile-form').hidden = false;
+  $('profile-form').querySelector<HTMLInputElement>('.field:not([hidden]) input')?.focus();
+}
+
+/** Save: the values changed go to the worker once the passphrase is given; its refusal stays in the dialog. */
+function saveProfile(): void {
+  if (!vault) return;
+  const current = vault.profile;
+  const models = vault.models.map((m) => m.modelId);
+  const entered = models.reduce<Record<string, number>>(
+    (all, m) => Object.assign(all, profileFor(m, 'profile-')),
+    {},
+  );
+  // Unticked, the scale goes back to 1 (profileFor only adds a 2: a new vault or model needs no 1).
+  if (models.includes('early-warning')) entered.spo2Scale ??= 1;
+  const changed = Object.fromEntries(
+    Object.entries(entered).filter(([f, v]) => v !== profileValue(current, f)),
+  );
+  if (Object.keys(changed).length === 0) {
+    renderProfile(vault);
+    say('Your profile is unchanged.');
+    return;
+  }
+  askPassphrase(
+    'Save your profile?',
+    'It is sealed with your keys under your passphrase. Readings from now on are sent with it; results already made keep the profile they were computed with.',
+    'Save',
+    async (passphrase) => {
+      const r = await worker.call('setProfile', { values: changed, passphrase }).catch((error: unknown) => {
+        throw new Error(`Nothing was saved: ${messageOf(error)}`);
+      });
+      if (!vault) return;
+      vault.profile = r.profile;
+      renderProfile(vault, true);
+      say('Your profile is saved: readings from now on are sent with it.');
     },
   );
 }
@@ -672,6 +782,15 @@ function wireApp(): void {
 
 function wireModels(): void {
   $('add-model').addEventListener('change', describeAddChoice);
+  $('profile-edit').addEventListener('click', editProfile);
+  $('profile-cancel').addEventListener('click', () => {
+    if (vault) renderProfile(vault);
+  });
+  $('profile-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    showError(null);
+    saveProfile();
+  });
   $('add-model-form').addEventListener('submit', (e) => {
     e.preventDefault();
     showError(null);

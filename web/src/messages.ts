@@ -17,6 +17,8 @@ export interface VaultSummary {
   createdAt: number;
   /** Whether this browser registered every model's keys with the server (setup done). */
   registered: boolean;
+  /** The profile sealed in the vault (age, bmi, cholesterol, smoker, spo2Scale): what uploads carry. */
+  profile: Record<string, number>;
 }
 
 export type StreamSource =
@@ -59,6 +61,14 @@ export interface Ops {
   };
   /** Stops following a model (not the last): the server ends it, its key leaves the vault. */
   removeModel: { payload: { modelId: string; passphrase: string }; result: VaultSummary };
+  /**
+   * Replaces profile values (fields of the models followed, in their ranges) and re-seals the
+   * vault: readings queued from then on carry them; results already made keep theirs.
+   */
+  setProfile: {
+    payload: { values: Record<string, number>; passphrase: string };
+    result: { profile: Record<string, number> };
+  };
   /** Starts a stream of readings; answers once it started (readings and results follow as events). */
   stream: { payload: StreamSource; result: { readings: number } };
   /** Stops the stream (what was already queued is still sent and collected). */

@@ -120,6 +120,7 @@ async function summary(c: VaultContents, server: string): Promise<VaultSummary> 
     models: c.subscriptions.map(({ modelId, layout, presetId }) => ({ modelId, layout, presetId })),
     createdAt: c.createdAt,
     registered: c.subscriptions.every((x) => registered.includes(x.modelId)),
+    profile: { ...c.profile },
   };
 }
 
@@ -555,6 +556,14 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
       before.filter((m) => m !== modelId),
     );
     return summary(c.contents, server);
+  },
+
+  async setProfile({ values, passphrase }) {
+    const { client: c, pipeline: p } = unlocked();
+    if (stream) throw new Failure('BUSY', 'stop the readings first, then change your profile');
+    // After what is queued: a reading taken before the change goes out with the profile it was taken under.
+    await p.exclusive(() => c.setProfile(values, passphrase)).catch(badInput);
+    return { profile: { ...c.contents.profile } };
   },
 
   async stream(source) {
