@@ -202,7 +202,6 @@ export class PmheClient implements Disposable {
     profile: Readonly<Record<string, number>> = {},
   ): Promise<LocalUser> {
     if (this.#users.has(modelId)) throw new ModelChoiceError(`this device already follows ${modelId}`);
-    getModel(modelId); // an unknown model fails here, naming the catalogue
     const merged = checkedProfile(
       [...this.models, modelId],
       { ...this.contents.profile, ...profile },
@@ -651,27 +650,25 @@ function checkedProfile(
 
 /** Readings → the readings of each upload, as this user's plan's layout wants them. */
 function groupFor(user: LocalUser, readings: readonly Reading[]): Reading[][] {
-  {
-    const { plan } = user;
-    if (plan.layout !== 'batch') return readings.map((r) => [r]);
-    const batch = plan.model.batch;
-    if (plan.model.windows && batch) {
-      // Window means read slot i as minute interval·i from the first midnight (UTC): a full grid.
-      const first = readings[0];
-      if (!first) return [];
-      const start = first.time - (first.time % 86_400_000);
-      return [
-        toGrid(readings, {
-          start,
-          intervalMinutes: batch.intervalMinutes,
-          slots: plan.readingsPerUpload,
-          maxGapSlots: MAX_GAP_SLOTS,
-        }).readings,
-      ];
-    }
-    const size = plan.readingsPerUpload;
-    const groups: Reading[][] = [];
-    for (let i = 0; i < readings.length; i += size) groups.push(readings.slice(i, i + size));
-    return groups;
+  const { plan } = user;
+  if (plan.layout !== 'batch') return readings.map((r) => [r]);
+  const batch = plan.model.batch;
+  if (plan.model.windows && batch) {
+    // Window means read slot i as minute interval·i from the first midnight (UTC): a full grid.
+    const first = readings[0];
+    if (!first) return [];
+    const start = first.time - (first.time % 86_400_000);
+    return [
+      toGrid(readings, {
+        start,
+        intervalMinutes: batch.intervalMinutes,
+        slots: plan.readingsPerUpload,
+        maxGapSlots: MAX_GAP_SLOTS,
+      }).readings,
+    ];
   }
+  const size = plan.readingsPerUpload;
+  const groups: Reading[][] = [];
+  for (let i = 0; i < readings.length; i += size) groups.push(readings.slice(i, i + size));
+  return groups;
 }
