@@ -9,12 +9,19 @@ import {
   type ApiResult,
   type Catalogue,
   CBOR,
+  type Clinician,
+  type Closed,
+  type Grant,
+  type GrantList,
   type Me,
   type RegisteredUser,
   type ResultSummary,
+  type Share,
+  type SharedItem,
   type SubmissionStatus,
   type Unsubscribed,
 } from '../protocol/api.ts';
+import type { Answer } from '../protocol/contract.ts';
 import type { SubmitItem } from './user.ts';
 
 /** Anything that can sign a request: a LocalUser. */
@@ -81,6 +88,50 @@ export class ApiClient {
   /** POST /v1/users/me/unsubscribe with a signed unsubscribe request (LocalUser.request). */
   unsubscribe(request: Uint8Array): Promise<Unsubscribed> {
     return this.#call<Unsubscribed>('POST', `${API_PREFIX}/users/me/unsubscribe`, encode({ request }));
+  }
+
+  /** Registers a clinician: their signed request (op "clinician"). */
+  registerClinician(request: Uint8Array, enrolment?: string): Promise<Clinician> {
+    const body = encode({ request, ...(enrolment ? { enrolment } : {}) });
+    return this.#call<Clinician>('POST', `${API_PREFIX}/clinicians`, body, false);
+  }
+
+  clinician(id: string): Promise<Clinician> {
+    return this.#call<Clinician>('GET', `${API_PREFIX}/clinicians/${encodeURIComponent(id)}`);
+  }
+
+  grants(): Promise<GrantList> {
+    return this.#call<GrantList>('GET', `${API_PREFIX}/grants`);
+  }
+
+  grant(request: Uint8Array): Promise<Grant> {
+    return this.#call<Grant>('POST', `${API_PREFIX}/grants`, encode({ request }));
+  }
+
+  revoke(request: Uint8Array): Promise<Grant> {
+    return this.#call<Grant>('POST', `${API_PREFIX}/grants/revoke`, encode({ request }));
+  }
+
+  share(request: Uint8Array, item: Uint8Array): Promise<Share> {
+    return this.#call<Share>('POST', `${API_PREFIX}/shares`, encode({ request, item }));
+  }
+
+  async sharedItems(userId?: string): Promise<SharedItem[]> {
+    const query = userId === undefined ? '' : `?userId=${encodeURIComponent(userId)}`;
+    return (await this.#call<{ items: SharedItem[] }>('GET', `${API_PREFIX}/shares${query}`)).items;
+  }
+
+  sharedItem(userId: string, resultId: string): Promise<SharedItem> {
+    return this.#call<SharedItem>('GET', `${API_PREFIX}/shares/${encodeURIComponent(userId)}/${resultId}`);
+  }
+
+  /** The ledger's consent records of the signer (relayed by the server). */
+  consent(request: Uint8Array): Promise<Answer<'consent'>> {
+    return this.#call<Answer<'consent'>>('POST', `${API_PREFIX}/consent`, encode({ request }));
+  }
+
+  close(request: Uint8Array): Promise<Closed> {
+    return this.#call<Closed>('POST', `${API_PREFIX}/users/me/close`, encode({ request }));
   }
 
   async submit(items: readonly SubmitItem[]): Promise<SubmissionStatus[]> {

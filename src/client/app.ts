@@ -8,6 +8,7 @@
 import type { Reading } from '../device/reading.ts';
 import { SPO2_SCALE_FIELD } from '../models/catalogue/early-warning.ts';
 import { getModel } from '../models/catalogue/index.ts';
+import type { Clinician, Closed, Grant } from '../protocol/api.ts';
 import { fromBase64 } from '../protocol/bytes.ts';
 import { readSubmission } from '../protocol/envelope.ts';
 import { checkProfile, type Profile } from '../protocol/meta-functions.ts';
@@ -18,6 +19,14 @@ import { History, type HistoryEntry } from './history.ts';
 import { type FlushReport, Outbox, type OutboxItem, type OutboxOptions } from './outbox.ts';
 import { checkResult, interpret, ResultError } from './results.ts';
 import { SealedStore } from './sealed-store.ts';
+import {
+  type GrantChoice,
+  grantAccess,
+  revokeAccess,
+  type ShareReport,
+  type Sharer,
+  shareOutstanding,
+} from './sharing.ts';
 import type { ClientStore } from './store.ts';
 import { LocalUser } from './user.ts';
 import { type KdfParams, Vault, type VaultContents, type VaultSubscription } from './vault.ts';
@@ -65,7 +74,7 @@ export interface OpenOptions {
 export type ProgressPhase = 'keys' | 'seal' | 'unlock';
 
 /** The vault's fraction 0..1 as done/1000, at most every 1%. */
-function kdfProgress(phase: ProgressPhase, options: OpenOptions) {
+export function kdfProgress(phase: ProgressPhase, options: OpenOptions) {
   const report = options.onProgress;
   if (!report) return {};
   let last = -1;
@@ -112,6 +121,11 @@ export interface CollectOptions {
   count?: number;
   /** Called for a sent upload the contract refused for good (it is kept as failed). */
   onRefused?: (item: OutboxItem, reason: string) => void;
+  /**
+   * Called after new results were shared with clinicians under the person's grants (automatic
+   * whenever results arrived; a failure is reported here and tried again next time).
+   */
+  onShared?: (report: ShareReport) => void;
 }
 
 export class PmheClient implements Disposable {
@@ -259,6 +273,55 @@ export class PmheClient implements Disposable {
     this.#users.delete(modelId);
     user[Symbol.dispose]();
     return { ...(txId ? { txId } : {}), discarded };
+  }
+
+  /** A registered clinician, with the fingerprint to compare with theirs before granting. */
+  clinician(clinicianId: string): Promise<Clinician> {
+    return this.api.clinician(clinicianId);
+  }
+
+  /**
+   * Grants a clinician (as looked up with `clinician`) the results of chosen models, from a time
+   * until an expiry: a contract transaction signed by this person. Results already here that it
+   * covers are shared at once; new ones as they arrive (collect).
+   */
+  async grant(clinician: Clinician, choice: GrantChoice): Promise<{ grant: Grant } & ShareReport> {
+    const grant = await grantAccess(this.#sharer, clinician, choice);
+    return { grant, ...(await this.shareOutstanding()) };
+  }
+
+  /** Ends a grant: nothing more is shared, and the server refuses the clinician what was. */
+  revoke(clinicianId: string): Promise<Grant> {
+    return revokeAccess(this.#sharer, clinicianId);
+  }
+
+  /** The grants this person gave, with the results shared under each. */
+  async grants(): Promise<Grant[]> {
+    return (await this.api.grants()).grants;
+  }
+
+  /** Shares every decrypted result a grant in force covers and has not received yet. */
+  shareOutstanding(): Promise<ShareReport> {
+    return shareOutstanding(this.#sharer);
+  }
+
+  get #sharer(): Sharer {
+    return { user: this.user, api: this.api, history: this.history, store: this.#store };
+  }
+
+  /**
+   * Closes the account for good: the server has the contract delete every state entry of this
+   * person and deletes its own rows (grants end with them), then this device's vault, outbox and
+   * history are destroyed. The passphrase is checked first; nothing is deleted if it is wrong.
+   * What stays in the ledger's blocks is unreadable without the keys destroyed here.
+   */
+  async closeAccount(passphrase: string): Promise<Closed> {
+    await Vault.open(this.#store, passphrase);
+    const { args = [] } = await this.user.request('close');
+    const closed = await this.api.close(fromBase64(args[0] ?? ''));
+    await Vault.destroy(this.#store, passphrase);
+    this[Symbol.dispose]();
+    return closed;
   }
 
   /** Generates keys on the device and seals them into a new vault in `store`. */
@@ -533,6 +596,16 @@ export class PmheClient implements Disposable {
       events.abort();
       await listening;
     }
+    if (collected.length > 0) {
+      // Sharing continues by itself while a grant is in force; it never costs the person a result.
+      const report = await this.shareOutstanding().catch(
+        (error: unknown): ShareReport => ({
+          shared: [],
+          failed: [{ clinicianId: '*', resultId: '*', reason: (error as Error).message }],
+        }),
+      );
+      if (report.shared.length > 0 || report.failed.length > 0) options.onShared?.(report);
+    }
     return collected;
   }
 
@@ -603,6 +676,7 @@ export class PmheClient implements Disposable {
       decryptedAt,
       latencyMs: decryptedAt - item.readAt,
       uploadedBytes: item.envelope.length + (item.issue?.length ?? 0),
+      recordedAt: result.timestamp,
     };
     await this.history.add(entry);
     await this.outbox.remove(item);

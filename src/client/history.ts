@@ -35,7 +35,7 @@ export interface HistoryEntry {
    * upload size either (both 0).
    */
   restored?: boolean;
-  /** The ledger's time of the evaluation (ms): for a rebuilt entry, the only time there is. */
+  /** The ledger's time of the evaluation (ms): for a rebuilt entry, the only time there is (absent in entries from before sharing). */
   recordedAt?: number;
 }
 

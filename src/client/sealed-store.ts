@@ -16,8 +16,8 @@ const VERSION = 1;
 const IV_BYTES = 12;
 /** Present once `migrate` has sealed every older value. */
 const MIGRATED_KEY = 'sealed-store-migrated';
-/** The prefixes sealed: what holds readings and results. */
-export const SEALED_PREFIXES: readonly string[] = Object.freeze(['outbox/', 'history/']);
+/** The prefixes sealed: what holds readings and results, and the clinicians' keys a person granted. */
+export const SEALED_PREFIXES: readonly string[] = Object.freeze(['outbox/', 'history/', 'grants/']);
 
 /** A stored value that does not open: damaged, moved to another key, or sealed under other keys. */
 export class SealedStoreError extends Error {

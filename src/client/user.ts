@@ -38,9 +38,30 @@ import {
 import type { Profile } from '../protocol/meta-functions.ts';
 import { type Params, type RequestOp, signRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
+import { type SharedResult, sealItem } from '../protocol/shared-item.ts';
 import type { VitalReading } from '../protocol/vitals.ts';
 
 const freshNonce = () => crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+
+/** The Authorization header for one HTTP request, signed by `signer` (a person's or a clinician's key). */
+export async function httpAuthorization(
+  signer: Signer,
+  method: string,
+  path: string,
+  body: Uint8Array = new Uint8Array(0),
+): Promise<string> {
+  const bytes = await signRequest(
+    {
+      op: 'http',
+      userId: signer.userId,
+      nonce: freshNonce(),
+      timestamp: Date.now(),
+      params: { method: method.toUpperCase(), path, body: sha256Hex(body) },
+    },
+    signer.privateKey,
+  );
+  return `${AUTH_SCHEME} ${toBase64(bytes)}`;
+}
 
 export interface UserOptions {
   userId: string;
@@ -214,18 +235,13 @@ export class LocalUser implements Disposable {
   }
 
   /** The Authorization header for one HTTP request (method, path with query, body). */
-  async authorization(method: string, path: string, body: Uint8Array = new Uint8Array(0)): Promise<string> {
-    const bytes = await signRequest(
-      {
-        op: 'http',
-        userId: this.userId,
-        nonce: freshNonce(),
-        timestamp: Date.now(),
-        params: { method: method.toUpperCase(), path, body: sha256Hex(body) },
-      },
-      this.#signer.privateKey,
-    );
-    return `${AUTH_SCHEME} ${toBase64(bytes)}`;
+  authorization(method: string, path: string, body: Uint8Array = new Uint8Array(0)): Promise<string> {
+    return httpAuthorization(this.#signer, method, path, body);
+  }
+
+  /** A diagnosis sealed to a clinician's X25519 key and signed: a shared item (docs/sharing.md). */
+  sealForClinician(result: SharedResult, boxKey: Uint8Array): Promise<Uint8Array> {
+    return sealItem(result, boxKey, this.#signer.privateKey);
   }
 
   receive(envelopes: readonly Uint8Array[]): Proposal {

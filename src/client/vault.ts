@@ -35,6 +35,13 @@ export interface VaultSubscription {
   addedAt: number;
 }
 
+/** A clinician's own part of their vault. */
+export interface VaultClinician {
+  name: string;
+  /** 32-byte seed of the X25519 key people seal shared results to. */
+  boxSeed: Uint8Array;
+}
+
 /** What a vault holds: everything a client needs to act as the user again on a new device. */
 export interface VaultContents {
   userId: string;
@@ -44,8 +51,10 @@ export interface VaultContents {
   createdAt: number;
   /** Ed25519 32-byte seed (see src/protocol/identity.ts exportPrivateKey/importPrivateKey): the one identity. */
   identitySeed: Uint8Array;
-  /** The models followed, in the order they were added: at least one, each model once. */
+  /** The models followed, in the order they were added: at least one, each model once (none for a clinician). */
   subscriptions: VaultSubscription[];
+  /** Present in a clinician's vault: their name and the seed of their X25519 key (docs/sharing.md). */
+  clinician?: VaultClinician;
   /** What the models read beside the readings (age, sex, ...): one profile for all of them. */
   profile?: Record<string, number>;
 }
@@ -137,6 +146,7 @@ const CONTENT_FIELDS = new Set([
   'identitySeed',
   'subscriptions',
   'profile',
+  'clinician',
   // A vault from before subscriptions: its one model, read as the first subscription.
   'modelId',
   'layout',
@@ -318,8 +328,10 @@ function checkContents(value: unknown, fail: (code: VaultErrorCode, why: string)
   if (fields.has('subscriptions')) {
     if (legacy.length > 0) fail('CORRUPT', `both subscriptions and the older ${legacy.join(', ')}`);
     const list = fields.get('subscriptions');
-    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_SUBSCRIPTIONS) {
-      fail('CORRUPT', `subscriptions must be a list of 1 to ${MAX_SUBSCRIPTIONS}`);
+    // A clinician follows no model; a person follows at least one.
+    const least = fields.has('clinician') ? 0 : 1;
+    if (!Array.isArray(list) || list.length < least || list.length > MAX_SUBSCRIPTIONS) {
+      fail('CORRUPT', `subscriptions must be a list of ${least} to ${MAX_SUBSCRIPTIONS}`);
     }
     subscriptions = (list as unknown[]).map((entry, i) => {
       const map = entry instanceof Map ? entry : isRecord(entry) ? new Map(Object.entries(entry)) : undefined;
@@ -359,6 +371,26 @@ function checkContents(value: unknown, fail: (code: VaultErrorCode, why: string)
     }
     profile = Object.fromEntries(entries) as Record<string, number>;
   }
+  let clinician: VaultClinician | undefined;
+  const rawClinician = fields.get('clinician');
+  if (rawClinician !== undefined) {
+    const map =
+      rawClinician instanceof Map
+        ? rawClinician
+        : isRecord(rawClinician)
+          ? new Map(Object.entries(rawClinician))
+          : fail('CORRUPT', 'clinician is not a map');
+    const extra = [...map.keys()].find((k) => k !== 'name' && k !== 'boxSeed');
+    if (extra !== undefined)
+      fail('UNSUPPORTED', `clinician has a field "${String(extra)}" this client does not know`);
+    const read = readers(map, 'clinician.', fail);
+    clinician = { name: read.text('name', 200) as string, boxSeed: read.bytes('boxSeed') };
+    if (clinician.boxSeed.length !== SEED_BYTES) {
+      fail('CORRUPT', `clinician.boxSeed is ${clinician.boxSeed.length} bytes, expected ${SEED_BYTES}`);
+    }
+    if (subscriptions.length > 0)
+      fail('CORRUPT', 'a clinician follows no model, but subscriptions are listed');
+  }
   return {
     userId,
     ...(server === undefined ? {} : { server }),
@@ -366,6 +398,7 @@ function checkContents(value: unknown, fail: (code: VaultErrorCode, why: string)
     identitySeed,
     subscriptions,
     ...(profile === undefined ? {} : { profile }),
+    ...(clinician === undefined ? {} : { clinician }),
   };
 }
 
@@ -433,6 +466,7 @@ function encodeContents(contents: VaultContents): Uint8Array {
   } finally {
     valid.identitySeed.fill(0); // checkContents' copies; the caller's arrays are untouched
     for (const x of valid.subscriptions) x.ckksSecretKey.fill(0);
+    valid.clinician?.boxSeed.fill(0);
   }
 }
 
@@ -761,6 +795,20 @@ export const Vault = Object.freeze({
     const { kdf } = await inspectVault(stored);
     await store.put(VAULT_KEY, await sealVault(contents, passphrase, { ...options, kdf }));
     return contents;
+  },
+
+  /**
+   * Deletes everything this client kept in `store`: the vault (the only copy of the keys, so
+   * what they sealed is unreadable from now on), the outbox, the history, its cursors. The
+   * passphrase is checked first. For closing an account, after the server closed it.
+   */
+  async destroy(store: ClientStore, passphrase: string, options: DeriveOptions = {}): Promise<number> {
+    await openVault(await readStored(store), passphrase, options);
+    const all = await store.keys('');
+    // The vault last: a crash part-way leaves it, and destroying again finishes.
+    for (const key of all.filter((k) => k !== VAULT_KEY)) await store.delete(key);
+    await store.delete(VAULT_KEY);
+    return all.length;
   },
 
   exportBackup,

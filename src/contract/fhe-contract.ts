@@ -13,31 +13,28 @@ import 'reflect-metadata';
 import { decode } from 'cborg';
 import api, { Context, Contract } from 'fabric-contract-api';
 import type { ChaincodeStub } from 'fabric-shim-api';
-import {
-  type CipherVector,
-  CkksContext,
-  CkksError,
-  loadCiphertext,
-  loadKey,
-  type PresetId,
-} from '../ckks/index.ts';
+import { type CipherVector, CkksContext, loadCiphertext, loadKey, type PresetId } from '../ckks/index.ts';
 import { admitSubmission } from '../models/admission.ts';
 import { CATALOGUE } from '../models/catalogue/index.ts';
 import { evaluate, loadTuple } from '../models/runtime.ts';
 import { CONTRACT_LIMITS } from '../protocol/contract.ts';
-import { ProtocolError } from '../protocol/errors.ts';
-import {
-  bytesParam,
-  listParam,
-  peekRequest,
-  type Request,
-  type RequestOp,
-  textParam,
-  verifyRequest,
-} from '../protocol/request.ts';
+import { bytesParam, listParam, peekRequest, textParam } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
+import { close } from './closure.ts';
+import { consent, grant, registerClinician, revoke, share } from './consent.ts';
 import { ContractError } from './errors.ts';
 import { evaluatorFor, planFor } from './plans.ts';
+import {
+  decodeBase64,
+  guardCkks,
+  guardCkksAsync,
+  guardProtocol,
+  guardProtocolAsync,
+  ownerRequest,
+  useNonce,
+  utf8,
+  verified,
+} from './requests.ts';
 import {
   getBlob,
   getIdentity,
@@ -58,6 +55,7 @@ import {
   touchBlob,
   txTime,
   type UserRecord,
+  unusedOrOwnId,
 } from './state.ts';
 
 const { Info, Returns, Transaction } = api;
@@ -66,7 +64,6 @@ const { Info, Returns, Transaction } = api;
 const Params = (...types: unknown[]) => Reflect.metadata('design:paramtypes', [Context, ...types]);
 
 const LAYOUTS: readonly Layout[] = ['paper', 'packed', 'batch'];
-const WRITING_OPS: readonly RequestOp[] = ['setup', 'unsubscribe', 'issue', 'add', 'mult'];
 
 @Info({ title: 'FheContract', description: 'PMHE: models evaluated on CKKS ciphertexts' })
 export class FheContract extends Contract {
@@ -92,9 +89,12 @@ export class FheContract extends Contract {
     const bytes = decodeBase64(request, 'request');
     const claimed = guardProtocol(() => peekRequest(bytes));
     const publicKey = guardProtocol(() => bytesParam(claimed, 'publicKey'));
-    const existing = await getJson<IdentityRecord>(stub, keys.user(claimed.userId));
-    if (existing && existing.publicKey !== Buffer.from(publicKey).toString('base64')) {
-      throw new ContractError('FORBIDDEN', `user "${claimed.userId}" is registered with another key`);
+    const existing = await unusedOrOwnId(stub, claimed.userId, publicKey);
+    if (existing?.role === 'clinician') {
+      throw new ContractError(
+        'FORBIDDEN',
+        `user "${claimed.userId}" is a clinician: clinicians subscribe to no model`,
+      );
     }
     const r = await verified(stub, bytes, 'setup', publicKey);
     await useNonce(stub, r);
@@ -195,6 +195,54 @@ export class FheContract extends Contract {
     }
     stub.setEvent('unsubscribe', utf8(JSON.stringify({ userId: r.userId, modelId: ended.modelId })));
     return JSON.stringify({ userId: r.userId, modelId, txId: stub.getTxID(), timestamp: txTime(stub) });
+  }
+
+  /** A clinician registers their Ed25519 and X25519 keys (consent.ts). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async clinician(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await registerClinician(ctx.stub, request));
+  }
+
+  /** A person grants a clinician access to chosen models' results, for a time (consent.ts). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async grant(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await grant(ctx.stub, request));
+  }
+
+  /** A person ends a grant (consent.ts). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async revoke(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await revoke(ctx.stub, request));
+  }
+
+  /** Records the hash of an item a person shared under a valid grant (consent.ts). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async share(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await share(ctx.stub, request));
+  }
+
+  /** The grants and shares the signer gave or received (consent.ts). */
+  @Transaction(false)
+  @Returns('string')
+  @Params(String)
+  async consent(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await consent(ctx.stub, request));
+  }
+
+  /** Closes the signer's account, a batch of state entries per transaction (closure.ts). */
+  @Transaction()
+  @Returns('string')
+  @Params(String)
+  async close(ctx: Context, request: string): Promise<string> {
+    return JSON.stringify(await close(ctx.stub, request));
   }
 
   /** receive(List(tuple)): signed envelopes from the transient map, checked and stored. */
@@ -555,38 +603,6 @@ async function userEvaluator(stub: ChaincodeStub, user: UserRecord) {
   );
 }
 
-/** A signed request from a registered user, for this op, within the timestamp window. */
-async function ownerRequest(stub: ChaincodeStub, request: string, op: RequestOp) {
-  const bytes = decodeBase64(request, 'request');
-  const claimed = guardProtocol(() => peekRequest(bytes));
-  const identity = await getIdentity(stub, claimed.userId);
-  const r = await verified(stub, bytes, op, Buffer.from(identity.publicKey, 'base64'));
-  return { r, identity };
-}
-
-async function verified(
-  stub: ChaincodeStub,
-  bytes: Uint8Array,
-  op: RequestOp,
-  key: Uint8Array,
-): Promise<Request> {
-  // Requests whose nonce is stored (for ever) may be old: a server that was down must not lose them.
-  const maxAgeMs = WRITING_OPS.includes(op) ? CONTRACT_LIMITS.storedNonceMaxAgeMs : undefined;
-  return guardProtocolAsync('request', () =>
-    verifyRequest(bytes, { op, publicKey: key, now: txTime(stub), ...(maxAgeMs ? { maxAgeMs } : {}) }),
-  );
-}
-
-/** Records a request's nonce; a second use (also by an envelope of the same transaction) is a replay. */
-async function useNonce(stub: ChaincodeStub, r: Request, usedHere?: ReadonlySet<string>): Promise<void> {
-  const hex = Buffer.from(r.nonce).toString('hex');
-  const key = keys.nonce(r.userId, hex);
-  if (usedHere?.has(`${r.userId}/${hex}`) || (await stub.getState(key)).length > 0) {
-    throw new ContractError('REPLAY', `nonce: already used by user "${r.userId}"`);
-  }
-  await stub.putState(key, utf8(stub.getTxID()));
-}
-
 /** One operand of add or mult: a ciphertext's hash and the model whose keys it is under. */
 interface Operand {
   hash: string;
@@ -663,82 +679,9 @@ function signatureOf(envelope: Uint8Array): string {
   return Buffer.from(map.get('signature') as Uint8Array).toString('base64');
 }
 
-function decodeBase64(text: string, what: string): Uint8Array {
-  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
-    throw new ContractError('BAD_REQUEST', `${what}: expected base64`);
-  }
-  return new Uint8Array(Buffer.from(text, 'base64'));
-}
-
-const utf8 = (s: string) => new TextEncoder().encode(s);
-
 /** A protobuf Timestamp's seconds may be a number, a string, a bigint or a Long. */
 function millis(t: { seconds: unknown; nanos: number }): number {
   const s = t.seconds as { toNumber?: () => number };
   const seconds = typeof s?.toNumber === 'function' ? s.toNumber() : Number(t.seconds);
   return seconds * 1000 + Math.floor(t.nanos / 1e6);
-}
-
-const PROTOCOL_TO_CONTRACT: Partial<Record<ProtocolError['code'], ContractError['code']>> = {
-  BAD_SIGNATURE: 'BAD_SIGNATURE',
-  REPLAY: 'REPLAY',
-  STALE: 'STALE',
-  FUTURE: 'STALE',
-  UNKNOWN_TEMPLATE: 'WRONG_TEMPLATE',
-  WRONG_TEMPLATE_VERSION: 'WRONG_TEMPLATE',
-  OVERSIZED: 'OVERSIZED',
-  LAYOUT: 'BAD_CIPHERTEXT',
-  WRONG_TEMPLATE: 'WRONG_TEMPLATE',
-};
-
-function toContractError(error: unknown, where?: string): unknown {
-  if (error instanceof ProtocolError) {
-    const code = PROTOCOL_TO_CONTRACT[error.code] ?? 'BAD_REQUEST';
-    return new ContractError(code, where ? `${where}: ${error.message}` : error.message, { cause: error });
-  }
-  if (error instanceof ContractError || !where) return error;
-  if (error instanceof Error)
-    return new ContractError('BAD_REQUEST', `${where}: ${error.message}`, { cause: error });
-  return error;
-}
-
-function guardProtocol<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    throw toContractError(error);
-  }
-}
-
-async function guardProtocolAsync<T>(where: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw toContractError(error, where);
-  }
-}
-
-/** A CKKS failure (including a WebAssembly abort) fails this transaction only. */
-function guardCkks<T>(code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED', where: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
-    if (error instanceof CkksError)
-      throw new ContractError(code, `${where}: ${error.message}`, { cause: error });
-    throw toContractError(error, where);
-  }
-}
-
-async function guardCkksAsync<T>(
-  code: 'BAD_CIPHERTEXT' | 'EVALUATION_FAILED',
-  where: string,
-  fn: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (error instanceof CkksError)
-      throw new ContractError(code, `${where}: ${error.message}`, { cause: error });
-    throw error;
-  }
 }

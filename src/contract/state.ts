@@ -11,6 +11,10 @@
  *   sub/<u>/<submission id>  SubmissionRecord: one received tuple
  *   result/<u>/<result id>   ResultRecord: Z and its result schema
  *   op/<u>/<tx id>           OperationRecord: the output of add or mult
+ *   grant/<u>/<c>            GrantRecord: person u's consent for clinician c (docs/sharing.md)
+ *   granted/<c>/<u>          the same grant's index entry under the clinician, so they can list it
+ *   share/<u>/<c>/<r>        ShareRecord: result r shared with c, the hash of its sealed item
+ *   closed/<u>               the close transaction that ended u's account: the id is never reused
  */
 import type { ChaincodeStub } from 'fabric-shim-api';
 import { sha256Hex } from '../protocol/bytes.ts';
@@ -18,6 +22,8 @@ import type { IdentityRecord, UserRecord } from '../protocol/contract.ts';
 import { ContractError } from './errors.ts';
 
 const part = (s: string) => encodeURIComponent(s);
+
+type RangePrefix = 'sub' | 'result' | 'op' | 'model' | 'nonce' | 'grant' | 'granted' | 'share';
 
 export const keys = {
   user: (u: string) => `user/${part(u)}`,
@@ -27,19 +33,25 @@ export const keys = {
   submission: (u: string, id: string) => `sub/${part(u)}/${id}`,
   result: (u: string, id: string) => `result/${part(u)}/${id}`,
   operation: (u: string, txId: string) => `op/${part(u)}/${part(txId)}`,
-  /** [start, end) of every key with this prefix ('/' + 1 is '0'). */
-  range: (prefix: 'sub' | 'result' | 'op', u: string): [string, string] => [
-    `${prefix}/${part(u)}/`,
-    `${prefix}/${part(u)}0`,
-  ],
+  grant: (u: string, c: string) => `grant/${part(u)}/${part(c)}`,
+  granted: (c: string, u: string) => `granted/${part(c)}/${part(u)}`,
+  share: (u: string, c: string, r: string) => `share/${part(u)}/${part(c)}/${part(r)}`,
+  closed: (u: string) => `closed/${part(u)}`,
+  /** [start, end) of every key with this prefix ('/' + 1 is '0'), or under user u and clinician c. */
+  range: (prefix: RangePrefix, u: string, c?: string): [string, string] => {
+    const base = c === undefined ? `${prefix}/${part(u)}` : `${prefix}/${part(u)}/${part(c)}`;
+    return [`${base}/`, `${base}0`];
+  },
 };
 
 export { sha256Hex } from '../protocol/bytes.ts';
 export type {
+  GrantRecord,
   IdentityRecord,
   OperationRecord,
   ResultOutput,
   ResultRecord,
+  ShareRecord,
   SubmissionRecord,
   UserRecord,
 } from '../protocol/contract.ts';
@@ -100,9 +112,62 @@ export async function touchBlob(stub: ChaincodeStub, hash: string): Promise<void
  */
 export type StoredIdentity = IdentityRecord & Partial<UserRecord>;
 
-export async function getIdentity(stub: ChaincodeStub, userId: string): Promise<StoredIdentity> {
+/**
+ * A registered user's identity; UNKNOWN_USER if there is none, and CLOSED once their account is
+ * closing (only the close transaction itself, `closing`, goes on then).
+ */
+export async function getIdentity(
+  stub: ChaincodeStub,
+  userId: string,
+  closing = false,
+): Promise<StoredIdentity> {
   const identity = await getJson<StoredIdentity>(stub, keys.user(userId));
   if (!identity) throw new ContractError('UNKNOWN_USER', `user "${userId}" has not run setup`);
+  if (identity.closing && !closing) {
+    throw new ContractError(
+      'CLOSED',
+      `user "${userId}" closed their account (transaction ${identity.closing})`,
+    );
+  }
+  return identity;
+}
+
+/**
+ * The identity already registered under this id, which must hold `publicKey` (FORBIDDEN
+ * otherwise); none if the id is free. An id whose account closed is never free again (CLOSED):
+ * a new owner would be mistaken for the old one in the blocks.
+ */
+export async function unusedOrOwnId(
+  stub: ChaincodeStub,
+  userId: string,
+  publicKey: Uint8Array,
+): Promise<StoredIdentity | undefined> {
+  const existing = await getJson<StoredIdentity>(stub, keys.user(userId));
+  if (existing && existing.publicKey !== Buffer.from(publicKey).toString('base64')) {
+    throw new ContractError('FORBIDDEN', `user "${userId}" is registered with another key`);
+  }
+  if (existing?.closing) {
+    throw new ContractError(
+      'CLOSED',
+      `user "${userId}" closed their account (transaction ${existing.closing})`,
+    );
+  }
+  if (!existing && (await stub.getState(keys.closed(userId))).length > 0) {
+    throw new ContractError('CLOSED', `user "${userId}" was closed; the id cannot be registered again`);
+  }
+  return existing;
+}
+
+/** A registered clinician's identity, or why there is none. */
+export async function getClinician(
+  stub: ChaincodeStub,
+  clinicianId: string,
+  what: string,
+): Promise<IdentityRecord> {
+  const identity = await getJson<IdentityRecord>(stub, keys.user(clinicianId));
+  if (!identity || identity.closing || identity.role !== 'clinician') {
+    throw new ContractError('NOT_FOUND', `${what}: no registered clinician "${clinicianId}"`);
+  }
   return identity;
 }
 

@@ -114,7 +114,19 @@ export interface PreparedCall<T extends ContractTransaction> {
 }
 
 /** The transactions that write (ordered and committed); the others are queries. */
-export type OrderedTransaction = 'setup' | 'unsubscribe' | 'receive' | 'issue' | 'add' | 'mult';
+export type OrderedTransaction =
+  | 'setup'
+  | 'unsubscribe'
+  | 'receive'
+  | 'issue'
+  | 'add'
+  | 'mult'
+  | 'clinician'
+  | 'grant'
+  | 'revoke'
+  | 'share'
+  | 'close';
+export type QueryTransaction = 'result' | 'submissions' | 'results' | 'history' | 'consent';
 
 /** The contract over a ledger: one method per transaction, each answer checked. */
 export class FheContractClient {
@@ -160,10 +172,7 @@ export class FheContractClient {
   }
 
   /** Queries, evaluated on committed state: nothing is ordered. */
-  async query<T extends 'result' | 'submissions' | 'results' | 'history'>(
-    tx: T,
-    proposal: Proposal,
-  ): Promise<Answer<T>> {
+  async query<T extends QueryTransaction>(tx: T, proposal: Proposal): Promise<Answer<T>> {
     return readAnswer(tx, await this.ledger.evaluate(tx, proposal));
   }
 }

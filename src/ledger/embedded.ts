@@ -302,6 +302,11 @@ export class EmbeddedLedger implements Ledger {
     return info;
   }
 
+  /** The world state's keys in [start, end) ('' end: no bound), without values: for audits and tests. */
+  async stateKeys(start = '', end = ''): Promise<string[]> {
+    return (await this.#state.range(start, end)).map(([key]) => key);
+  }
+
   async height(): Promise<number> {
     return this.#store.height;
   }

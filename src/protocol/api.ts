@@ -125,6 +125,102 @@ export const UnsubscribedSchema = Type.Object({
 });
 export type Unsubscribed = Static<typeof UnsubscribedSchema>;
 
+/** A body (CBOR) that is one signed request: grants, revocations, consent reads, closing. */
+export const RequestBodySchema = Type.Object({ request: Type.Uint8Array({ maxByteLength: 64 * 1024 }) });
+export type RequestBody = Static<typeof RequestBodySchema>;
+
+/** POST /v1/clinicians body (CBOR): the clinician's signed request (op "clinician"). */
+export const ClinicianRegisterBodySchema = Type.Object({
+  request: Type.Uint8Array({ maxByteLength: 64 * 1024 }),
+  enrolment: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
+export type ClinicianRegisterBody = Static<typeof ClinicianRegisterBodySchema>;
+
+/** A registered clinician, as a person looks them up before granting. */
+export const ClinicianSchema = Type.Object({
+  clinicianId: Type.String(),
+  name: Type.String(),
+  /** Ed25519 (signing) and X25519 (receiving) keys, base64. */
+  publicKey: Type.String(),
+  boxKey: Type.String(),
+  /** SHA-256 of the X25519 key, first 10 bytes in groups: to compare with the clinician's own. */
+  fingerprint: Type.String(),
+  txId: Type.String(),
+});
+export type Clinician = Static<typeof ClinicianSchema>;
+
+export const GrantStateSchema = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('revoked'),
+  Type.Literal('expired'),
+]);
+
+/** A grant as the server knows it (the ledger's record, with its state now and what was shared). */
+export const GrantSchema = Type.Object({
+  userId: Type.String(),
+  clinicianId: Type.String(),
+  clinicianName: Type.String(),
+  models: Type.Array(Type.String()),
+  from: Type.String({ format: 'date-time' }),
+  until: Type.String({ format: 'date-time' }),
+  state: GrantStateSchema,
+  txId: Type.String(),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  revokeTx: Type.Union([Type.String(), Type.Null()]),
+  /** Result ids shared under it, oldest first. */
+  shared: Type.Array(Type.String()),
+});
+export type Grant = Static<typeof GrantSchema>;
+
+export const GrantListSchema = Type.Object({
+  role: Type.Union([Type.Literal('person'), Type.Literal('clinician')]),
+  grants: Type.Array(GrantSchema),
+});
+export type GrantList = Static<typeof GrantListSchema>;
+
+/** POST /v1/shares body (CBOR): the signed sealed item and the signed share request naming its hash. */
+export const ShareBodySchema = Type.Object({
+  request: Type.Uint8Array({ maxByteLength: 64 * 1024 }),
+  item: Type.Uint8Array({ maxByteLength: 64 * 1024 }),
+});
+export type ShareBody = Static<typeof ShareBodySchema>;
+
+export const ShareSchema = Type.Object({
+  userId: Type.String(),
+  clinicianId: Type.String(),
+  resultId: Type.String(),
+  modelId: Type.String(),
+  /** SHA-256 of the item, hex: what the share transaction recorded. */
+  itemHash: Type.String(),
+  txId: Type.String(),
+  sharedAt: Type.String({ format: 'date-time' }),
+});
+export type Share = Static<typeof ShareSchema>;
+
+/** A shared item as its clinician fetches it: the record and the signed sealed bytes, base64. */
+export const SharedItemSchema = Type.Composite([ShareSchema, Type.Object({ item: Type.String() })]);
+export type SharedItem = Static<typeof SharedItemSchema>;
+
+export const SharedItemListSchema = Type.Object({ items: Type.Array(SharedItemSchema) });
+
+export const ShareParamsSchema = Type.Object({
+  userId: Type.String({ minLength: 1, maxLength: 256 }),
+  resultId: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+});
+
+export const ClinicianParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) });
+
+/** POST /v1/users/me/close: what closing removed. */
+export const ClosedSchema = Type.Object({
+  userId: Type.String(),
+  /** The close transactions, in order (the last deleted the identity). */
+  txIds: Type.Array(Type.String()),
+  /** World-state entries deleted on the ledger, and the server's rows. */
+  ledgerKeys: Type.Integer({ minimum: 0 }),
+  serverRows: Type.Integer({ minimum: 0 }),
+});
+export type Closed = Static<typeof ClosedSchema>;
+
 /** POST /v1/submissions body (CBOR): signed envelopes, each with the user's signed issue request. */
 export const SubmitBodySchema = Type.Array(
   Type.Object({

@@ -44,7 +44,9 @@ export type ContractErrorCode =
   | 'OVERSIZED'
   | 'NOT_FOUND'
   | 'FORBIDDEN'
-  | 'EVALUATION_FAILED'; // CKKS failed inside the transaction (the transaction fails alone)
+  | 'EVALUATION_FAILED' // CKKS failed inside the transaction (the transaction fails alone)
+  | 'NO_GRANT' // no valid grant (none, revoked, expired, or not for this model or result)
+  | 'CLOSED'; // the account is closed or closing: nothing but closing goes on
 
 export const CONTRACT_ERROR_CODES: readonly ContractErrorCode[] = Object.freeze([
   'BAD_REQUEST',
@@ -60,6 +62,8 @@ export const CONTRACT_ERROR_CODES: readonly ContractErrorCode[] = Object.freeze(
   'NOT_FOUND',
   'FORBIDDEN',
   'EVALUATION_FAILED',
+  'NO_GRANT',
+  'CLOSED',
 ]);
 
 /** The code at the start of a contract's error message, if it has one. */
@@ -78,8 +82,47 @@ export const IdentityRecordSchema = Type.Object({
   publicKey: Type.String(),
   txId: Type.String(),
   timestamp: Type.Number(),
+  /** Absent for a person. */
+  role: Type.Optional(Type.Literal('clinician')),
+  /** A clinician's X25519 key (base64), which people seal shared results to. */
+  boxKey: Type.Optional(Type.String()),
+  /** A clinician's name as they registered it (shown to people who grant; not verified). */
+  name: Type.Optional(Type.String()),
+  /** Set by the first close transaction: the account accepts nothing but closing from then on. */
+  closing: Type.Optional(Type.String()),
 });
 export type IdentityRecord = Static<typeof IdentityRecordSchema>;
+
+/** A person's consent: a clinician may receive results of these models from `from` until `until`. */
+export const GrantRecordSchema = Type.Object({
+  userId: Type.String(),
+  clinicianId: Type.String(),
+  /** The clinician's X25519 key the person saw and signed (base64): items are sealed to it. */
+  boxKey: Type.String(),
+  models: Type.Array(Type.String()),
+  /** Results evaluated from this time (ms) are covered... */
+  from: Type.Number(),
+  /** ...and shared until this time (ms); nothing is shared after it. */
+  until: Type.Number(),
+  txId: Type.String(),
+  timestamp: Type.Number(),
+  revokedAt: Type.Union([Type.Number(), Type.Null()]),
+  revokeTx: Type.Union([Type.String(), Type.Null()]),
+});
+export type GrantRecord = Static<typeof GrantRecordSchema>;
+
+/** One sealed item shared under a grant: only its hash is on the ledger, the item is the server's. */
+export const ShareRecordSchema = Type.Object({
+  userId: Type.String(),
+  clinicianId: Type.String(),
+  resultId: Type.String(),
+  modelId: Type.String(),
+  /** SHA-256 of the signed sealed item, hex. */
+  item: Hash,
+  txId: Type.String(),
+  timestamp: Type.Number(),
+});
+export type ShareRecord = Static<typeof ShareRecordSchema>;
 
 /** A user's subscription to one model: what their setup(m) registered (one per model). */
 export const UserRecordSchema = Type.Object({
@@ -166,6 +209,26 @@ export const ANSWERS = {
   unsubscribe: Type.Object({
     userId: Type.String(),
     modelId: Type.String(),
+    txId: Type.String(),
+    timestamp: Type.Number(),
+  }),
+  clinician: Type.Object({ clinician: IdentityRecordSchema }),
+  grant: Type.Object({ grant: GrantRecordSchema }),
+  revoke: Type.Object({ grant: GrantRecordSchema }),
+  share: Type.Object({ share: ShareRecordSchema }),
+  /** The grants (and what was shared under them) the signer gave, as a person, or received. */
+  consent: Type.Object({
+    role: Type.Union([Type.Literal('person'), Type.Literal('clinician')]),
+    grants: Type.Array(GrantRecordSchema),
+    shares: Type.Array(ShareRecordSchema),
+    /** For a clinician: the Ed25519 key of each person who granted, to check their items' signatures. */
+    people: Type.Array(Type.Object({ userId: Type.String(), publicKey: Type.String() })),
+  }),
+  /** One close transaction: `done` once the identity itself is gone. */
+  close: Type.Object({
+    userId: Type.String(),
+    deleted: Type.Integer({ minimum: 0 }),
+    done: Type.Boolean(),
     txId: Type.String(),
     timestamp: Type.Number(),
   }),

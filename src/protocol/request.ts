@@ -37,6 +37,18 @@ export const REQUEST_OPS = Object.freeze([
   'history',
   // Authenticates one HTTP request to the server: params method, path, body (SHA-256 hex).
   'http',
+  // Registers a clinician (their first and only setup): params publicKey, boxKey, name.
+  'clinician',
+  // A person's consent (docs/sharing.md): params clinicianId, boxKey, models, from, until.
+  'grant',
+  // Ends a grant: params clinicianId.
+  'revoke',
+  // Records a sealed item shared under a grant: params clinicianId, resultId, item (SHA-256 hex).
+  'share',
+  // Reads the consent records (grants and shares) the signer gave or received.
+  'consent',
+  // Closes the signer's account: their state entries are deleted, a few hundred per transaction.
+  'close',
 ] as const);
 export type RequestOp = (typeof REQUEST_OPS)[number];
 
@@ -116,6 +128,17 @@ export function listParam(r: Request, name: string): string[] {
   const value = r.params[name];
   if (!Array.isArray(value)) {
     throw new ProtocolError('BAD_FIELD', `params.${name}: expected an array of text, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function uintParam(r: Request, name: string): number {
+  const value = r.params[name];
+  if (typeof value !== 'number') {
+    throw new ProtocolError(
+      'BAD_FIELD',
+      `params.${name}: expected an unsigned integer, got ${describe(value)}`,
+    );
   }
   return value;
 }

@@ -52,6 +52,7 @@ import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { DEFAULT_QUOTAS, issueEnrolment, type Quotas, type RegistrationMode } from './quotas.ts';
 import { register, subscriptionsOf, unsubscribe } from './register.ts';
+import { sharingRoutes } from './sharing-routes.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 import { serveWebApp } from './web.ts';
 
@@ -609,6 +610,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       request.raw.on('close', end);
     },
   );
+
+  await sharingRoutes(app, {
+    db: ctx.db,
+    ledger: ctx.ledger,
+    registration: ctx.registration,
+    quotas: ctx.limits,
+    auth,
+    errors,
+  });
 
   if (ctx.webDir !== undefined) await serveWebApp(app, ctx.webDir);
   return app;

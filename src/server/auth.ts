@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { AUTH_SCHEME } from '../protocol/api.ts';
 import { DEFAULT_MAX_AGE_MS } from '../protocol/envelope.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import { peekRequest, textParam, verifyRequest } from '../protocol/request.ts';
+import { peekRequest, type Request, type RequestOp, textParam, verifyRequest } from '../protocol/request.ts';
 import type { Db } from './db/database.ts';
 import type { User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
@@ -85,4 +85,13 @@ export async function pruneNonces(db: Db, now = Date.now()): Promise<void> {
     .deleteFrom('http_nonces')
     .where('seen_at', '<', new Date(now - 2 * DEFAULT_MAX_AGE_MS))
     .execute();
+}
+
+/** A contract request (op `op`) signed by the authenticated user for themselves; 403 if for someone else. */
+export async function ownRequest(user: User, bytes: Uint8Array, op: RequestOp): Promise<Request> {
+  const request = await verifyRequest(bytes, { op, publicKey: user.public_key, now: Date.now() });
+  if (request.userId !== user.user_id) {
+    throw new HttpError(403, 'FORBIDDEN', `request: signed as "${request.userId}", not as you`);
+  }
+  return request;
 }

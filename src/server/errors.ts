@@ -53,6 +53,10 @@ const CONTRACT_STATUS: Record<ContractErrorCode, number> = {
   NOT_FOUND: 404,
   FORBIDDEN: 403,
   EVALUATION_FAILED: 422,
+  // No grant in force for this clinician, model or result (revoked, expired, never given).
+  NO_GRANT: 403,
+  // The account is closed (or closing): nothing but closing goes on.
+  CLOSED: 410,
 };
 
 /** Codes the server itself gives, beside the protocol's and the contract's (mapped above). */

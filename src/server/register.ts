@@ -3,13 +3,14 @@
  * to the contract with the evaluation keys; the server keeps what it needs to check uploads.
  */
 
-import { FheContractClient } from '../ledger/contract-client.ts';
+import { FheContractClient, type OrderedTransaction } from '../ledger/contract-client.ts';
 import { isTransient, LedgerError } from '../ledger/errors.ts';
 import { type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
 import type { Me, RegisterBody, RegisteredUser, UnsubscribeBody, Unsubscribed } from '../protocol/api.ts';
 import { type Answer, CONTRACT_LIMITS, readAnswer } from '../protocol/contract.ts';
 import { bytesParam, peekRequest, textParam, verifyRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
+import { ownRequest } from './auth.ts';
 import type { Db } from './db/database.ts';
 import type { User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
@@ -153,14 +154,7 @@ export async function unsubscribe(
   user: User,
   body: UnsubscribeBody,
 ): Promise<Unsubscribed> {
-  const request = await verifyRequest(body.request, {
-    op: 'unsubscribe',
-    publicKey: user.public_key,
-    now: Date.now(),
-  });
-  if (request.userId !== user.user_id) {
-    throw new HttpError(403, 'FORBIDDEN', `request: signed as "${request.userId}", not as you`);
-  }
+  const request = await ownRequest(user, body.request, 'unsubscribe');
   const modelId = textParam(request, 'modelId');
   const row = await ctx.db
     .selectFrom('subscriptions')
@@ -184,11 +178,11 @@ export async function unsubscribe(
 const SETUP_ATTEMPTS = 6;
 
 /**
- * setup or unsubscribe, retried while the failure is transient (the person is waiting for this
+ * A transaction a person is waiting for (setup, unsubscribe, a grant, a share, closing), retried while the failure is transient (the person is waiting for this
  * answer). A retry refused as a replay means an earlier attempt committed after all: its answer
  * is used.
  */
-async function submitWithRetry<T extends 'setup' | 'unsubscribe'>(
+export async function submitWithRetry<T extends Exclude<OrderedTransaction, 'receive' | 'issue'>>(
   ledger: Ledger,
   tx: T,
   proposal: Proposal,

@@ -14,6 +14,36 @@ export interface UsersTable {
   public_key: Uint8Array;
   setup_tx: string;
   registered_at: Timestamp;
+  role: ColumnType<'person' | 'clinician', 'person' | 'clinician' | undefined, 'person' | 'clinician'>;
+  /** A clinician's X25519 key and name (null for a person). */
+  box_key: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  name: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A person's grant to a clinician, as the ledger recorded it (docs/sharing.md). */
+export interface GrantsTable {
+  user_id: string;
+  clinician_id: string;
+  /** JSON array of model ids. */
+  models: string;
+  from_at: Timestamp;
+  until_at: Timestamp;
+  grant_tx: string;
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  revoke_tx: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A sealed item shared under a grant: the server keeps the bytes, the ledger their hash. */
+export interface SharesTable {
+  seq: Generated<BigInt>;
+  user_id: string;
+  clinician_id: string;
+  result_id: string;
+  model_id: string;
+  item: Uint8Array;
+  item_hash: string;
+  share_tx: string;
+  shared_at: Timestamp;
 }
 
 /** One model a user registered (its own setup): what their uploads for it must follow. */
@@ -99,6 +129,8 @@ export interface Database {
   http_nonces: HttpNoncesTable;
   registrations: RegistrationsTable;
   enrolments: EnrolmentsTable;
+  grants: GrantsTable;
+  shares: SharesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -106,3 +138,4 @@ export type Subscription = Selectable<SubscriptionsTable>;
 export type Submission = Selectable<SubmissionsTable>;
 export type NewSubmission = Insertable<SubmissionsTable>;
 export type Result = Selectable<ResultsTable>;
+export type GrantRow = Selectable<GrantsTable>;
