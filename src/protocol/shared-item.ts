@@ -249,6 +249,10 @@ function parse(signed: Uint8Array): Parsed {
     );
   }
   const item = asBytes(outer.get('item'), 'item');
+  // One encoding per item: its hash is what the ledger records.
+  if (!equalBytes(encodeCanonical({ v: FORMAT_VERSION, signature, item }), signed)) {
+    throw new ProtocolError('NOT_CANONICAL', 'signed item: bytes differ from the canonical encoding');
+  }
   const map = asMap(decodeStrict(item, 'item'), 'item');
   checkVersion(map, 'item', 'v');
   checkKeys(map, ITEM_KEYS, 'item', '');
