@@ -44,14 +44,14 @@ export const EXIT = Object.freeze({
   awaited: 5,
 });
 
-interface Global {
+export interface Global {
   home: string;
   passphraseFile?: string;
   server?: string;
   json?: boolean;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 /** What each profile flag takes: its option, and a refusal that names every missing one. */
 const PROFILE_HINTS: Readonly<Record<'age' | 'bmi' | 'cholesterol' | 'smoker', string>> = Object.freeze({
@@ -87,13 +87,17 @@ function profileValues(o: ProfileOptions): Record<string, number> {
   return values;
 }
 
-const globals = (command: Command): Global => command.opts() as Global;
-const storeOf = (g: Global) => new FolderStore(g.home);
-const out = (text: string) => process.stdout.write(`${text}\n`);
+export const globals = (command: Command): Global => command.opts() as Global;
+export const storeOf = (g: Global) => new FolderStore(g.home);
+export const out = (text: string) => process.stdout.write(`${text}\n`);
 const bar = (g: Global, format: string) =>
   process.stderr.isTTY && !g.json ? new SingleBar({ format, hideCursor: true }) : undefined;
 
-async function passphrase(g: Global, prompt = 'passphrase: ', env = 'PMHE_PASSPHRASE'): Promise<string> {
+export async function passphrase(
+  g: Global,
+  prompt = 'passphrase: ',
+  env = 'PMHE_PASSPHRASE',
+): Promise<string> {
   if (g.passphraseFile && env === 'PMHE_PASSPHRASE') {
     return (await readFile(g.passphraseFile, 'utf8')).replace(/\r?\n$/, '');
   }
@@ -117,12 +121,12 @@ async function passphrase(g: Global, prompt = 'passphrase: ', env = 'PMHE_PASSPH
   }
 }
 
-async function open(g: Global): Promise<PmheClient> {
+export async function open(g: Global): Promise<PmheClient> {
   return PmheClient.open(storeOf(g), await passphrase(g), g.server ? { server: g.server } : {});
 }
 
 /** Runs a command body, printing errors as one line (or JSON) with a meaningful exit code. */
-function run<A extends unknown[]>(body: (...args: A) => Promise<number | undefined>) {
+export function run<A extends unknown[]>(body: (...args: A) => Promise<number | undefined>) {
   return async (...args: A) => {
     const command = args.at(-1) as Command;
     const g = globals(command);
@@ -194,21 +198,21 @@ function modelOption(): Option {
 }
 
 /** A positive whole number, e.g. --last. */
-const count = (value: string) => {
+export const count = (value: string) => {
   const n = number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`not a whole number ≥ 1: "${value}"`);
   return n;
 };
 
 /** An option's number; commander reports a refusal as one usage line (no stack trace). */
-const number = (value: string) => {
+export const number = (value: string) => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`not a number: "${value}"`);
   return n;
 };
 
 /** The options every client command takes (on each command, so `ledger verify --json` keeps its own). */
-function clientOptions(command: Command): Command {
+export function clientOptions(command: Command): Command {
   return command
     .addOption(
       new Option('--home <dir>', 'client folder (vault, outbox, history)')

@@ -5,6 +5,7 @@ import { benchCommand } from './bench.ts';
 import { clientCommands } from './client.ts';
 import { ledgerCommands } from './ledger.ts';
 import { serverCommands } from './server.ts';
+import { sharingCommands } from './sharing.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 const program = new Command('pmhe')
@@ -12,6 +13,7 @@ const program = new Command('pmhe')
   .version(version, '-V, --version', 'the version of pmhe')
   .showHelpAfterError('(run with --help for usage)');
 clientCommands(program);
+sharingCommands(program);
 ledgerCommands(program);
 serverCommands(program);
 benchCommand(program);
