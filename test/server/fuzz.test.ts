@@ -1,5 +1,5 @@
 /**
- * Seeded fuzzing of every route of a real `pmhe server start` process: valid requests of each
+ * Seeded fuzzing of every route of a real `pmhe server start` process (sharing's too, but closing): valid requests of each
  * kind, mutated (bytes flipped, cut, spliced, CBOR garbage, headers and paths altered), signed
  * after mutation (so the body reaches the parsers) or before (so the signature check refuses it).
  * Nothing may answer 5xx, hang, or take the server down; every error body carries a `code`; the
@@ -9,9 +9,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encode } from 'cborg';
 import { LocalUser } from '../../src/client/user.ts';
-import { submissionId } from '../../src/ledger/contract-client.ts';
+import { signedRequest, submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import { fromBase64 } from '../../src/protocol/bytes.ts';
+import { derivePublicKey, generateIdentity } from '../../src/protocol/identity.ts';
+import type { Params } from '../../src/protocol/request.ts';
+import { boxKeyPair } from '../../src/protocol/shared-item.ts';
 import { freePort, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 
@@ -95,10 +98,40 @@ test(`FUZZ: ${REQUESTS} seeded mutated requests over every route (seed ${SEED}):
   const lateIssue = encode({
     issue: fromBase64((await user.request('issue', { submissions: [id] })).args?.[0] ?? ''),
   });
+  // A clinician, and the person's consent requests (valid before mutation).
+  const doctor = await generateIdentity();
+  const box = await boxKeyPair(new Uint8Array(32).fill(7));
+  const clinicianRequest = await signedRequest(
+    { userId: 'dr-fuzz', privateKey: doctor.privateKey },
+    'clinician',
+    {
+      publicKey: await derivePublicKey(doctor.privateKey),
+      boxKey: box.publicKey,
+      name: 'Dr Fuzz',
+    },
+  );
+  const asked = async (op: 'grant' | 'revoke' | 'share' | 'consent', params: Params = {}) =>
+    fromBase64((await user.request(op, params)).args?.[0] ?? '');
+  const grant = await asked('grant', {
+    clinicianId: 'dr-fuzz',
+    boxKey: box.publicKey,
+    models: ['early-warning'],
+    from: 0,
+    until: Date.now() + 3_600_000,
+  });
+  const junkItem = new Uint8Array(300).fill(0xa3);
   const bodies = {
     register: registration,
     submit: encode(items),
     issue: lateIssue,
+    clinician: encode({ request: fromBase64(clinicianRequest) }),
+    grant: encode({ request: grant }),
+    revoke: encode({ request: await asked('revoke', { clinicianId: 'dr-fuzz' }) }),
+    share: encode({
+      request: await asked('share', { clinicianId: 'dr-fuzz', resultId: id, item: 'ab'.repeat(32) }),
+      item: junkItem,
+    }),
+    consent: encode({ request: await asked('consent') }),
   };
   const routes: { method: string; path: (rng: Rng) => string; body?: keyof typeof bodies }[] = [
     { method: 'POST', path: () => '/v1/users', body: 'register' },
@@ -119,6 +152,16 @@ test(`FUZZ: ${REQUESTS} seeded mutated requests over every route (seed ${SEED}):
     { method: 'GET', path: () => '/docs/json' },
     { method: 'POST', path: () => '/v1/enrolments' },
     { method: 'DELETE', path: (r) => `/v1/users/${r.pick(NASTY_IDS)}` },
+    { method: 'POST', path: () => '/v1/clinicians', body: 'clinician' },
+    { method: 'GET', path: (r) => `/v1/clinicians/${r.next() < 0.5 ? 'dr-fuzz' : r.pick(NASTY_IDS)}` },
+    { method: 'GET', path: () => '/v1/grants' },
+    { method: 'POST', path: () => '/v1/grants', body: 'grant' },
+    { method: 'POST', path: () => '/v1/grants/revoke', body: 'revoke' },
+    { method: 'POST', path: () => '/v1/shares', body: 'share' },
+    { method: 'GET', path: (r) => `/v1/shares?userId=${r.pick(NASTY_IDS)}` },
+    { method: 'GET', path: (r) => `/v1/shares/${r.pick(NASTY_IDS)}/${r.pick(NASTY_IDS)}` },
+    { method: 'POST', path: () => '/v1/consent', body: 'consent' },
+    // Closing is tested in hostile.test.ts: here it would end the user the fuzzing signs as.
   ];
   const rng = random(SEED);
   const statuses = new Map<number, number>();

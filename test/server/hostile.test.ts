@@ -7,8 +7,11 @@ import zlib from 'node:zlib';
 import { decode, encode } from 'cborg';
 import CRC32 from 'crc-32';
 import { HEADER_BYTES } from '../../src/ckks/index.ts';
+import { ClinicianClient } from '../../src/client/clinician.ts';
 import { checkResult, interpret, ResultError } from '../../src/client/results.ts';
+import { MemoryStore } from '../../src/client/store.ts';
 import { LocalUser } from '../../src/client/user.ts';
+import { FAST_KDF_FOR_TESTS } from '../../src/client/vault.ts';
 import { submissionId } from '../../src/ledger/contract-client.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
 import type { ApiResult } from '../../src/protocol/api.ts';
@@ -16,7 +19,8 @@ import { fromBase64 } from '../../src/protocol/bytes.ts';
 import { encodeCanonical } from '../../src/protocol/canonical-cbor.ts';
 import { checkId } from '../../src/protocol/fields.ts';
 import { importPrivateKey } from '../../src/protocol/identity.ts';
-import { peekRequest, signRequest } from '../../src/protocol/request.ts';
+import { type Params, peekRequest, signRequest } from '../../src/protocol/request.ts';
+import { itemHash, type SharedResult } from '../../src/protocol/shared-item.ts';
 import { Committer } from '../../src/server/committer.ts';
 import { startServer } from '../../src/server/server.ts';
 import { exited, freePort, spawnServer } from '../../src/server/spawn.ts';
@@ -543,4 +547,124 @@ test('UNSUBSCRIBE: only the owner ends a subscription, once; a forged, replayed 
     ),
     ['chd-risk'],
   );
+});
+
+test('CLOSE AND SHARE: only the owner closes, once; items of someone else, with another hash, or from a clinician are refused; people cannot read shares', async (t) => {
+  const server = await startServer({ dataDir: await tempDir('close-share'), port: 0, log: false });
+  t.after(() => server.close());
+  using vic = await LocalUser.create({ userId: 'vic', modelId: 'early-warning', layout: 'packed' });
+  using mallory = await LocalUser.create({ userId: 'mallory', modelId: 'early-warning', layout: 'packed' });
+  const victim = new TestClient(server.url, vic);
+  const evil = new TestClient(server.url, mallory);
+  for (const c of [victim, evil]) assert.equal((await c.register()).status, 201);
+  const doctor = await ClinicianClient.init(new MemoryStore(), {
+    clinicianId: 'dr-ok',
+    name: 'Dr OK',
+    passphrase: 'a clinician passphrase',
+    server: server.url,
+    kdf: FAST_KDF_FOR_TESTS,
+  });
+  await doctor.register();
+  const signed = async (user: LocalUser, op: 'grant' | 'share' | 'close', params: Params = {}) =>
+    fromBase64((await user.request(op, params)).args?.[0] ?? '');
+  const grant = await victim.raw(
+    'POST',
+    '/v1/grants',
+    encode({
+      request: await signed(vic, 'grant', {
+        clinicianId: 'dr-ok',
+        boxKey: doctor.boxKey,
+        models: ['early-warning'],
+        from: 0,
+        until: Date.now() + 3_600_000,
+      }),
+    }),
+  );
+  assert.equal(grant.status, 201, JSON.stringify(grant.body));
+  const [upload] = cohortUploads(vic.plan, { readings: 1, seed: 3 });
+  assert.equal(
+    (await victim.submit([await vic.upload(upload?.readings ?? [], upload?.profile)])).status,
+    202,
+  );
+  const [result] = await victim.waitForResults(1);
+  const resultId = result?.id ?? '';
+  const shared: SharedResult = {
+    v: 1,
+    userId: 'vic',
+    clinicianId: 'dr-ok',
+    resultId,
+    txId: resultId,
+    blockNumber: 1,
+    submissionId: result?.submissionId ?? '',
+    modelId: 'early-warning',
+    layout: 'packed',
+    readAt: 0,
+    recordedAt: 0,
+    values: {},
+    diagnosis: { model: 'early-warning', label: 'x', level: 'normal', borderline: false, findings: [] },
+  };
+  const code = (r: { status: number; body: unknown }) => [r.status, (r.body as { code?: string }).code];
+  // An item sealed and signed by mallory, claiming to be vic's, with vic's own share request.
+  const forged = await mallory.sealForClinician(shared, doctor.boxKey);
+  const forgedShare = await victim.raw(
+    'POST',
+    '/v1/shares',
+    encode({
+      request: await signed(vic, 'share', { clinicianId: 'dr-ok', resultId, item: itemHash(forged) }),
+      item: forged,
+    }),
+  );
+  assert.deepEqual(code(forgedShare), [401, 'BAD_SIGNATURE']);
+  // vic's item with a share request naming another hash.
+  const item = await vic.sealForClinician(shared, doctor.boxKey);
+  const otherHash = await victim.raw(
+    'POST',
+    '/v1/shares',
+    encode({
+      request: await signed(vic, 'share', { clinicianId: 'dr-ok', resultId, item: 'ab'.repeat(32) }),
+      item,
+    }),
+  );
+  assert.deepEqual(code(otherHash), [400, 'BAD_FIELD']);
+  // Mallory has no grant to dr-ok: refused before the ledger.
+  const hers = await mallory.sealForClinician({ ...shared, userId: 'mallory' }, doctor.boxKey);
+  const noGrant = await evil.raw(
+    'POST',
+    '/v1/shares',
+    encode({
+      request: await signed(mallory, 'share', { clinicianId: 'dr-ok', resultId, item: itemHash(hers) }),
+      item: hers,
+    }),
+  );
+  assert.deepEqual(code(noGrant), [403, 'NO_GRANT']);
+  assert.match((noGrant.body as { message: string }).message, /there is no grant from "mallory" to "dr-ok"/);
+  // A person cannot list shares; the clinician sees only what was shared with them (nothing yet).
+  assert.deepEqual(code(await victim.get('/v1/shares')), [403, 'FORBIDDEN']);
+  assert.deepEqual((await doctor.inbox()).items, []);
+  const ok = await victim.raw(
+    'POST',
+    '/v1/shares',
+    encode({
+      request: await signed(vic, 'share', { clinicianId: 'dr-ok', resultId, item: itemHash(item) }),
+      item,
+    }),
+  );
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  assert.equal((await doctor.inbox()).items.length, 1);
+
+  // Closing: mallory sends vic's close request (her own signature on the call): not verified with her key.
+  const vicClose = await signed(vic, 'close');
+  const stolen = await evil.raw('POST', '/v1/users/me/close', encode({ request: vicClose }));
+  assert.deepEqual(code(stolen), [401, 'BAD_SIGNATURE']);
+  const junk = await victim.raw('POST', '/v1/users/me/close', encode({ request: new Uint8Array([1, 2, 3]) }));
+  assert.ok(junk.status >= 400 && junk.status < 500, `junk: ${junk.status}`);
+  assert.equal((await victim.get('/v1/users/me')).status, 200, 'nothing was closed');
+  const closed = await victim.raw('POST', '/v1/users/me/close', encode({ request: vicClose }));
+  assert.equal(closed.status, 200, JSON.stringify(closed.body));
+  assert.deepEqual(code(await victim.raw('POST', '/v1/users/me/close', encode({ request: vicClose }))), [
+    401,
+    'UNAUTHENTICATED',
+  ]);
+  assert.deepEqual((await doctor.inbox()).items, [], 'what vic shared went with the account');
+  assert.equal((await evil.get('/v1/users/me')).status, 200, 'mallory is untouched');
 });
