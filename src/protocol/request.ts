@@ -67,7 +67,6 @@ export interface Request {
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 const REQUEST_KEYS = ['v', 'op', 'userId', 'nonce', 'timestamp', 'params'] as const;
-const SIGNED_KEYS = ['v', 'signature', 'request'] as const;
 
 export function encodeRequest(r: Request): Uint8Array {
   checkRequest(r);
@@ -152,16 +151,27 @@ export function bytesParam(r: Request, name: string): Uint8Array {
 }
 
 function openSigned(bytes: Uint8Array): { signature: Uint8Array; request: Uint8Array } {
-  if (!(bytes instanceof Uint8Array)) throw new ProtocolError('MALFORMED', 'request: expected bytes');
-  if (bytes.length > MAX_REQUEST_BYTES) {
-    throw new ProtocolError(
-      'OVERSIZED',
-      `request: ${bytes.length} bytes, more than the ${MAX_REQUEST_BYTES} allowed`,
-    );
+  const { signature, payload } = openSignedMap(bytes, 'request', MAX_REQUEST_BYTES);
+  return { signature, request: payload };
+}
+
+/**
+ * A signed wrapper, the canonical CBOR map { v: 1, signature: 64 bytes, <key>: bytes }, of at
+ * most `maxBytes`: a signed request (key "request") or a shared item (key "item").
+ */
+export function openSignedMap(
+  bytes: Uint8Array,
+  key: 'request' | 'item',
+  maxBytes: number,
+): { signature: Uint8Array; payload: Uint8Array } {
+  if (!(bytes instanceof Uint8Array)) throw new ProtocolError('MALFORMED', `${key}: expected bytes`);
+  if (bytes.length > maxBytes) {
+    throw new ProtocolError('OVERSIZED', `${key}: ${bytes.length} bytes, more than the ${maxBytes} allowed`);
   }
-  const map = asMap(decodeStrict(bytes, 'signed request', 'request.'), 'signed request');
-  checkVersion(map, 'signed request', 'v');
-  checkKeys(map, SIGNED_KEYS, 'signed request', '');
+  const what = `signed ${key}`;
+  const map = asMap(decodeStrict(bytes, what, `${key}.`), what);
+  checkVersion(map, what, 'v');
+  checkKeys(map, ['v', 'signature', key], what, '');
   const signature = asBytes(map.get('signature'), 'signature');
   if (signature.length !== SIGNATURE_BYTES) {
     throw new ProtocolError(
@@ -169,7 +179,7 @@ function openSigned(bytes: Uint8Array): { signature: Uint8Array; request: Uint8A
       `signature: expected ${SIGNATURE_BYTES} bytes, got ${signature.length}`,
     );
   }
-  return { signature, request: asBytes(map.get('request'), 'request') };
+  return { signature, payload: asBytes(map.get(key), key) };
 }
 
 function decodeRequest(bytes: Uint8Array): Request {

@@ -29,7 +29,8 @@ import {
   checkVersion,
   FORMAT_VERSION,
 } from './fields.ts';
-import { SIGNATURE_BYTES, sign, verify } from './identity.ts';
+import { sign, verify } from './identity.ts';
+import { openSignedMap } from './request.ts';
 
 export const SHARE_INFO = new TextEncoder().encode('pmhe share v1');
 export const BOX_KEY_BYTES = 32;
@@ -104,7 +105,6 @@ export interface ItemHeader {
 }
 
 const ITEM_KEYS = ['v', 'userId', 'clinicianId', 'resultId', 'modelId', 'sharedAt', 'enc', 'ct'] as const;
-const SIGNED_KEYS = ['v', 'signature', 'item'] as const;
 
 const aad = (h: ItemHeader): Uint8Array =>
   encodeCanonical({
@@ -234,21 +234,7 @@ export async function openItem(
 }
 
 function parse(signed: Uint8Array): Parsed {
-  if (!(signed instanceof Uint8Array)) throw new ProtocolError('MALFORMED', 'item: expected bytes');
-  if (signed.length > MAX_ITEM_BYTES) {
-    throw new ProtocolError('OVERSIZED', `item: ${signed.length} bytes, more than ${MAX_ITEM_BYTES}`);
-  }
-  const outer = asMap(decodeStrict(signed, 'signed item', 'item.'), 'signed item');
-  checkVersion(outer, 'signed item', 'v');
-  checkKeys(outer, SIGNED_KEYS, 'signed item', '');
-  const signature = asBytes(outer.get('signature'), 'signature');
-  if (signature.length !== SIGNATURE_BYTES) {
-    throw new ProtocolError(
-      'BAD_SIGNATURE',
-      `signature: expected ${SIGNATURE_BYTES} bytes, got ${signature.length}`,
-    );
-  }
-  const item = asBytes(outer.get('item'), 'item');
+  const { signature, payload: item } = openSignedMap(signed, 'item', MAX_ITEM_BYTES);
   // One encoding per item: its hash is what the ledger records.
   if (!equalBytes(encodeCanonical({ v: FORMAT_VERSION, signature, item }), signed)) {
     throw new ProtocolError('NOT_CANONICAL', 'signed item: bytes differ from the canonical encoding');

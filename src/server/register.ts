@@ -8,7 +8,7 @@ import { isTransient, LedgerError } from '../ledger/errors.ts';
 import { type Ledger, type Proposal, TX_VALID } from '../ledger/ledger.ts';
 import type { Me, RegisterBody, RegisteredUser, UnsubscribeBody, Unsubscribed } from '../protocol/api.ts';
 import { type Answer, CONTRACT_LIMITS, readAnswer } from '../protocol/contract.ts';
-import { bytesParam, peekRequest, textParam, verifyRequest } from '../protocol/request.ts';
+import { bytesParam, peekRequest, type Request, textParam, verifyRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { ownRequest } from './auth.ts';
 import type { Db } from './db/database.ts';
@@ -32,16 +32,34 @@ export interface RegistrationContext {
   address: string;
 }
 
+/** A registration admitted: what its request claims, and its enrolment code's fate. */
+export interface Admitted {
+  claimed: Request;
+  publicKey: Uint8Array;
+  enrolment: {
+    /** Gives the code back (the transaction failed). */
+    release(): Promise<void>;
+    /** Counts the registration against the quotas (the transaction committed). */
+    record(): Promise<void>;
+  };
+}
+
 /**
- * Checks, in order: the setup request's own signature; that the id is free (or this key's);
- * enrolment (a new user, in enrolment mode, needs an unused token, claimed now and given back if
- * the setup fails); the evaluation keys' size (the contract's limit) and the quotas. Then the
- * contract's setup, and the row that lets this user upload.
+ * What every registration (a person's setup, a clinician's) checks before its transaction: the
+ * request's own signature (it carries the key it registers); that the id is free, or this key's
+ * and of this role; the quotas; and enrolment: on a server that enrols, a new user's code is
+ * claimed now, given back if the transaction fails.
  */
-export async function register(ctx: RegistrationContext, body: RegisterBody): Promise<RegisteredUser> {
-  const claimed = peekRequest(body.setup);
+export async function admitRegistration(
+  ctx: RegistrationContext,
+  bytes: Uint8Array,
+  role: 'person' | 'clinician',
+  keyBytes: number,
+  code: string | undefined,
+): Promise<Admitted> {
+  const claimed = peekRequest(bytes);
   const publicKey = bytesParam(claimed, 'publicKey');
-  await verifyRequest(body.setup, { op: 'setup', publicKey, now: Date.now() });
+  await verifyRequest(bytes, { op: role === 'person' ? 'setup' : 'clinician', publicKey, now: Date.now() });
   const existing = await ctx.db
     .selectFrom('users')
     .selectAll()
@@ -50,17 +68,16 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
   if (existing && !Buffer.from(existing.public_key).equals(Buffer.from(publicKey))) {
     throw new HttpError(409, 'USER_EXISTS', `user "${claimed.userId}" is registered with another key`);
   }
-  const keyBytes = (body.relinKeys?.length ?? 0) + (body.galoisKeys?.length ?? 0);
-  if (keyBytes > CONTRACT_LIMITS.setupBytes) {
+  if (existing && existing.role !== role) {
     throw new HttpError(
-      413,
-      'OVERSIZED',
-      `evaluation keys: ${keyBytes} bytes, more than the ${CONTRACT_LIMITS.setupBytes} a setup may carry; register fewer Galois steps`,
+      409,
+      'USER_EXISTS',
+      `"${claimed.userId}" is registered as a ${existing.role}, not a ${role}`,
     );
   }
   const who = { userId: claimed.userId, address: ctx.address, keyBytes };
   await checkRegistrationQuota(ctx.db, { ...who, mode: ctx.mode }, ctx.quotas);
-  const enrolment = ctx.mode === 'enrolment' && !existing ? body.enrolment : undefined;
+  const enrolment = ctx.mode === 'enrolment' && !existing ? code : undefined;
   if (ctx.mode === 'enrolment' && !existing) {
     if (!enrolment) {
       throw new HttpError(
@@ -71,6 +88,38 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
     }
     await claimEnrolment(ctx.db, enrolment, claimed.userId);
   }
+  return {
+    claimed,
+    publicKey,
+    enrolment: {
+      release: async () => {
+        if (enrolment) await releaseEnrolment(ctx.db, enrolment, claimed.userId);
+      },
+      record: () => recordRegistration(ctx.db, { ...who, nonce: claimed.nonce }),
+    },
+  };
+}
+
+/**
+ * A person's setup: the evaluation keys' size (the contract's limit), the checks of
+ * admitRegistration, then the contract's setup, and the rows that let this user upload.
+ */
+export async function register(ctx: RegistrationContext, body: RegisterBody): Promise<RegisteredUser> {
+  const keyBytes = (body.relinKeys?.length ?? 0) + (body.galoisKeys?.length ?? 0);
+  if (keyBytes > CONTRACT_LIMITS.setupBytes) {
+    throw new HttpError(
+      413,
+      'OVERSIZED',
+      `evaluation keys: ${keyBytes} bytes, more than the ${CONTRACT_LIMITS.setupBytes} a setup may carry; register fewer Galois steps`,
+    );
+  }
+  const { claimed, publicKey, enrolment } = await admitRegistration(
+    ctx,
+    body.setup,
+    'person',
+    keyBytes,
+    body.enrolment,
+  );
   const transient: Record<string, Uint8Array> = {};
   if (body.relinKeys) transient.relinKeys = body.relinKeys;
   if (body.galoisKeys) transient.galoisKeys = body.galoisKeys;
@@ -78,7 +127,7 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
     args: [Buffer.from(body.setup).toString('base64')],
     transient,
   }).catch(async (error: unknown) => {
-    if (enrolment) await releaseEnrolment(ctx.db, enrolment, claimed.userId);
+    await enrolment.release();
     // Another registration of this id, with another key, committed first (a race the check above
     // could not see): the same answer as when it had been seen.
     if (
@@ -111,7 +160,7 @@ export async function register(ctx: RegistrationContext, body: RegisterBody): Pr
       .onConflict((c) => c.columns(['user_id', 'model_id']).doUpdateSet(subscription))
       .execute();
   });
-  await recordRegistration(ctx.db, { ...who, nonce: claimed.nonce });
+  await enrolment.record();
   return {
     userId: user.userId,
     modelId: user.modelId,

@@ -15,22 +15,13 @@ import type {
   SharedItem,
 } from '../protocol/api.ts';
 import { type Answer, type GrantRecord, readAnswer } from '../protocol/contract.ts';
-import type { RequestOp } from '../protocol/request.ts';
-import { bytesParam, peekRequest, textParam, verifyRequest } from '../protocol/request.ts';
+import { type RequestOp, textParam } from '../protocol/request.ts';
 import { fingerprint, itemHash, verifyItem } from '../protocol/shared-item.ts';
 import { ownRequest } from './auth.ts';
 import type { Db } from './db/database.ts';
 import type { User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
-import {
-  checkRegistrationQuota,
-  claimEnrolment,
-  type Quotas,
-  type RegistrationMode,
-  recordRegistration,
-  releaseEnrolment,
-} from './quotas.ts';
-import { submitWithRetry } from './register.ts';
+import { admitRegistration, type RegistrationContext, submitWithRetry } from './register.ts';
 
 export interface SharingContext {
   db: Db;
@@ -39,40 +30,14 @@ export interface SharingContext {
 
 /** A clinician's registration: their signed request goes to the contract, then their row here. */
 export async function registerClinician(
-  ctx: SharingContext & { mode: RegistrationMode; quotas: Quotas; address: string },
+  ctx: RegistrationContext,
   body: ClinicianRegisterBody,
 ): Promise<Clinician> {
-  const claimed = peekRequest(body.request);
-  const publicKey = bytesParam(claimed, 'publicKey');
-  await verifyRequest(body.request, { op: 'clinician', publicKey, now: Date.now() });
-  const existing = await ctx.db
-    .selectFrom('users')
-    .selectAll()
-    .where('user_id', '=', claimed.userId)
-    .executeTakeFirst();
-  if (existing && !Buffer.from(existing.public_key).equals(Buffer.from(publicKey))) {
-    throw new HttpError(409, 'USER_EXISTS', `user "${claimed.userId}" is registered with another key`);
-  }
-  if (existing && existing.role !== 'clinician') {
-    throw new HttpError(409, 'USER_EXISTS', `"${claimed.userId}" is registered as a person, not a clinician`);
-  }
-  const who = { userId: claimed.userId, address: ctx.address, keyBytes: 0 };
-  await checkRegistrationQuota(ctx.db, { ...who, mode: ctx.mode }, ctx.quotas);
-  const enrolment = ctx.mode === 'enrolment' && !existing ? body.enrolment : undefined;
-  if (ctx.mode === 'enrolment' && !existing) {
-    if (!enrolment) {
-      throw new HttpError(
-        403,
-        'ENROLMENT_REQUIRED',
-        'enrolment: this server registers clinicians only with an enrolment code',
-      );
-    }
-    await claimEnrolment(ctx.db, enrolment, claimed.userId);
-  }
+  const { publicKey, enrolment } = await admitRegistration(ctx, body.request, 'clinician', 0, body.enrolment);
   const { txId, answer } = await submitWithRetry(ctx.ledger, 'clinician', {
     args: [Buffer.from(body.request).toString('base64')],
   }).catch(async (error: unknown) => {
-    if (enrolment) await releaseEnrolment(ctx.db, enrolment, claimed.userId);
+    await enrolment.release();
     throw error;
   });
   const c = answer.clinician;
@@ -88,7 +53,7 @@ export async function registerClinician(
     .values({ user_id: c.userId, ...row })
     .onConflict((oc) => oc.column('user_id').doUpdateSet(row))
     .execute();
-  await recordRegistration(ctx.db, { ...who, nonce: claimed.nonce });
+  await enrolment.record();
   return clinicianView({ user_id: c.userId, ...row });
 }
 

@@ -5,46 +5,13 @@
  * server that is away.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { EXIT } from '../../src/cli/client.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function pmhe(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      join(root, 'node_modules/.bin/node'),
-      ['--import', 'tsx', 'src/cli/pmhe.ts', ...args],
-      {
-        cwd: root,
-        env: { ...process.env, PMHE_PASSPHRASE: 'a passphrase for the cli test', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-const json = <T>(run: Run): T => {
-  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}${run.stdout}`);
-  return JSON.parse(run.stdout) as T;
-};
+import { json, pmhe } from './run.ts';
 
 let server: RunningServer;
 before(async () => {
