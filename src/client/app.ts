@@ -318,7 +318,11 @@ export class PmheClient implements Disposable {
   async closeAccount(passphrase: string): Promise<Closed> {
     await Vault.open(this.#store, passphrase);
     const { args = [] } = await this.user.request('close');
-    const closed = await this.api.close(fromBase64(args[0] ?? ''));
+    // Never registered anywhere: there is nothing to close but this device's vault.
+    const closed =
+      this.api.base === NO_SERVER
+        ? { userId: this.user.userId, txIds: [], ledgerKeys: 0, serverRows: 0 }
+        : await this.api.close(fromBase64(args[0] ?? ''));
     await Vault.destroy(this.#store, passphrase);
     this[Symbol.dispose]();
     return closed;

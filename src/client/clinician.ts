@@ -5,7 +5,7 @@
  * person's signature, and opened with the clinician's key before anything is shown.
  */
 import { signedRequest } from '../ledger/contract-client.ts';
-import type { Clinician, GrantList } from '../protocol/api.ts';
+import type { Clinician, Closed, GrantList } from '../protocol/api.ts';
 import { fromBase64 } from '../protocol/bytes.ts';
 import { type Answer, readAnswer } from '../protocol/contract.ts';
 import {
@@ -56,8 +56,10 @@ export class ClinicianClient {
   readonly #signer: { userId: string; privateKey: CryptoKey };
   readonly #box: { publicKey: Uint8Array; privateKey: CryptoKey };
   readonly #publicKey: Uint8Array;
+  readonly #store: ClientStore;
 
   private constructor(
+    store: ClientStore,
     contents: VaultContents,
     keys: {
       privateKey: CryptoKey;
@@ -71,6 +73,7 @@ export class ClinicianClient {
     this.#signer = { userId: contents.userId, privateKey: keys.privateKey };
     this.#publicKey = keys.publicKey;
     this.#box = keys.box;
+    this.#store = store;
     const signer = {
       authorization: (m: string, p: string, b?: Uint8Array) => httpAuthorization(this.#signer, m, p, b),
     };
@@ -99,7 +102,7 @@ export class ClinicianClient {
       ...(options.kdf ? { kdf: options.kdf } : {}),
       ...kdfProgress('seal', options),
     });
-    return ClinicianClient.#from(contents, options);
+    return ClinicianClient.#from(store, contents, options);
   }
 
   /** Unlocks a clinician's vault (a person's vault is refused). */
@@ -109,12 +112,17 @@ export class ClinicianClient {
     options: OpenOptions = {},
   ): Promise<ClinicianClient> {
     return ClinicianClient.#from(
+      store,
       await Vault.open(store, passphrase, kdfProgress('unlock', options)),
       options,
     );
   }
 
-  static async #from(contents: VaultContents, options: OpenOptions): Promise<ClinicianClient> {
+  static async #from(
+    store: ClientStore,
+    contents: VaultContents,
+    options: OpenOptions,
+  ): Promise<ClinicianClient> {
     if (!contents.clinician)
       throw new RangeError(`${contents.userId}'s vault is a person’s, not a clinician’s`);
     const privateKey = await importPrivateKey(contents.identitySeed, true);
@@ -123,7 +131,7 @@ export class ClinicianClient {
       publicKey: await derivePublicKey(privateKey),
       box: await boxKeyPair(contents.clinician.boxSeed),
     };
-    return new ClinicianClient(contents, keys, options);
+    return new ClinicianClient(store, contents, keys, options);
   }
 
   get clinicianId(): string {
@@ -213,6 +221,17 @@ export class ClinicianClient {
     }
     inbox.items.sort((a, b) => a.readAt - b.readAt || a.resultId.localeCompare(b.resultId));
     return inbox;
+  }
+
+  /**
+   * Closes the clinician's account (as a person's: docs/sharing.md): the ledger's entries and the
+   * server's rows go, grants to them end, and this device's vault is destroyed.
+   */
+  async closeAccount(passphrase: string): Promise<Closed> {
+    await Vault.open(this.#store, passphrase);
+    const closed = await this.api.close(await this.#request('close'));
+    await Vault.destroy(this.#store, passphrase);
+    return closed;
   }
 
   /** One person's shared items as a FHIR R4 Bundle (Patient by PMHE id, an Observation per diagnosis). */

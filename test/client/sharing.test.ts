@@ -154,6 +154,11 @@ describe('sharing with clinicians; closing an account', () => {
       }),
     );
     await rejects(erin.api.share(request, item), 'NO_GRANT', /revoked/);
+    // A clinician closes their account too: the grants to them go, and nobody can grant them again.
+    const closed = await house.closeAccount(PASSPHRASE);
+    assert.equal(closed.userId, 'dr-house');
+    assert.deepEqual(await erin.grants(), []);
+    await rejects(erin.clinician('dr-house'), 'NOT_FOUND', /no registered clinician/);
     erin[Symbol.dispose]();
   });
 
