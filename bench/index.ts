@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-for (const name of ['paper', 'presets', 'ledger', 'server', 'client']) {
+for (const name of ['paper', 'presets', 'ledger', 'server', 'client', 'sharing']) {
   process.stderr.write(`\n== bench:${name} ==\n`);
   const run = spawnSync(join(root, 'node_modules/.bin/node'), ['--import', 'tsx', `bench/${name}.ts`], {
     cwd: root,
