@@ -73,6 +73,7 @@ describe('sharing with a clinician, and closing an account, in the browser', {
   skip: !process.env.CI && !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
 }, () => {
   let server: RunningServer;
+  let outDir = '';
   let browser: Browser;
   let doctor: Page;
   let person: Page;
@@ -103,7 +104,7 @@ describe('sharing with a clinician, and closing an account, in the browser', {
 
   before(async () => {
     // The app as users get it: a production build, served by the server.
-    const outDir = await tempDir('web-dist-sharing');
+    outDir = await tempDir('web-dist-sharing');
     const build = spawnSync(
       join(root, 'node_modules/.bin/node'),
       [
@@ -201,13 +202,27 @@ describe('sharing with a clinician, and closing an account, in the browser', {
     await page.evaluate(() => {
       for (const d of document.querySelectorAll('details')) d.open = true;
     });
+    // Chart.js fits its canvases to the new width a frame or two later: the page once settled counts.
+    await page
+      .waitForFunction(() => document.documentElement.scrollWidth <= 360, undefined, { timeout: 3000 })
+      .catch(() => undefined);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    // What sticks out, named, should it fail.
+    const out = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('body *')]
+        .filter((e) => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > 360)
+        .slice(0, 5)
+        .map(
+          (e) =>
+            `${e.tagName.toLowerCase()}#${e.id}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`,
+        ),
+    );
     await shot(page, name);
     await page.evaluate(() => {
       for (const d of document.querySelectorAll('details')) d.open = false;
     });
     if (viewport) await page.setViewportSize(viewport);
-    assert.ok(wide <= 360, `the page is ${wide} px wide on a 360 px screen`);
+    assert.ok(wide <= 360, `the page is ${wide} px wide on a 360 px screen: ${out.join(', ')}`);
   };
 
   test('a clinician makes their keys in the page and registers; the fingerprint to read out is shown', async () => {
@@ -414,7 +429,7 @@ describe('sharing with a clinician, and closing an account, in the browser', {
     await person.waitForSelector('#confirm-dialog[open]');
     assert.match(
       (await person.textContent('#confirm-title')) ?? '',
-      /Revoke Dr W\. Web \(dr-web\)’?'?s access\?/,
+      /Revoke the access of Dr W\. Web \(dr-web\)\?/,
     );
     await person.screenshot({ path: join(SCREENS, 'share-2-revoke-confirm.png') });
     // Cancel first: nothing happens.
@@ -523,5 +538,58 @@ describe('sharing with a clinician, and closing an account, in the browser', {
     await refresh();
     assert.equal(await doctor.locator(`article.person[data-user="${PERSON}"]`).count(), 0);
     assert.deepEqual(problems, []);
+  });
+
+  test('a server that enrols: a clinician without a code is told to enter one (the unused keys go); with it they register', async (t) => {
+    const enrolling = await startServer({
+      dataDir: await tempDir('web-sharing-enrol'),
+      port: 0,
+      log: false,
+      webDir: outDir,
+      registration: 'enrolment',
+      adminToken: 'operator',
+    });
+    t.after(() => enrolling.close());
+    const context = await browser.newContext({ viewport: { width: 360, height: 780 }, isMobile: true });
+    t.after(() => context.close());
+    const phone = await context.newPage();
+    const create = async (code: string) => {
+      await phone.check('#role-clinician');
+      await phone.fill('#clinician-id', 'dr-enrolled');
+      await phone.fill('#clinician-name', 'Dr E. Rolled');
+      await phone.fill('#clinician-enrolment', code);
+      await phone.fill('#clinician-passphrase', PASSPHRASE);
+      await phone.fill('#clinician-passphrase-confirm', PASSPHRASE);
+      await phone.click('#create-clinician');
+    };
+    await phone.goto(enrolling.url);
+    await onScreen(phone, 'onboarding');
+    await create('');
+    await phone.waitForFunction(
+      () => document.body.dataset.screen === 'onboarding' && !document.getElementById('error')?.hidden,
+      undefined,
+      { timeout: 60_000 },
+    );
+    assert.match(
+      (await phone.textContent('#error')) ?? '',
+      /only enrolled clinicians: enter the enrolment code/,
+    );
+    assert.equal(await phone.isVisible('#clinician-form'), true, 'the clinician’s form is shown again');
+    assert.deepEqual(await storedKeys(phone), [], 'the unused keys stayed');
+    const issued = await fetch(`${enrolling.url}/v1/enrolments`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer operator', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const { token } = (await issued.json()) as { token: string };
+    await create(token);
+    await phone.waitForFunction(
+      () =>
+        document.body.dataset.screen === 'clinician' &&
+        /registered with the server/.test(document.getElementById('status')?.textContent ?? ''),
+      undefined,
+      { timeout: 60_000 },
+    );
+    await fitsPhone(phone, 'clinician-7-enrolled-360');
   });
 });

@@ -28,8 +28,22 @@
  *               #export-fhir  #export-csv  #export-backup
  *   backup      #backup-dialog  #backup-passphrase  #backup-new-passphrase  #backup-confirm  #backup-cancel
  *               #backup-error
- * document.body.dataset.screen is 'loading' | 'onboarding' | 'unlock' | 'app'; data-busy="true"
- * while a slow operation runs.
+ *   role        #role-person  #role-clinician (onboarding: which form shows)
+ *   clinician's #clinician-form  #clinician-id  #clinician-name  #clinician-enrolment  #clinician-passphrase
+ *   keys        #clinician-passphrase-confirm  #create-clinician
+ *   share       #share-lookup-form  #share-clinician-id  #share-lookup  #share-grant-form (#share-name
+ *               #share-id  #share-fingerprint  input[name=share-model]  #share-days  #share-until
+ *               #share-grant  #share-cancel)  #share-note  #grant-list (li[data-clinician][data-state]
+ *               [data-shared][data-tx], each active one with button.revoke-grant)
+ *   close       #close-panel (details)  #close-form  #close-passphrase  #close-account
+ *   confirm     #confirm-dialog  #confirm-title  #confirm-text  #confirm-ok  #confirm-cancel
+ *   clinician's #clinician-app  #clinician-account  #clinician-lock  #clinician-fingerprint  #inbox-refresh
+ *   screen      #inbox-note  #inbox-warnings (li[data-problem])  #people (article.person[data-user]: a
+ *               .grant-line[data-state], .diagnosis[data-model][data-level][data-tx][data-share-tx] per
+ *               model, canvas trends, table.items rows [data-result][data-tx][data-share-tx],
+ *               button.export-fhir[data-user])
+ * document.body.dataset.screen is 'loading' | 'onboarding' | 'unlock' | 'app' | 'clinician';
+ * data-busy="true" while a slow operation runs.
  */
 import './style.css';
 import type { RawReading } from '../../src/client/filter.ts';
@@ -37,10 +51,12 @@ import { entryTime, type HistoryEntry } from '../../src/client/history.ts';
 import { PERSONA_NAMES, PERSONAS } from '../../src/device/personas.ts';
 import type { Consciousness } from '../../src/device/reading.ts';
 import { NOT_A_MEDICAL_DEVICE } from '../../src/models/guidance.ts';
+import type { Grant } from '../../src/protocol/api.ts';
 import type { Layout } from '../../src/protocol/schema.ts';
 import { bluetooth, connect, type Measurement } from './bluetooth.ts';
 import { ReadingsChart, ResultsChart } from './charts.ts';
-import type { Event, ProgressPhase, VaultSummary } from './messages.ts';
+import type { ClinicianSummary, Event, ProgressPhase, VaultSummary } from './messages.ts';
+import { renderGrants, renderPeople, renderRefused } from './sharing-view.ts';
 import { $, addResultRow, el, fmtMs, fmtTime, modelOf, renderDiagnosis, Stats } from './view.ts';
 import { WorkerCallError, WorkerClient } from './worker-client.ts';
 
@@ -91,7 +107,13 @@ const PHASES: Record<ProgressPhase, string> = {
   encrypt: 'Encrypting readings…',
   upload: 'Uploading encrypted readings…',
   backup: 'Sealing the backup…',
+  inbox: 'Fetching what was shared and checking each result against the ledger…',
+  share: 'Recording the grant on the ledger and sharing the results it covers…',
+  close: 'Closing your account…',
 };
+
+/** Phases that report only their start and end: an indeterminate bar meanwhile. */
+const UNMEASURED: readonly ProgressPhase[] = ['keys', 'register', 'inbox', 'share', 'close'];
 
 const worker = new WorkerClient();
 $('notice').textContent = NOT_A_MEDICAL_DEVICE;
@@ -147,8 +169,7 @@ function progress(phase: ProgressPhase, done: number, total: number): void {
   const bar = $<HTMLProgressElement>('progress');
   box.hidden = false;
   $('progress-label').textContent = PHASES[phase];
-  // Key generation and registration report only start and end: an indeterminate bar.
-  if ((phase === 'keys' || phase === 'register') && done < total) bar.removeAttribute('value');
+  if (UNMEASURED.includes(phase) && done < total) bar.removeAttribute('value');
   else {
     bar.max = total;
     bar.value = done;
@@ -179,7 +200,7 @@ async function busy<T>(what: () => Promise<T>, near?: HTMLElement): Promise<T> {
 // ---------------------------------------------------------------------------------------------
 // Screens
 
-type Screen = 'loading' | 'onboarding' | 'unlock' | 'app';
+type Screen = 'loading' | 'onboarding' | 'unlock' | 'app' | 'clinician';
 
 function show(screen: Screen): void {
   document.body.dataset.screen = screen;
@@ -187,6 +208,7 @@ function show(screen: Screen): void {
   $('onboarding').hidden = screen !== 'onboarding';
   $('unlock-screen').hidden = screen !== 'unlock';
   $('app').hidden = screen !== 'app';
+  $('clinician-app').hidden = screen !== 'clinician';
   $('restore').hidden = screen !== 'onboarding' && screen !== 'unlock';
   $('import-replace-field').hidden = screen !== 'unlock';
   $('loading').removeAttribute('aria-busy');
@@ -250,9 +272,16 @@ async function enterApp(summary: VaultSummary): Promise<void> {
     $<HTMLSelectElement>('pace').value = String(choice.simulator.paceMs);
   }
   const history = await renderVault(summary);
+  resetShare();
   if (!summary.registered) await register();
   else say(`Unlocked. ${history.length} earlier result${history.length === 1 ? '' : 's'} loaded.`);
   if (history.length === 0) await restoreHistory();
+  if (vault?.registered) await loadGrants();
+}
+
+/** Whichever client the vault unlocked: a person's monitoring, or a clinician's inbox. */
+function enter(unlocked: VaultSummary | ClinicianSummary): Promise<void> {
+  return unlocked.role === 'clinician' ? enterClinician(unlocked) : enterApp(unlocked);
 }
 
 /** The account line, the models panel, one diagnosis card per model, charts and table from the history. */
@@ -268,6 +297,7 @@ async function renderVault(summary: VaultSummary): Promise<HistoryEntry[]> {
     : 'Readings';
   renderModelsPanel(summary);
   renderProfile(summary);
+  renderShareModels(summary);
   const history = await worker.call('results', {});
   show('app');
   readingsChart ??= new ReadingsChart($<HTMLCanvasElement>('readings-chart'));
@@ -610,6 +640,9 @@ function onEvent(event: Event): void {
     case 'result':
       showResult(event.entry, true);
       break;
+    case 'shared':
+      onShared(event);
+      break;
     case 'stream-end':
       setStreaming(false);
       if (document.body.dataset.screen !== 'app') break;
@@ -682,12 +715,12 @@ function wireUnlock(): void {
     const field = $<HTMLInputElement>('unlock-passphrase');
     if (field.value === '') return showError('Enter your passphrase.', field);
     try {
-      const summary = await busy(
+      const unlocked = await busy(
         () => worker.call('unlock', { passphrase: field.value, server }),
         $('unlock'),
       );
       field.value = '';
-      await enterApp(summary);
+      await enter(unlocked);
     } catch (error) {
       field.select();
       showError(messageOf(error), field);
@@ -709,10 +742,10 @@ function wireUnlock(): void {
         () => worker.call('importBackup', { bytes, passphrase, replace }, [bytes.buffer]),
         $('import'),
       );
-      const summary = await busy(() => worker.call('unlock', { passphrase, server }), $('import'));
+      const unlocked = await busy(() => worker.call('unlock', { passphrase, server }), $('import'));
       $<HTMLInputElement>('import-passphrase').value = '';
       say('Keys restored from the backup.');
-      await enterApp(summary);
+      await enter(unlocked);
     } catch (error) {
       showError(`The backup was not restored: ${messageOf(error)}`);
     }
@@ -724,7 +757,7 @@ function wireApp(): void {
     await worker.call('lock', {});
     vault = null;
     setStreaming(false);
-    show('unlock');
+    showUnlock(false);
     say('Locked: the keys are out of memory.');
     $('unlock-passphrase').focus();
   });
@@ -818,7 +851,7 @@ function wireModels(): void {
         } catch (error) {
           // Added but not registered (the server unreachable): the panel shows it; the next unlock registers it.
           const now = await worker.call('status', {}).catch(() => null);
-          if (now?.unlocked && now.unlocked.models.length !== vault?.models.length) {
+          if (now?.unlocked?.role === 'person' && now.unlocked.models.length !== vault?.models.length) {
             await renderVault(now.unlocked);
             throw new Error(
               `${name} was added, but not registered yet: ${messageOf(error)}. It is tried again at the next unlock.`,
@@ -1031,6 +1064,412 @@ function wireExports(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sharing with a clinician (the person's side)
+
+const DAY_MS = 86_400_000;
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** The clinician looked up, as shown: the grant goes to this key (the worker checks the fingerprint). */
+let found: { clinicianId: string; name: string; fingerprint: string } | null = null;
+let grants: Grant[] = [];
+/** Grants lists asked for: only the newest answer is drawn (a shared event may ask while one runs). */
+let grantsAsked = 0;
+
+/** The models followed, each a checkbox (all ticked: the person unticks what stays theirs alone). */
+function renderShareModels(summary: VaultSummary): void {
+  const fieldset = $('share-models');
+  const legend = fieldset.querySelector('legend') as HTMLLegendElement;
+  fieldset.replaceChildren(
+    legend,
+    ...summary.models.map(({ modelId }) => {
+      const id = `share-model-${modelId}`;
+      const box = el('input', { type: 'checkbox', id, name: 'share-model', value: modelId });
+      box.checked = true;
+      return el('div', { class: 'field checkbox' }, box, el('label', { for: id }, modelName(modelId)));
+    }),
+  );
+}
+
+function showUntil(): void {
+  const days = Number($<HTMLInputElement>('share-days').value);
+  $('share-until').textContent =
+    Number.isInteger(days) && days >= 1 && days <= 365
+      ? `Access ends ${fmtTime(Date.now() + days * DAY_MS)}; you can revoke it before.`
+      : 'From 1 to 365 days.';
+}
+
+/** The panel as a new session starts: nothing looked up, no note, the grants fetched anew. */
+function resetShare(): void {
+  found = null;
+  grants = [];
+  $('share-grant-form').hidden = true;
+  $<HTMLInputElement>('share-clinician-id').value = '';
+  $('share-note').textContent = '';
+  $('grant-list').replaceChildren();
+  $('grants-none').hidden = false;
+  $('grants-none').textContent = 'You have not shared with anyone.';
+}
+
+async function loadGrants(): Promise<void> {
+  const asked = ++grantsAsked;
+  try {
+    const list = await worker.call('grants', {});
+    if (asked !== grantsAsked) return;
+    grants = list;
+    renderGrants($('grant-list'), grants, revokeGrant);
+    $('grants-none').textContent = 'You have not shared with anyone.';
+    $('grants-none').hidden = grants.length > 0;
+  } catch (error) {
+    if (asked !== grantsAsked) return;
+    $('grants-none').hidden = false;
+    $('grants-none').textContent = `Your grants could not be fetched now (${messageOf(error)}).`;
+  }
+}
+
+const clinicianLabel = (clinicianId: string) => {
+  const name = grants.find((g) => g.clinicianId === clinicianId)?.clinicianName;
+  return name ? `${name} (${clinicianId})` : clinicianId;
+};
+
+/** Results shared by themselves after a collect: a line saying so, and the counts in the list. */
+function onShared(event: Extract<Event, { type: 'shared' }>): void {
+  if (event.shared.length > 0) {
+    const to = [...new Set(event.shared.map((x) => x.clinicianId))].map(clinicianLabel);
+    const line = `${plural(event.shared.length, 'new result')} shared with ${to.join(', ')}.`;
+    $('share-note').textContent = line;
+    say(line);
+  }
+  if (event.failed.length > 0) {
+    const first = event.failed[0] as { clinicianId: string; reason: string };
+    showError(
+      `${plural(event.failed.length, 'result')} could not be shared with ${clinicianLabel(first.clinicianId)} now (tried again with the next results): ${first.reason}`,
+    );
+  }
+  void loadGrants();
+}
+
+function revokeGrant(g: Grant): void {
+  const who = clinicianLabel(g.clinicianId);
+  confirmThen(
+    `Revoke the access of ${who}?`,
+    'Nothing more is shared with them, and the server refuses them what was shared. The grant and its revocation stay on the ledger. To share again later, grant anew.',
+    'Revoke',
+    async () => {
+      showError(null);
+      try {
+        const r = await busy(() => worker.call('revoke', { clinicianId: g.clinicianId }), $('grant-list'));
+        const line = `${who} no longer receives your results${r.revokeTx ? ` (ledger transaction ${r.revokeTx})` : ''}.`;
+        $('share-note').textContent = line;
+        say(line);
+        await loadGrants();
+      } catch (error) {
+        showError(`The grant was not revoked: ${messageOf(error)}`);
+      }
+    },
+  );
+}
+
+function wireSharing(): void {
+  $('share-days').addEventListener('input', showUntil);
+  $('share-cancel').addEventListener('click', () => {
+    found = null;
+    $('share-grant-form').hidden = true;
+    $('share-clinician-id').focus();
+  });
+
+  $('share-lookup-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const field = $<HTMLInputElement>('share-clinician-id');
+    const clinicianId = field.value.trim();
+    if (clinicianId === '') return showError('Enter the id your clinician gave you.', field);
+    try {
+      const c = await busy(() => worker.call('lookupClinician', { clinicianId }), $('share-lookup'));
+      found = { clinicianId: c.clinicianId, name: c.name, fingerprint: c.fingerprint };
+      $('share-name').textContent = c.name;
+      $('share-id').textContent = c.clinicianId;
+      $('share-fingerprint').textContent = c.fingerprint;
+      showUntil();
+      $('share-grant-form').hidden = false;
+      $('share-found-title').focus();
+    } catch (error) {
+      $('share-grant-form').hidden = true;
+      found = null;
+      showError(`The clinician was not found: ${messageOf(error)}`, field);
+    }
+  });
+
+  $('share-grant-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    if (!found) return;
+    const boxes = [...document.querySelectorAll<HTMLInputElement>('input[name=share-model]')];
+    const models = boxes.filter((b) => b.checked).map((b) => b.value);
+    if (models.length === 0)
+      return showError('Choose at least one kind of result to share.', boxes[0] ?? $('share-grant'));
+    const daysField = $<HTMLInputElement>('share-days');
+    const days = Number(daysField.value);
+    if (!(Number.isInteger(days) && days >= 1 && days <= 365))
+      return showError('Share for 1 to 365 days.', daysField);
+    const until = Date.now() + days * DAY_MS;
+    const { clinicianId, fingerprint, name } = found;
+    try {
+      const r = await busy(
+        () => worker.call('grant', { clinicianId, fingerprint, models, until }),
+        $('share-grant'),
+      );
+      found = null;
+      $('share-grant-form').hidden = true;
+      $<HTMLInputElement>('share-clinician-id').value = '';
+      const now = r.shared > 0 ? ` ${plural(r.shared, 'result')} already here shared now.` : '';
+      const line = `${name} receives your results until ${fmtTime(until)} (ledger transaction ${r.grant.txId}).${now}`;
+      $('share-note').textContent = line;
+      say(line);
+      if (r.failed.length > 0)
+        showError(
+          `Some results could not be shared yet (tried again with the next ones): ${r.failed.join('; ')}`,
+        );
+      await loadGrants();
+    } catch (error) {
+      showError(`Nothing was granted: ${messageOf(error)}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing the account
+
+function wireCloseAccount(): void {
+  $('close-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const field = $<HTMLInputElement>('close-passphrase');
+    if (field.value === '') return showError('Enter your passphrase to confirm.', field);
+    try {
+      const closed = await busy(
+        () => worker.call('closeAccount', { passphrase: field.value }),
+        $('close-account'),
+      );
+      field.value = '';
+      $<HTMLDetailsElement>('close-panel').open = false;
+      vault = null;
+      setStreaming(false);
+      resetShare();
+      $<HTMLInputElement>('user-id').value = '';
+      show('onboarding');
+      say(
+        `Account "${closed.userId}" closed: ${closed.ledgerKeys} ledger entries and ${closed.serverRows} server records deleted, and the keys are gone from this browser. The ledger's blocks keep their ${plural(closed.txIds.length, 'transaction')}, unreadable without those keys.`,
+      );
+      $('onboarding-title').focus();
+    } catch (error) {
+      field.select();
+      showError(`The account was not closed: ${messageOf(error)}`, field);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Yes or no
+
+let confirmAction: (() => Promise<void>) | undefined;
+
+/** Asks before something that cannot be undone; Cancel has the focus, so Enter alone does nothing rash. */
+function confirmThen(title: string, text: string, ok: string, action: () => Promise<void>): void {
+  confirmAction = action;
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  $<HTMLDialogElement>('confirm-dialog').showModal();
+  $('confirm-cancel').focus();
+}
+
+function wireConfirm(): void {
+  const dialog = $<HTMLDialogElement>('confirm-dialog');
+  $('confirm-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    confirmAction = undefined;
+  });
+  $('confirm-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const action = confirmAction;
+    dialog.close();
+    void action?.();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clinician
+
+let clinicianShown: ClinicianSummary | null = null;
+let inboxCharts: { destroy(): void }[] = [];
+
+/** What a model's trend draws: its headline outputs, as on the person's own chart. */
+const plotOf = (modelId: string): string[] =>
+  (MODELS.find((m) => m.id === modelId)?.plot ?? modelOf(modelId)?.outputs.map((o) => o.name) ?? []).slice(
+    0,
+    4,
+  );
+
+function showUnlock(clinician: boolean): void {
+  $('unlock-info').textContent = clinician
+    ? 'This browser holds your clinician keys, sealed under your passphrase.'
+    : 'This browser holds your keys, sealed under your passphrase.';
+  show('unlock');
+}
+
+function clearInbox(): void {
+  for (const chart of inboxCharts) chart.destroy();
+  inboxCharts = [];
+  $('people').replaceChildren();
+  renderRefused($('inbox-warnings'), []);
+  $('inbox-note').textContent = '';
+}
+
+async function enterClinician(summary: ClinicianSummary): Promise<void> {
+  clinicianShown = summary;
+  $('clinician-account').textContent = `${summary.name} · clinician id ${summary.clinicianId}`;
+  $('clinician-fingerprint').textContent = summary.fingerprint;
+  clearInbox();
+  show('clinician');
+  if (summary.registered) say('Unlocked.');
+  else if (!(await registerClinician())) return;
+  await refreshInbox();
+}
+
+/** Registration with the server; false when the keys went (refused) or it failed (tried at the next unlock). */
+async function registerClinician(): Promise<boolean> {
+  try {
+    const enrolment = $<HTMLInputElement>('clinician-enrolment').value.trim();
+    const r = await busy(
+      () => worker.call('registerClinician', enrolment ? { enrolment } : {}),
+      $('clinician-account'),
+    );
+    if (clinicianShown) clinicianShown.registered = true;
+    say(
+      `You are registered with the server (ledger transaction ${r.txId}, ${fmtMs(r.ms)}): people can find you by your id.`,
+    );
+    return true;
+  } catch (error) {
+    const code = error instanceof WorkerCallError ? error.code : '';
+    if (['USER_EXISTS', 'ENROLMENT_REQUIRED', 'ENROLMENT_INVALID'].includes(code)) {
+      // Unused keys the server will not take: they go, and the form says what to change.
+      const id = clinicianShown?.clinicianId ?? '';
+      await worker.call('discard', {}).catch(() => undefined);
+      clinicianShown = null;
+      $<HTMLInputElement>('role-clinician').checked = true;
+      chooseRole();
+      show('onboarding');
+      if (code === 'USER_EXISTS')
+        showError(
+          `The id "${id}" is taken on this server by other keys: choose another one.`,
+          $('clinician-id'),
+        );
+      else
+        showError(
+          code === 'ENROLMENT_REQUIRED'
+            ? 'This server registers only enrolled clinicians: enter the enrolment code its operator gave you.'
+            : 'That enrolment code is unknown, expired or already used: ask for a new one.',
+          $('clinician-enrolment'),
+        );
+      return false;
+    }
+    showError(
+      `Registration with the server failed: ${messageOf(error)}. It is tried again at the next unlock.`,
+    );
+    return false;
+  }
+}
+
+/** Fetches, checks and draws what was shared; each refresh replaces the last. */
+async function refreshInbox(): Promise<void> {
+  const button = $<HTMLButtonElement>('inbox-refresh');
+  button.disabled = true;
+  showError(null);
+  try {
+    const inbox = await busy(() => worker.call('inbox', {}), button);
+    clearInbox();
+    inboxCharts = renderPeople($('people'), inbox, { plotOf, onExport: exportShared });
+    renderRefused($('inbox-warnings'), inbox.refused);
+    const people = new Set([...inbox.grants.map((g) => g.userId), ...inbox.items.map((i) => i.userId)]).size;
+    $('inbox-note').textContent =
+      `${plural(inbox.items.length, 'result')} from ${plural(people, 'person', 'people')}, each checked against the ledger (${fmtTime(Date.now())}).`;
+    $('people').dataset.refreshes = String(Number($('people').dataset.refreshes ?? 0) + 1);
+  } catch (error) {
+    showError(`What was shared could not be fetched: ${messageOf(error)}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function exportShared(userId: string): Promise<void> {
+  try {
+    const r = await worker.call('clinicianFhir', { userId });
+    download(r.text, 'application/fhir+json', r.filename);
+    say(`Saved ${r.filename}.`);
+  } catch (error) {
+    showError(messageOf(error));
+  }
+}
+
+function chooseRole(): void {
+  const clinician = $<HTMLInputElement>('role-clinician').checked;
+  $('create-form').hidden = clinician;
+  $('clinician-form').hidden = !clinician;
+}
+
+function wireClinicianOnboarding(): void {
+  $('role').addEventListener('change', chooseRole);
+  // A reload may bring the radio back as it was left.
+  chooseRole();
+  $('clinician-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearInvalid();
+    showError(null);
+    const clinicianId = $<HTMLInputElement>('clinician-id').value.trim();
+    const name = $<HTMLInputElement>('clinician-name').value.trim();
+    const passphrase = $<HTMLInputElement>('clinician-passphrase').value;
+    const confirm = $<HTMLInputElement>('clinician-passphrase-confirm').value;
+    if (clinicianId === '') return showError('Enter a clinician id.', $('clinician-id'));
+    if (name === '') return showError('Enter your name as people should see it.', $('clinician-name'));
+    if ([...passphrase].length < 8)
+      return showError('The passphrase needs at least 8 characters.', $('clinician-passphrase'));
+    if (passphrase !== confirm)
+      return showError(
+        'The two passphrases differ: type the same one twice.',
+        $('clinician-passphrase-confirm'),
+      );
+    const started = performance.now();
+    try {
+      const summary = await busy(
+        () => worker.call('createClinician', { clinicianId, name, passphrase, server }),
+        $('create-clinician'),
+      );
+      $<HTMLInputElement>('clinician-passphrase').value = '';
+      $<HTMLInputElement>('clinician-passphrase-confirm').value = '';
+      say(`Keys created and sealed in ${fmtMs(performance.now() - started)}.`);
+      await enterClinician(summary);
+    } catch (error) {
+      showError(`The keys could not be created: ${messageOf(error)}`);
+    }
+  });
+}
+
+function wireClinician(): void {
+  $('inbox-refresh').addEventListener('click', () => void refreshInbox());
+  $('clinician-lock').addEventListener('click', async () => {
+    await worker.call('lock', {});
+    clinicianShown = null;
+    clearInbox();
+    showUnlock(true);
+    say('Locked: the keys are out of memory.');
+    $('unlock-passphrase').focus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 async function start(): Promise<void> {
@@ -1038,15 +1477,18 @@ async function start(): Promise<void> {
   renderModels();
   renderPersonas();
   wireOnboarding();
+  wireClinicianOnboarding();
   wireUnlock();
   wireApp();
+  wireSharing();
+  wireCloseAccount();
+  wireClinician();
+  wireConfirm();
   try {
     const status = await worker.call('status', {});
-    if (status.unlocked) await enterApp(status.unlocked);
-    else if (status.vault) {
-      $('unlock-info').textContent = 'This browser holds your keys, sealed under your passphrase.';
-      show('unlock');
-    } else show('onboarding');
+    if (status.unlocked) await enter(status.unlocked);
+    else if (status.vault) showUnlock(status.role === 'clinician');
+    else show('onboarding');
   } catch (error) {
     show('onboarding');
     showError(`The client could not start: ${messageOf(error)}`);

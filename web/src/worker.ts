@@ -13,6 +13,7 @@
 import { loadSeal } from '../../src/ckks/seal.ts';
 import { ModelChoiceError, PmheClient, type Registered } from '../../src/client/app.ts';
 import { IdbStore } from '../../src/client/browser/idb-store.ts';
+import { ClinicianClient, type Inbox } from '../../src/client/clinician.ts';
 import { toCsv, toFhirBundle } from '../../src/client/export.ts';
 import { FilterError, filterReadings, type RawReading } from '../../src/client/filter.ts';
 import type { HistoryEntry } from '../../src/client/history.ts';
@@ -23,14 +24,17 @@ import type { Reading } from '../../src/device/reading.ts';
 import { simulatePerson } from '../../src/device/simulator.ts';
 import { CATALOGUE } from '../../src/models/catalogue/index.ts';
 import type { Plan } from '../../src/models/compiler.ts';
+import type { Clinician } from '../../src/protocol/api.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
 import type {
+  ClinicianSummary,
   Event,
   FromWorker,
   Op,
   Ops,
   ProgressPhase,
   Request,
+  Role,
   StreamSource,
   VaultSummary,
   WorkerError,
@@ -64,10 +68,21 @@ const store = () => {
 let client: PmheClient | undefined;
 let pipeline: Pipeline | undefined;
 let stream: Stream | undefined;
+/** A clinician's client, when the vault unlocked is a clinician's (then `client` is unset). */
+let clinician: ClinicianClient | undefined;
+/** The clinician's last inbox: what the page shows, so an export holds exactly what was seen. */
+let inboxShown: Inbox | undefined;
+/** Clinicians the person looked up, by id: a grant goes to the key whose fingerprint the page showed. */
+const lookedUp = new Map<string, Clinician>();
 
 function unlocked(): { client: PmheClient; pipeline: Pipeline } {
   if (!client || !pipeline) throw new Failure('LOCKED', 'the keys are locked: unlock them first');
   return { client, pipeline };
+}
+
+function clinicianUnlocked(): ClinicianClient {
+  if (!clinician) throw new Failure('LOCKED', 'the clinician keys are locked: unlock them first');
+  return clinician;
 }
 
 /**
@@ -113,9 +128,43 @@ async function registerMissing(c: PmheClient, enrolment?: string): Promise<Regis
   return registered;
 }
 
+/**
+ * Whose vault this browser holds, in the clear beside it: the clinician field is sealed inside
+ * the vault, and unlocking it only to learn which client to open would run the slow key
+ * derivation twice. No marker is a person's vault (every vault before clinicians had one).
+ */
+const ROLE_KEY = 'app/role';
+
+async function roleOf(): Promise<Role> {
+  const marker = await (await store()).get(ROLE_KEY);
+  return marker !== undefined && new TextDecoder().decode(marker) === 'clinician' ? 'clinician' : 'person';
+}
+
+async function setRole(role: Role): Promise<void> {
+  const s = await store();
+  if (role === 'person') await s.delete(ROLE_KEY);
+  else await s.put(ROLE_KEY, new TextEncoder().encode(role));
+}
+
+/** The clinician this browser registered: id, key (its fingerprint) and server, as for people above. */
+const CLINICIAN_REGISTERED_KEY = 'app/clinician-registered';
+const clinicianIdentity = (c: ClinicianClient) => `${c.clinicianId} ${c.fingerprint} ${c.api.base}`;
+
+async function clinicianSummary(c: ClinicianClient): Promise<ClinicianSummary> {
+  const marker = await (await store()).get(CLINICIAN_REGISTERED_KEY);
+  return {
+    role: 'clinician',
+    clinicianId: c.clinicianId,
+    name: c.name,
+    fingerprint: c.fingerprint,
+    registered: marker !== undefined && new TextDecoder().decode(marker) === clinicianIdentity(c),
+  };
+}
+
 async function summary(c: VaultContents, server: string): Promise<VaultSummary> {
   const registered = await registeredModels(c, server);
   return {
+    role: 'person',
     userId: c.userId,
     models: c.subscriptions.map(({ modelId, layout, presetId }) => ({ modelId, layout, presetId })),
     createdAt: c.createdAt,
@@ -299,6 +348,18 @@ class Pipeline {
               this.results++;
               emit({ type: 'result', entry });
             },
+            // The client shares new results under the grants in force by itself; the page says so.
+            onShared: (report) => {
+              if (this.#closed) return;
+              emit({
+                type: 'shared',
+                shared: report.shared.map(({ clinicianId, resultId }) => ({ clinicianId, resultId })),
+                failed: report.failed
+                  // A grant sharing the same result at that moment got there first: it is shared.
+                  .filter((f) => !/already shared with/.test(f.reason))
+                  .map(({ clinicianId, reason }) => ({ clinicianId, reason })),
+              });
+            },
           });
           if (got.length === 0) await sleep(1000);
         }
@@ -341,6 +402,16 @@ class Pipeline {
   close(): void {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
+  }
+
+  /**
+   * Closes, then waits for what runs to finish (an upload, a collector waiting for results): after
+   * this nothing writes to the store, so an account closed next leaves nothing of it behind.
+   */
+  async quiesce(): Promise<void> {
+    this.close();
+    await this.#chain;
+    await this.#collecting;
   }
 }
 
@@ -455,6 +526,12 @@ function opened(c: PmheClient): Promise<VaultSummary> {
   return summary(c.contents, c.api.base);
 }
 
+function openedClinician(c: ClinicianClient): Promise<ClinicianSummary> {
+  lock();
+  clinician = c;
+  return clinicianSummary(c);
+}
+
 function lock(): void {
   stream?.stop();
   stream = undefined;
@@ -462,20 +539,29 @@ function lock(): void {
   pipeline = undefined;
   client?.[Symbol.dispose]();
   client = undefined;
+  clinician = undefined;
+  inboxShown = undefined;
+  lookedUp.clear();
 }
 
 const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['result']> } = {
   async status() {
     // Loading SEAL's WebAssembly early makes the first key generation or unlock faster.
     void loadSeal().catch(() => undefined);
+    const vault = await Vault.exists(await store());
     return {
-      vault: await Vault.exists(await store()),
-      unlocked: client ? await summary(client.contents, client.api.base) : null,
+      vault,
+      role: vault ? await roleOf() : null,
+      unlocked: client
+        ? await summary(client.contents, client.api.base)
+        : clinician
+          ? await clinicianSummary(clinician)
+          : null,
     };
   },
 
   async create(p) {
-    if (client) throw new Failure('BUSY', 'lock the current keys first');
+    if (client || clinician) throw new Failure('BUSY', 'lock the current keys first');
     const c = await PmheClient.init(await store(), {
       userId: p.userId,
       modelId: p.modelId,
@@ -485,14 +571,26 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
       ...(p.profile ? { profile: p.profile } : {}),
       onProgress: progress,
     });
+    await setRole('person');
     return opened(c);
   },
 
   async unlock(p) {
     if (client) return summary(client.contents, client.api.base);
-    return opened(
-      await PmheClient.open(await store(), p.passphrase, { server: p.server, onProgress: progress }),
-    );
+    if (clinician) return clinicianSummary(clinician);
+    const s = await store();
+    const options = { server: p.server, onProgress: progress };
+    if ((await roleOf()) === 'clinician')
+      return openedClinician(await ClinicianClient.open(s, p.passphrase, options));
+    const c = await PmheClient.open(s, p.passphrase, options);
+    if (c.contents.clinician) {
+      // A clinician's vault without its marker (the page closed between sealing and marking it):
+      // opened again, as what it is, and marked.
+      c[Symbol.dispose]();
+      await setRole('clinician');
+      return openedClinician(await ClinicianClient.open(s, p.passphrase, options));
+    }
+    return opened(c);
   },
 
   async lock() {
@@ -501,8 +599,16 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
   },
 
   async discard() {
-    const { client: c } = unlocked();
     const s = await store();
+    if (clinician) {
+      if ((await clinicianSummary(clinician)).registered)
+        throw new Failure('BUSY', 'these keys are registered with the server: they are kept');
+      lock();
+      await s.delete(VAULT_KEY);
+      await setRole('person');
+      return null;
+    }
+    const { client: c } = unlocked();
     const used =
       (await registeredModels(c.contents, c.api.base)).length > 0 ||
       (await c.outbox.items()).length > 0 ||
@@ -633,7 +739,112 @@ const handlers: { [K in Op]: (payload: Ops[K]['payload']) => Promise<Ops[K]['res
     const s = await store();
     // Opened once to check it (nothing is written otherwise); the page unlocks next.
     const contents = await Vault.importBackup(s, p.bytes, p.passphrase, p.replace ? { replace: true } : {});
-    return summary(contents, '');
+    const role: Role = contents.clinician ? 'clinician' : 'person';
+    await setRole(role);
+    return { userId: contents.userId, role };
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // Sharing with a clinician (the person's side)
+
+  async lookupClinician({ clinicianId }) {
+    const { client: c } = unlocked();
+    const id = clinicianId.trim();
+    if (id === '') throw new Failure('BAD_INPUT', 'enter the id the clinician gave you');
+    const found = await c.clinician(id);
+    lookedUp.set(found.clinicianId, found);
+    return found;
+  },
+
+  async grant({ clinicianId, fingerprint, models, until }) {
+    const { client: c } = unlocked();
+    const seen = lookedUp.get(clinicianId);
+    // The key granted is the one whose fingerprint the person compared, never one fetched anew.
+    if (!seen || seen.fingerprint !== fingerprint)
+      throw new Failure('BAD_INPUT', `look "${clinicianId}" up again and compare the fingerprint shown`);
+    progress('share', 0, 1);
+    const r = await c.grant(seen, { models, until }).catch(badInput);
+    progress('share', 1, 1);
+    return {
+      grant: r.grant,
+      shared: r.shared.length,
+      failed: r.failed.map((f) => `result ${f.resultId.slice(0, 12)}…: ${f.reason}`),
+    };
+  },
+
+  async revoke({ clinicianId }) {
+    const { client: c } = unlocked();
+    return c.revoke(clinicianId);
+  },
+
+  async grants() {
+    const { client: c } = unlocked();
+    return c.grants();
+  },
+
+  async closeAccount({ passphrase }) {
+    const { client: c, pipeline: p } = unlocked();
+    if (stream) throw new Failure('BUSY', 'stop the readings first, then close the account');
+    progress('close', 0, 1);
+    // Nothing may write to the store while it is emptied: uploads and the collector finish first.
+    await p.quiesce();
+    try {
+      const closed = await c.closeAccount(passphrase);
+      // The vault destroyed removed the markers too (every key of the store); the client is disposed.
+      client = undefined;
+      pipeline = undefined;
+      lock();
+      progress('close', 1, 1);
+      return closed;
+    } catch (error) {
+      // A wrong passphrase (or a server that refused) deleted nothing: the session goes on.
+      if (client === c) {
+        pipeline = new Pipeline(c);
+        pipeline.resume();
+      }
+      throw error;
+    }
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // The clinician's side
+
+  async createClinician(p) {
+    if (client || clinician) throw new Failure('BUSY', 'lock the current keys first');
+    const c = await ClinicianClient.init(await store(), {
+      clinicianId: p.clinicianId,
+      name: p.name,
+      passphrase: p.passphrase,
+      server: p.server,
+      onProgress: progress,
+    }).catch(badInput);
+    await setRole('clinician');
+    return openedClinician(c);
+  },
+
+  async registerClinician({ enrolment }) {
+    const c = clinicianUnlocked();
+    const started = performance.now();
+    progress('register', 0, 1);
+    const r = await c.register(enrolment);
+    await (await store()).put(CLINICIAN_REGISTERED_KEY, new TextEncoder().encode(clinicianIdentity(c)));
+    progress('register', 1, 1);
+    return { txId: r.txId, ms: Math.round(performance.now() - started) };
+  },
+
+  async inbox() {
+    const c = clinicianUnlocked();
+    progress('inbox', 0, 1);
+    inboxShown = await c.inbox();
+    progress('inbox', 1, 1);
+    return inboxShown;
+  },
+
+  async clinicianFhir({ userId }) {
+    const c = clinicianUnlocked();
+    if (!inboxShown) throw new Failure('BAD_INPUT', 'refresh first: nothing was fetched yet');
+    const bundle = c.fhirBundle(inboxShown.items, userId);
+    return { text: JSON.stringify(bundle, null, 2), filename: `pmhe-${safe(userId)}-shared-fhir.json` };
   },
 };
 
