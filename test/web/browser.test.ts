@@ -6,12 +6,10 @@
  * screen go to test-results/screens/ (CI artifacts).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { decode } from 'cborg';
 import { type Browser, chromium, type Page, type Request } from 'playwright-core';
 import type { HistoryEntry } from '../../src/client/history.ts';
@@ -23,10 +21,18 @@ import weights from '../../src/models/chd-risk/weights.json' with { type: 'json'
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { keyNeedles, readingNeedles } from '../secrecy-needles.ts';
+import {
+  buildWebApp,
+  CHROMIUM,
+  onScreen as onScreenOf,
+  type Recorded,
+  recordRequests,
+  SCREENS,
+  storedVault as storedVaultOf,
+  unlabelled as unlabelledOn,
+  watchProblems,
+} from './harness.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENS = join(root, 'test-results', 'screens');
 const PASSPHRASE = 'a browser passphrase';
 
 /** Fills the onboarding form for early-warning and creates the keys; `also` fills anything else. */
@@ -39,22 +45,8 @@ async function createKeys(page: Page, userId: string, also?: () => Promise<void>
   await page.click('#create');
 }
 
-/** The vault as a page stored it in IndexedDB, opened here with the passphrase the test typed. */
-async function storedVault(p: Page): Promise<VaultContents> {
-  const bytes = await p.evaluate(
-    () =>
-      new Promise<number[]>((resolve, reject) => {
-        const open = indexedDB.open('pmhe-client');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const get = open.result.transaction('entries').objectStore('entries').get('vault.cbor');
-          get.onsuccess = () => resolve(Array.from(get.result as Uint8Array));
-          get.onerror = () => reject(get.error);
-        };
-      }),
-  );
-  return openVault(Uint8Array.from(bytes), PASSPHRASE);
-}
+/** The vault as a page stored it, opened with the passphrase the test typed. */
+const storedVault = (p: Page): Promise<VaultContents> => storedVaultOf(p, PASSPHRASE);
 
 /** A page's history: CBOR HistoryEntry values, sealed at rest under the vault's key, opened here. */
 async function storedHistory(p: Page, vault: VaultContents): Promise<HistoryEntry[]> {
@@ -106,13 +98,6 @@ function ageBehind(entry: HistoryEntry, profile: Readonly<Record<string, number>
   return ((entry.q.score?.at(-1) ?? Number.NaN) - rest) / perYear;
 }
 
-/** Every request the page (and its worker) made: URL, headers and body. */
-interface Recorded {
-  url: string;
-  headers: string;
-  body: Buffer;
-}
-
 describe('browser client', {
   skip: !process.env.CI && !existsSync(CHROMIUM) && 'no /usr/bin/chromium',
 }, () => {
@@ -124,22 +109,7 @@ describe('browser client', {
   const problems: string[] = [];
 
   before(async () => {
-    // The app as users get it: a production build, served by the server.
-    outDir = await tempDir('web-dist');
-    const build = spawnSync(
-      join(root, 'node_modules/.bin/node'),
-      [
-        join(root, 'node_modules/vite/bin/vite.js'),
-        'build',
-        '--config',
-        'web/vite.config.ts',
-        '--outDir',
-        outDir,
-        '--emptyOutDir',
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
-    assert.equal(build.status, 0, `vite build failed: ${build.stderr}${build.stdout}`);
+    outDir = await buildWebApp('web-dist');
     server = await startServer({ dataDir: await tempDir('web-server'), port: 0, log: false, webDir: outDir });
     await mkdir(SCREENS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
@@ -147,18 +117,9 @@ describe('browser client', {
       acceptDownloads: true,
       viewport: { width: 1280, height: 900 },
     });
-    context.on('request', (request: Request) => {
-      requests.push({
-        url: request.url(),
-        headers: JSON.stringify(request.headers()),
-        body: request.postDataBuffer() ?? Buffer.alloc(0),
-      });
-    });
+    recordRequests(context, requests);
     page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
+    watchProblems(page, problems);
   });
 
   after(async () => {
@@ -166,31 +127,9 @@ describe('browser client', {
     await server?.close();
   });
 
-  /** Visible inputs, selects and buttons without an accessible name (label, aria-label, text). */
-  const unlabelled = () =>
-    page.evaluate(() =>
-      [...document.querySelectorAll('input, select, button, textarea')]
-        .filter((e) => (e as HTMLElement).offsetParent !== null)
-        .filter((e) => {
-          const input = e as HTMLInputElement;
-          const named =
-            (input.labels?.length ?? 0) > 0 ||
-            e.getAttribute('aria-label') ||
-            e.getAttribute('aria-labelledby') ||
-            (e.tagName === 'BUTTON' && e.textContent?.trim());
-          return !named;
-        })
-        .map((e) => e.outerHTML.slice(0, 80)),
-    );
+  const unlabelled = () => unlabelledOn(page);
   const screen = (name: string) => page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
-  const onScreen = (name: string) =>
-    page.waitForFunction(
-      (n) => document.body.dataset.screen === n && document.body.dataset.busy !== 'true',
-      name,
-      {
-        timeout: 60_000,
-      },
-    );
+  const onScreen = (name: string) => onScreenOf(page, name);
 
   test('onboarding: keys made in the page, labelled controls, the keyboard reaches every one', async () => {
     await page.goto(server.url);

@@ -9,50 +9,35 @@
  * screen with nothing left in the browser. Screenshots go to test-results/screens/.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
-import { openVault, type VaultContents } from '../../src/client/vault.ts';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { VaultContents } from '../../src/client/vault.ts';
 import { boxKeyPair, hpke } from '../../src/protocol/shared-item.ts';
 import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { encodings, keyNeedles } from '../secrecy-needles.ts';
+import {
+  buildWebApp,
+  CHROMIUM,
+  onScreen,
+  type Recorded,
+  recordRequests,
+  SCREENS,
+  storedVault as storedVaultOf,
+  unlabelled,
+  watchProblems,
+} from './harness.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENS = join(root, 'test-results', 'screens');
 const PASSPHRASE = 'a browser passphrase';
 const CLINICIAN = { id: 'dr-web', name: 'Dr W. Web' };
 const PERSON = 'pat-web';
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Every request a context made: URL, headers and body. */
-interface Recorded {
-  url: string;
-  headers: string;
-  body: Buffer;
-}
-
-/** The vault as a page stored it in IndexedDB, opened here with the passphrase the test typed. */
-async function storedVault(p: Page): Promise<VaultContents> {
-  const bytes = await p.evaluate(
-    () =>
-      new Promise<number[]>((resolve, reject) => {
-        const open = indexedDB.open('pmhe-client');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const get = open.result.transaction('entries').objectStore('entries').get('vault.cbor');
-          get.onsuccess = () => resolve(Array.from(get.result as Uint8Array));
-          get.onerror = () => reject(get.error);
-        };
-      }),
-  );
-  return openVault(Uint8Array.from(bytes), PASSPHRASE);
-}
+/** The vault as a page stored it, opened with the passphrase the test typed. */
+const storedVault = (p: Page): Promise<VaultContents> => storedVaultOf(p, PASSPHRASE);
 
 /** The keys of everything the page's client keeps in IndexedDB. */
 const storedKeys = (p: Page) =>
@@ -87,38 +72,14 @@ describe('sharing with a clinician, and closing an account, in the browser', {
   const labels = new Set<string>();
 
   const open = async (context: BrowserContext, name: string): Promise<Page> => {
-    context.on('request', (request: Request) => {
-      requests.push({
-        url: request.url(),
-        headers: JSON.stringify(request.headers()),
-        body: request.postDataBuffer() ?? Buffer.alloc(0),
-      });
-    });
+    recordRequests(context, requests);
     const page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`${name}: page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`${name}: console: ${message.text()}`);
-    });
+    watchProblems(page, problems, `${name}: `);
     return page;
   };
 
   before(async () => {
-    // The app as users get it: a production build, served by the server.
-    outDir = await tempDir('web-dist-sharing');
-    const build = spawnSync(
-      join(root, 'node_modules/.bin/node'),
-      [
-        join(root, 'node_modules/vite/bin/vite.js'),
-        'build',
-        '--config',
-        'web/vite.config.ts',
-        '--outDir',
-        outDir,
-        '--emptyOutDir',
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
-    assert.equal(build.status, 0, `vite build failed: ${build.stderr}${build.stdout}`);
+    outDir = await buildWebApp('web-dist-sharing');
     server = await startServer({
       dataDir: await tempDir('web-sharing'),
       port: 0,
@@ -138,30 +99,8 @@ describe('sharing with a clinician, and closing an account, in the browser', {
     await server?.close();
   });
 
-  /** Visible inputs, selects and buttons without an accessible name (label, aria-label, text). */
-  const unlabelled = (page: Page) =>
-    page.evaluate(() =>
-      [...document.querySelectorAll('input, select, button, textarea')]
-        .filter((e) => (e as HTMLElement).offsetParent !== null)
-        .filter((e) => {
-          const input = e as HTMLInputElement;
-          const named =
-            (input.labels?.length ?? 0) > 0 ||
-            e.getAttribute('aria-label') ||
-            e.getAttribute('aria-labelledby') ||
-            (e.tagName === 'BUTTON' && e.textContent?.trim());
-          return !named;
-        })
-        .map((e) => e.outerHTML.slice(0, 80)),
-    );
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: true });
-  const onScreen = (page: Page, name: string) =>
-    page.waitForFunction(
-      (n) => document.body.dataset.screen === n && document.body.dataset.busy !== 'true',
-      name,
-      { timeout: 60_000 },
-    );
   /** Clicks Refresh on the clinician's page and waits until the inbox was drawn again. */
   const refresh = async () => {
     const before = Number((await doctor.getAttribute('#people', 'data-refreshes')) ?? 0);
