@@ -15,6 +15,7 @@ import { ModelChoiceError, PmheClient } from '../client/app.ts';
 import { toCsv as historyCsv, toFhirBundle } from '../client/export.ts';
 import { formatReport } from '../client/filter.ts';
 import { entryTime, type HistoryEntry, lastVitals } from '../client/history.ts';
+import { fetchTrusting } from '../client/node/ca-fetch.ts';
 import { FolderStore } from '../client/node/folder-store.ts';
 import { OutboxError, type OutboxItem } from '../client/outbox.ts';
 import { ResultError } from '../client/results.ts';
@@ -48,6 +49,7 @@ export interface Global {
   home: string;
   passphraseFile?: string;
   server?: string;
+  caFile?: string;
   json?: boolean;
 }
 
@@ -122,7 +124,15 @@ export async function passphrase(
 }
 
 export async function open(g: Global): Promise<PmheClient> {
-  return PmheClient.open(storeOf(g), await passphrase(g), g.server ? { server: g.server } : {});
+  return PmheClient.open(storeOf(g), await passphrase(g), connection(g));
+}
+
+/** Where the server is and how to reach it: --server, and --ca-file for a server's own CA. */
+export function connection(g: Global): { server?: string; fetch?: typeof fetch } {
+  return {
+    ...(g.server ? { server: g.server } : {}),
+    ...(g.caFile ? { fetch: fetchTrusting(g.caFile) } : {}),
+  };
 }
 
 /** Runs a command body, printing errors as one line (or JSON) with a meaningful exit code. */
@@ -228,6 +238,12 @@ export function clientOptions(command: Command): Command {
     .addOption(
       new Option('--server <url>', 'the PMHE server (default: the one given at init)').env('PMHE_SERVER'),
     )
+    .addOption(
+      new Option(
+        '--ca-file <file>',
+        "trust this PEM certificate authority for the server's HTTPS (a hospital's own CA)",
+      ).env('PMHE_CA_FILE'),
+    )
     .option('--json', 'print data as JSON');
 }
 
@@ -305,7 +321,7 @@ export function clientCommands(program: Command): void {
       if (Object.keys(values).length === 0)
         throw new UsageError('nothing to set: give --age, --bmi, --cholesterol, --smoker or --spo2-scale');
       const pass = await passphrase(g);
-      using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+      using client = await PmheClient.open(storeOf(g), pass, connection(g));
       try {
         const now = await client.setProfile(values, pass);
         out(
@@ -387,7 +403,7 @@ export function clientCommands(program: Command): void {
       ) => {
         const g = globals(command);
         const pass = await passphrase(g);
-        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        using client = await PmheClient.open(storeOf(g), pass, connection(g));
         const known = CATALOGUE.find((m) => m.id === modelId);
         const layout =
           o.layout ?? (known?.layouts.packed ? 'packed' : (Object.keys(known?.layouts ?? {})[0] as Layout));
@@ -429,7 +445,7 @@ export function clientCommands(program: Command): void {
       run(async (modelId: string, _o: object, command: Command) => {
         const g = globals(command);
         const pass = await passphrase(g);
-        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        using client = await PmheClient.open(storeOf(g), pass, connection(g));
         const done = await client.removeModel(modelId, pass).catch((error: unknown) => {
           if (error instanceof ModelChoiceError) throw new UsageError(error.message);
           throw error;
@@ -696,7 +712,7 @@ export function clientCommands(program: Command): void {
         out(`vault restored into ${g.home}`);
         // The history follows the keys: rebuilt from the server now, or later by hand.
         try {
-          using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+          using client = await PmheClient.open(storeOf(g), pass, connection(g));
           out(rebuiltMessage(await client.restoreHistory()));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;

@@ -90,7 +90,20 @@ export function serverCommands(program: Command): void {
     )
     .addOption(new Option('--no-web', 'serve no browser client at /'))
     .addOption(new Option('--log-level <level>', 'pino log level').env('PMHE_LOG_LEVEL').default('info'))
+    .addOption(
+      new Option(
+        '--tls-cert <file>',
+        'serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate (chain)',
+      ).env('PMHE_TLS_CERT'),
+    )
+    .addOption(new Option('--tls-key <file>', "the certificate's PEM private key").env('PMHE_TLS_KEY'))
     .action(async (options: StartOptions) => {
+      if (!options.tlsCert !== !options.tlsKey) {
+        process.stderr.write(
+          'pmhe server start: --tls-cert and --tls-key go together: give both, or neither\n',
+        );
+        process.exit(2);
+      }
       // Loaded here: other commands need not pay for the server's dependencies.
       const { startServer } = await import('../server/server.ts');
       const running = await startServer({
@@ -116,6 +129,9 @@ export function serverCommands(program: Command): void {
         ...(process.env.PMHE_ADMIN_TOKEN ? { adminToken: process.env.PMHE_ADMIN_TOKEN } : {}),
         log: options.logLevel,
         ...(options.web === false ? { webDir: false } : options.webDir ? { webDir: options.webDir } : {}),
+        ...(options.tlsCert && options.tlsKey
+          ? { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } }
+          : {}),
       }).catch((error: unknown) => {
         // A refusal to start is the operator's to fix: say what and how, without a stack trace.
         process.stderr.write(`pmhe server start: ${startFailure(error, options)}\n`);
@@ -153,36 +169,45 @@ export function serverCommands(program: Command): void {
     )
     .addOption(new Option('--hours <n>', 'how long the code stays valid').default(168).argParser(hours))
     .addOption(new Option('--note <text>', 'a note kept with the code (not shown to the user)'))
-    .action(async (options: { url: string; dataDir: string; hours: number; note?: string }) => {
-      const { readFile } = await import('node:fs/promises');
-      const token =
-        process.env.PMHE_ADMIN_TOKEN ??
-        (await readFile(`${options.dataDir}/admin-token`, 'utf8').catch(() => '')).trim();
-      const fail = (message: string): never => {
-        process.stderr.write(`pmhe server enrol: ${message}\n`);
-        process.exit(1);
-      };
-      if (!token)
-        fail(
-          `no operator token: set PMHE_ADMIN_TOKEN, or --data-dir of the server (${options.dataDir}/admin-token)`,
+    .addOption(
+      new Option('--ca-file <file>', "trust this PEM certificate authority for the server's HTTPS").env(
+        'PMHE_CA_FILE',
+      ),
+    )
+    .action(
+      async (options: { url: string; dataDir: string; hours: number; note?: string; caFile?: string }) => {
+        const { readFile } = await import('node:fs/promises');
+        const token =
+          process.env.PMHE_ADMIN_TOKEN ??
+          (await readFile(`${options.dataDir}/admin-token`, 'utf8').catch(() => '')).trim();
+        const fail = (message: string): never => {
+          process.stderr.write(`pmhe server enrol: ${message}\n`);
+          process.exit(1);
+        };
+        if (!token)
+          fail(
+            `no operator token: set PMHE_ADMIN_TOKEN, or --data-dir of the server (${options.dataDir}/admin-token)`,
+          );
+        const { fetchTrusting } = await import('../client/node/ca-fetch.ts');
+        const send = options.caFile ? fetchTrusting(options.caFile) : fetch;
+        const reply = await send(`${options.url.replace(/\/$/, '')}/v1/enrolments`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ hours: options.hours, ...(options.note ? { note: options.note } : {}) }),
+        }).catch((error: unknown) => fail(`cannot reach ${options.url}: ${(error as Error).message}`));
+        const body = (await reply.json().catch(() => ({}))) as {
+          token?: string;
+          expiresAt?: string;
+          message?: string;
+        };
+        if (reply.status === 404)
+          fail(`${options.url} does not issue enrolment codes (start it with --registration enrolment)`);
+        if (!reply.ok || !body.token) fail(`${reply.status}: ${body.message ?? 'refused'}`);
+        process.stdout.write(
+          `${body.token}\nvalid until ${body.expiresAt}; give it to one person: \`pmhe register --enrolment <code>\`\n`,
         );
-      const reply = await fetch(`${options.url.replace(/\/$/, '')}/v1/enrolments`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ hours: options.hours, ...(options.note ? { note: options.note } : {}) }),
-      }).catch((error: unknown) => fail(`cannot reach ${options.url}: ${(error as Error).message}`));
-      const body = (await reply.json().catch(() => ({}))) as {
-        token?: string;
-        expiresAt?: string;
-        message?: string;
-      };
-      if (reply.status === 404)
-        fail(`${options.url} does not issue enrolment codes (start it with --registration enrolment)`);
-      if (!reply.ok || !body.token) fail(`${reply.status}: ${body.message ?? 'refused'}`);
-      process.stdout.write(
-        `${body.token}\nvalid until ${body.expiresAt}; give it to one person: \`pmhe register --enrolment <code>\`\n`,
-      );
-    });
+      },
+    );
 }
 
 interface StartOptions {
@@ -205,6 +230,8 @@ interface StartOptions {
   webDir?: string;
   /** false with --no-web. */
   web: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function hours(value: string): number {

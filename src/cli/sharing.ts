@@ -13,6 +13,7 @@ import { CATALOGUE } from '../models/catalogue/index.ts';
 import type { Grant } from '../protocol/api.ts';
 import {
   clientOptions,
+  connection,
   count,
   EXIT,
   type Global,
@@ -52,7 +53,7 @@ function grantLine(g: Grant, role: 'person' | 'clinician'): string {
 }
 
 async function openClinician(g: Global): Promise<ClinicianClient> {
-  return ClinicianClient.open(storeOf(g), await passphrase(g), g.server ? { server: g.server } : {});
+  return ClinicianClient.open(storeOf(g), await passphrase(g), connection(g));
 }
 
 export function sharingCommands(program: Command): void {
@@ -290,7 +291,7 @@ export function sharingCommands(program: Command): void {
       run(async (o: { yes?: boolean }, command: Command) => {
         const g = globals(command);
         const pass = await passphrase(g);
-        using client = await PmheClient.open(storeOf(g), pass, g.server ? { server: g.server } : {});
+        using client = await PmheClient.open(storeOf(g), pass, connection(g));
         if (!o.yes) {
           process.stderr.write(
             'Closing deletes your keys from this device, your data from the server, and your entries from the ledger’s state. The ledger’s blocks keep what was recorded, unreadable without your keys. It cannot be undone.\n',

@@ -4,7 +4,7 @@
  * design: it sees ciphertexts, signatures and ledger receipts, never a key or a reading.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type ServerOptions, STATUS_CODES } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -92,6 +92,8 @@ export interface AppContext {
   logger: Logger | false;
   /** Folder of the built browser client served at `/` (src/server/web.ts); none when absent. */
   webDir?: string;
+  /** A certificate (chain) and its private key, PEM: the API is served over TLS (HTTP/2 and 1.1). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 declare module 'fastify' {
@@ -119,6 +121,31 @@ const ERROR_TABLE = [
 ].join('\n');
 const secured = [{ pmhe: [] }];
 
+/**
+ * Plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (ALPN) when the operator gives a certificate.
+ * Typed as the plain server's options: the routes use only what both servers' requests share.
+ */
+function serverOptions(ctx: AppContext): { http: ServerOptions } {
+  if (ctx.tls) {
+    // An idle HTTP/2 session or TLS socket is closed after this long (Node's HTTP/1.1 request and
+    // header timeouts have no HTTP/2 counterpart).
+    return {
+      http2: true,
+      https: { allowHTTP1: true, key: ctx.tls.key, cert: ctx.tls.cert },
+      http2SessionTimeout: ctx.limits.requestTimeoutMs,
+    } as unknown as { http: ServerOptions };
+  }
+  // Set on Node's server at creation: set afterwards (Fastify's requestTimeout), a slow client
+  // kept its socket for 60 s (headersTimeout) plus up to 30 s (the default checking interval).
+  return {
+    http: {
+      requestTimeout: ctx.limits.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, ctx.limits.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, ctx.limits.requestTimeoutMs / 4)),
+    },
+  };
+}
+
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const app = Fastify({
     ...(ctx.logger === false ? { logger: false } : { loggerInstance: ctx.logger as FastifyBaseLogger }),
@@ -126,13 +153,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // there is no reason to keep it either.
     bodyLimit: ctx.limits.bodyBytes,
     requestTimeout: ctx.limits.requestTimeoutMs,
-    // Also set on Node's server at creation: set afterwards (Fastify's requestTimeout), a slow client
-    // kept its socket for 60 s (headersTimeout) plus up to 30 s (the default checking interval).
-    http: {
-      requestTimeout: ctx.limits.requestTimeoutMs,
-      headersTimeout: Math.min(60_000, ctx.limits.requestTimeoutMs),
-      connectionsCheckingInterval: Math.min(30_000, Math.max(250, ctx.limits.requestTimeoutMs / 4)),
-    },
+    ...serverOptions(ctx),
     ajv: { customOptions: { removeAdditional: false } },
     // Refusals Node makes before Fastify sees a request (408 slow client, 431 huge headers, 400
     // unparsable HTTP) carry a code too.

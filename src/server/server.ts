@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { EmbeddedLedger } from '../ledger/embedded.ts';
 import { DEFAULT_ENDORSERS, type EndorserOptions } from '../ledger/endorsers.ts';
@@ -57,6 +58,8 @@ export interface ServerConfig {
    * index.html there, `/` says to run `npm run web:build`). false serves no page at all.
    */
   webDir?: string | false;
+  /** PEM files of a certificate (chain) and its key: the server speaks HTTPS (HTTP/2 and 1.1). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface RunningServer {
@@ -116,6 +119,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     committer.start();
     cleanup.unshift(() => committer.stop());
     const metrics = new Metrics({ committer, ledger, validator });
+    const tls = config.tls ? await readTls(config.tls) : undefined;
     const app = await buildApp({
       db,
       ledger,
@@ -127,6 +131,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(adminToken ? { adminToken } : {}),
       logger,
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
+      ...(tls ? { tls } : {}),
     });
     const pruner = setInterval(
       () =>
@@ -164,6 +169,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     for (const step of cleanup) await step().catch(() => undefined);
     throw error;
   }
+}
+
+/** The certificate and key files, read now: a missing or unreadable one is named. */
+async function readTls(files: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (path: string, what: string) =>
+    readFile(path).catch((error: unknown) => {
+      throw new Error(`${what} ${path}: ${(error as Error).message}`);
+    });
+  const [cert, key] = [await read(files.certFile, 'TLS certificate'), await read(files.keyFile, 'TLS key')];
+  // Checked here, so a certificate that does not match its key is one clear line at start.
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new Error(`TLS: ${files.certFile} and ${files.keyFile}: ${(error as Error).message}`);
+  }
+  return { cert, key };
 }
 
 /** The operator's token kept beside the data (made on first use, readable by the owner only). */
