@@ -18,7 +18,7 @@ import { EmbeddedLedger } from '../src/ledger/embedded.ts';
 import { cohortUploads } from '../src/models/cohort.ts';
 import { CBOR } from '../src/protocol/api.ts';
 import { readAnswer } from '../src/protocol/contract.ts';
-import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
+import { exited, freePort, scrapeMetrics, spawnServer } from '../src/server/spawn.ts';
 import { fmt, header, table } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -125,7 +125,7 @@ class Client {
 }
 
 async function serverRss(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+  const text = await scrapeMetrics(base, dataDir);
   return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? Number.NaN);
 }
 

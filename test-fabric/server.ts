@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exited, freePort, spawnServer } from '../src/server/spawn.ts';
+import { exited, freePort, scrapeMetrics, spawnServer } from '../src/server/spawn.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -40,7 +40,7 @@ export async function startPmheServer(options: {
     child,
     log: options.log,
     async metrics() {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await scrapeMetrics(url, options.dataDir);
       return text
         .split('\n')
         .filter((l) => /^pmhe_(committer_total|ledger_height|submissions_backlog)/.test(l));

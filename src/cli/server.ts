@@ -97,6 +97,18 @@ export function serverCommands(program: Command): void {
       ).env('PMHE_TLS_CERT'),
     )
     .addOption(new Option('--tls-key <file>', "the certificate's PEM private key").env('PMHE_TLS_KEY'))
+    .addOption(
+      new Option(
+        '--metrics-host <host>',
+        '/metrics on an address of its own, without a token (else on the API port, behind <data-dir>/metrics-token or PMHE_METRICS_TOKEN)',
+      ).env('PMHE_METRICS_HOST'),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'the port of --metrics-host (0: any free port)')
+        .env('PMHE_METRICS_PORT')
+        .default(9464)
+        .argParser(port),
+    )
     .action(async (options: StartOptions) => {
       if (!options.tlsCert !== !options.tlsKey) {
         process.stderr.write(
@@ -132,6 +144,10 @@ export function serverCommands(program: Command): void {
         ...(options.tlsCert && options.tlsKey
           ? { tls: { certFile: options.tlsCert, keyFile: options.tlsKey } }
           : {}),
+        ...(options.metricsHost
+          ? { metricsAddress: { host: options.metricsHost, port: options.metricsPort } }
+          : {}),
+        ...(process.env.PMHE_METRICS_TOKEN ? { metricsToken: process.env.PMHE_METRICS_TOKEN } : {}),
       }).catch((error: unknown) => {
         // A refusal to start is the operator's to fix: say what and how, without a stack trace.
         process.stderr.write(`pmhe server start: ${startFailure(error, options)}\n`);
@@ -139,6 +155,9 @@ export function serverCommands(program: Command): void {
       });
       process.stdout.write(
         `PMHE server listening on ${running.url} (app ${running.url}/, API ${running.url}/v1, docs ${running.url}/docs)\n`,
+      );
+      process.stdout.write(
+        `metrics: ${running.metrics.url}${running.metrics.token ? ` (Authorization: Bearer <${process.env.PMHE_METRICS_TOKEN ? 'PMHE_METRICS_TOKEN' : `${options.dataDir}/metrics-token`}>)` : ''}\n`,
       );
       if (options.registration === 'enrolment') {
         process.stdout.write(
@@ -232,6 +251,8 @@ interface StartOptions {
   web: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  metricsHost?: string;
+  metricsPort: number;
 }
 
 function hours(value: string): number {

@@ -89,6 +89,8 @@ export interface AppContext {
   registration: RegistrationMode;
   /** Bearer token of the operator's routes (enrolment codes); those routes are absent without one. */
   adminToken?: string;
+  /** Bearer token of /metrics; without one /metrics is not served here (it has an address of its own). */
+  metricsToken?: string;
   logger: Logger | false;
   /** Folder of the built browser client served at `/` (src/server/web.ts); none when absent. */
   webDir?: string;
@@ -120,6 +122,17 @@ const ERROR_TABLE = [
   ...ERROR_CODES.map((e) => `| ${e.code} | ${e.status} | ${e.meaning} |`),
 ].join('\n');
 const secured = [{ pmhe: [] }];
+
+/** A preHandler that lets through only `Authorization: Bearer <token>` (compared in constant time). */
+function bearer(token: string, whose: 'operator' | 'metrics') {
+  const expected = createHash('sha256').update(token).digest();
+  return async (request: FastifyRequest) => {
+    const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
+      throw new HttpError(401, 'UNAUTHENTICATED', `the ${whose} bearer token is missing or wrong`);
+    }
+  };
+}
 
 /**
  * Plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 (ALPN) when the operator gives a certificate.
@@ -308,10 +321,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks });
     },
   );
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    await ctx.metrics.refresh();
-    return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
-  });
+  // The operator's only: behind the metrics token here, or on an address of its own (then not here).
+  if (ctx.metricsToken) {
+    app.get(
+      '/metrics',
+      { schema: { hide: true }, preHandler: bearer(ctx.metricsToken, 'metrics') },
+      async (_request, reply) =>
+        reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.scrape()),
+    );
+  }
 
   app.get(
     `${API_PREFIX}/catalogue`,
@@ -388,13 +406,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   );
 
   if (ctx.adminToken) {
-    const expected = createHash('sha256').update(ctx.adminToken).digest();
-    const operator = async (request: FastifyRequest) => {
-      const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
-      if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
-        throw new HttpError(401, 'UNAUTHENTICATED', "the operator's bearer token is missing or wrong");
-      }
-    };
+    const operator = bearer(ctx.adminToken, 'operator');
     app.post(
       `${API_PREFIX}/enrolments`,
       {

@@ -1,4 +1,5 @@
 /** Prometheus metrics at /metrics (prom-client): requests, uploads, results, backlog, ledger, workers. */
+import { statfs } from 'node:fs/promises';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { Committer } from './committer.ts';
@@ -7,6 +8,8 @@ interface MetricSources {
   committer: Committer;
   ledger: Ledger;
   validator: { readonly restarts: number };
+  /** The data folder, whose file system's free space is reported (the embedded ledger and PGlite grow there). */
+  dataDir: string;
 }
 
 export class Metrics {
@@ -45,6 +48,21 @@ export class Metrics {
     help: 'Ledger block height',
     registers: [this.registry],
   });
+  readonly #ledgerUp = new Gauge({
+    name: 'pmhe_ledger_up',
+    help: '1 if the ledger answered the last scrape (its height), 0 if not',
+    registers: [this.registry],
+  });
+  readonly #freeBytes = new Gauge({
+    name: 'pmhe_data_dir_free_bytes',
+    help: "Bytes free to the server on the data folder's file system",
+    registers: [this.registry],
+  });
+  readonly #sizeBytes = new Gauge({
+    name: 'pmhe_data_dir_size_bytes',
+    help: "Size of the data folder's file system",
+    registers: [this.registry],
+  });
   readonly #restarts = new Gauge({
     name: 'pmhe_worker_restarts',
     help: 'Validation workers replaced after dying',
@@ -57,13 +75,30 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** The exposition text, with the gauges read now. */
+  async scrape(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+
   /** Reads the gauges' sources (called on each scrape). */
   async refresh(): Promise<void> {
     const { committer, ledger, validator } = this.#sources;
     this.#backlog.set(await committer.backlog());
     for (const [kind, n] of Object.entries(committer.stats)) this.#committed.set({ kind }, n);
     for (const [reason, n] of committer.retriesByReason) this.#retries.set({ reason }, n);
-    this.#height.set(await ledger.height());
+    // A ledger that does not answer is a value to alert on, not a failed scrape.
+    try {
+      this.#height.set(await ledger.height());
+      this.#ledgerUp.set(1);
+    } catch {
+      this.#ledgerUp.set(0);
+    }
     this.#restarts.set(validator.restarts);
+    const fs = await statfs(this.#sources.dataDir).catch(() => undefined);
+    if (fs) {
+      this.#freeBytes.set(fs.bavail * fs.bsize);
+      this.#sizeBytes.set(fs.blocks * fs.bsize);
+    }
   }
 }

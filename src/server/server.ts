@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -60,6 +62,13 @@ export interface ServerConfig {
   webDir?: string | false;
   /** PEM files of a certificate (chain) and its key: the server speaks HTTPS (HTTP/2 and 1.1). */
   tls?: { certFile: string; keyFile: string };
+  /**
+   * /metrics on an address of its own (plain HTTP, no token: bind it to an interface only the
+   * monitoring reaches). By default it is on the API's port behind a bearer token instead.
+   */
+  metricsAddress?: { host: string; port: number };
+  /** The bearer token of /metrics on the API's port; default <dataDir>/metrics-token (made on first start). */
+  metricsToken?: string;
 }
 
 export interface RunningServer {
@@ -69,6 +78,8 @@ export interface RunningServer {
   database: 'pglite' | 'postgresql';
   ledger: Ledger;
   committer: Committer;
+  /** Where Prometheus scrapes, and the bearer token it sends (none on an address of its own). */
+  metrics: { url: string; token?: string };
   close(): Promise<void>;
 }
 
@@ -114,11 +125,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     cleanup.unshift(() => validator.close());
     const adminToken =
       config.adminToken ??
-      (config.registration === 'enrolment' ? await adminTokenFile(config.dataDir) : undefined);
+      (config.registration === 'enrolment' ? await tokenFile(config.dataDir, 'admin-token') : undefined);
+    const metricsToken = config.metricsAddress
+      ? undefined
+      : (config.metricsToken ?? (await tokenFile(config.dataDir, 'metrics-token')));
     const committer = new Committer(db, ledger, { log });
     committer.start();
     cleanup.unshift(() => committer.stop());
-    const metrics = new Metrics({ committer, ledger, validator });
+    const metrics = new Metrics({ committer, ledger, validator, dataDir: config.dataDir });
     const tls = config.tls ? await readTls(config.tls) : undefined;
     const app = await buildApp({
       db,
@@ -129,6 +143,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
       registration: config.registration ?? 'open',
       ...(adminToken ? { adminToken } : {}),
+      ...(metricsToken ? { metricsToken } : {}),
       logger,
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
       ...(tls ? { tls } : {}),
@@ -146,6 +161,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       clearInterval(pruner);
       await app.close();
     });
+    let metricsUrl = `${address}/metrics`;
+    if (config.metricsAddress) {
+      const scrapes = await serveMetrics(metrics, config.metricsAddress);
+      cleanup.unshift(() => scrapes.close());
+      metricsUrl = scrapes.url;
+    }
     log('listening', {
       url: address,
       ledger: ledger instanceof EmbeddedLedger ? 'embedded' : config.fabricConnection ? 'fabric' : 'given',
@@ -158,6 +179,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       database: kind,
       ledger,
       committer,
+      metrics: { url: metricsUrl, ...(metricsToken ? { token: metricsToken } : {}) },
       close: () => {
         closing ??= (async () => {
           for (const step of cleanup) await step();
@@ -187,9 +209,9 @@ async function readTls(files: { certFile: string; keyFile: string }): Promise<{ 
   return { cert, key };
 }
 
-/** The operator's token kept beside the data (made on first use, readable by the owner only). */
-async function adminTokenFile(dataDir: string): Promise<string> {
-  const path = join(dataDir, 'admin-token');
+/** A token kept beside the data (made on first use, readable by the owner only). */
+async function tokenFile(dataDir: string, name: 'admin-token' | 'metrics-token'): Promise<string> {
+  const path = join(dataDir, name);
   const existing = await readFile(path, 'utf8').catch(() => undefined);
   if (existing?.trim()) return existing.trim();
   const token = randomBytes(32).toString('base64url');
@@ -198,4 +220,31 @@ async function adminTokenFile(dataDir: string): Promise<string> {
     if ((error as { code?: string }).code !== 'EEXIST') throw error;
   });
   return (await readFile(path, 'utf8')).trim();
+}
+
+/** /metrics alone on its own address: GET /metrics, everything else 404. */
+async function serveMetrics(
+  metrics: Metrics,
+  at: { host: string; port: number },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    metrics.scrape().then(
+      (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      () => response.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+  return {
+    url: `http://${host}:${port}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

@@ -3,6 +3,7 @@
  * benchmark and the demo, which need the server's memory and crashes to be its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,4 +85,12 @@ export function exited(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
+}
+
+/** A spawned server's /metrics, scraped with the bearer token it keeps in its data folder. */
+export async function scrapeMetrics(base: string, dataDir: string): Promise<string> {
+  const token = (await readFile(join(dataDir, 'metrics-token'), 'utf8')).trim();
+  const reply = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  if (!reply.ok) throw new Error(`${base}/metrics: ${reply.status} ${await reply.text()}`);
+  return reply.text();
 }

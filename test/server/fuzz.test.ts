@@ -15,7 +15,7 @@ import { fromBase64 } from '../../src/protocol/bytes.ts';
 import { derivePublicKey, generateIdentity } from '../../src/protocol/identity.ts';
 import type { Params } from '../../src/protocol/request.ts';
 import { boxKeyPair } from '../../src/protocol/shared-item.ts';
-import { freePort, spawnServer } from '../../src/server/spawn.ts';
+import { freePort, scrapeMetrics, spawnServer } from '../../src/server/spawn.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 
 const REQUESTS = 1200;
@@ -81,7 +81,8 @@ function mutateBytes(rng: Rng, bytes: Uint8Array): Uint8Array {
 
 test(`FUZZ: ${REQUESTS} seeded mutated requests over every route (seed ${SEED}): no 5xx, no hang, every error has a code, memory bounded`, async (t) => {
   const port = await freePort();
-  const child = await spawnServer(await tempDir('fuzz'), port, ['--validation-workers', '1']);
+  const dataDir = await tempDir('fuzz');
+  const child = await spawnServer(dataDir, port, ['--validation-workers', '1']);
   t.after(() => child.kill('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
   using user = await LocalUser.create({ userId: 'fuzzy', modelId: 'early-warning', layout: 'packed' });
@@ -234,7 +235,7 @@ test(`FUZZ: ${REQUESTS} seeded mutated requests over every route (seed ${SEED}):
   t.diagnostic(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
   assert.deepEqual(failures, [], `seed ${SEED}`);
   assert.equal(child.exitCode, null, 'the server is still running');
-  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const metrics = await scrapeMetrics(base, dataDir);
   const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1]);
   t.diagnostic(`server RSS after fuzzing: ${(rss / 2 ** 20).toFixed(0)} MiB`);
   assert.ok(rss < 1.5 * 2 ** 30, `server RSS ${rss} bytes`);

@@ -11,7 +11,7 @@ import { EmbeddedLedger } from '../../src/ledger/embedded.ts';
 import { LedgerError } from '../../src/ledger/errors.ts';
 import type { Ledger, Prepared } from '../../src/ledger/ledger.ts';
 import { cohortUploads } from '../../src/models/cohort.ts';
-import { startServer } from '../../src/server/server.ts';
+import { type RunningServer, startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 import { TestClient } from './client.ts';
 
@@ -45,7 +45,7 @@ test('TRANSIENT: a lagging organisation and a chaincode restart delay readings, 
     const { body } = await client.get<{ state: string; error?: string }>(`/v1/submissions/${id}`);
     assert.equal(body.state, 'issued', JSON.stringify(body));
   }
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const metrics = await scrape(server);
   assert.match(metrics, /pmhe_committer_retries\{reason="MISMATCH"\} [1-9]/);
 });
 
@@ -97,7 +97,16 @@ test('BACKOFF: nine transient failures delay only the submissions they hit, by t
   assert.equal(results.length, items.length);
   // A global doubling delay would have reached 0.5 s × 2⁸ (capped at 30 s) after nine failures.
   assert.ok(elapsed < 12_000, `all results after ${elapsed} ms`);
-  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const metrics = await scrape(server);
   const retried = Number(/pmhe_committer_retries\{reason="MISMATCH"\} (\d+)/.exec(metrics)?.[1] ?? 0);
   assert.ok(retried >= 1 && retried <= 9, `${retried} retries counted`);
 });
+
+/** The server's /metrics, with its bearer token. */
+async function scrape(server: RunningServer): Promise<string> {
+  const reply = await fetch(server.metrics.url, {
+    headers: { authorization: `Bearer ${server.metrics.token}` },
+  });
+  assert.equal(reply.status, 200);
+  return reply.text();
+}
