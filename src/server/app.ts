@@ -3,7 +3,7 @@
  * requests, serialize responses and make the OpenAPI document at /docs. The server is untrusted by
  * design: it sees ciphertexts, signatures and ledger receipts, never a key or a reading.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { type ServerOptions, STATUS_CODES } from 'node:http';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
@@ -122,6 +122,8 @@ const ERROR_TABLE = [
   ...ERROR_CODES.map((e) => `| ${e.code} | ${e.status} | ${e.meaning} |`),
 ].join('\n');
 const secured = [{ pmhe: [] }];
+/** An X-Request-Id taken from a proxy: short, and nothing a log reader could mistake. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A preHandler that lets through only `Authorization: Bearer <token>` (compared in constant time). */
 function bearer(token: string, whose: 'operator' | 'metrics') {
@@ -168,6 +170,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     requestTimeout: ctx.limits.requestTimeoutMs,
     ...serverOptions(ctx),
     ajv: { customOptions: { removeAdditional: false } },
+    // Every log line of a request carries its id: the proxy's X-Request-Id when it is a sane
+    // token, else a new UUID; the answer carries it back, so a person's report finds the lines.
+    requestIdHeader: false,
+    requestIdLogLabel: 'requestId',
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     // Refusals Node makes before Fastify sees a request (408 slow client, 431 huge headers, 400
     // unparsable HTTP) carry a code too.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
@@ -199,7 +209,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       statusCode: http.statusCode,
       code: http.code,
       error: http.statusCode >= 500 ? 'Internal Server Error' : 'Request refused',
-      message: http.message,
+      message: http.statusCode === 500 ? `${http.message} (request ${request.id})` : http.message,
     });
   });
   // Unknown routes and methods answer like every other refusal: with a code.
@@ -210,6 +220,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       error: 'Request refused',
       message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`,
     });
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
     ctx.metrics.requests.observe(
