@@ -31,7 +31,9 @@ test('LOGS: JSON lines, each with the request id the answer carries back', async
   assert.equal(made.status, 404);
   const id = made.headers.get('x-request-id') ?? '';
   assert.match(id, /^[0-9a-f-]{36}$/, 'an id too long is replaced by a new one');
-  const none = await fetch(`${server.url}/health`, { headers: { authorization: 'PMHE-Ed25519 c2lnbmVkLXJlcXVlc3Q=' } });
+  const none = await fetch(`${server.url}/health`, {
+    headers: { authorization: 'PMHE-Ed25519 c2lnbmVkLXJlcXVlc3Q=' },
+  });
   assert.match(none.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
   await new Promise((r) => setTimeout(r, 50));
   for (const requestId of ['proxy-7f3a.1', id]) {
