@@ -173,11 +173,76 @@ export function serverCommands(program: Command): void {
       process.once('SIGTERM', () => void stop('SIGTERM'));
     });
 
+  operatorCommand(
+    server,
+    'enrol',
+    'issue a single-use enrolment code for one new user (a server started with --registration enrolment)',
+  )
+    .addOption(new Option('--hours <n>', 'how long the code stays valid').default(168).argParser(hours))
+    .addOption(new Option('--note <text>', 'a note kept with the code (not shown to the user)'))
+    .action(async (options: OperatorOptions & { hours: number; note?: string }) => {
+      const body = (await operatorCall(options, 'enrol', '/v1/enrolments', {
+        hours: options.hours,
+        ...(options.note ? { note: options.note } : {}),
+      })) as { token: string; expiresAt: string };
+      process.stdout.write(
+        `${body.token}\nvalid until ${body.expiresAt}; give it to one person: \`pmhe register --enrolment <code>\`\n`,
+      );
+    });
+
+  operatorCommand(
+    server,
+    'backup <dir>',
+    "a consistent backup of the running server's database and embedded ledger into <dir> (on the server's host)",
+  ).action(async (dir: string, options: OperatorOptions) => {
+    const { resolve } = await import('node:path');
+    const manifest = (await operatorCall(options, 'backup', '/v1/admin/backup', { dir: resolve(dir) })) as {
+      height: number | null;
+      database: string;
+      ledger: string;
+      files: { bytes: number }[];
+    };
+    const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
+    process.stdout.write(
+      `backup in ${resolve(dir)}: ${manifest.database} database and ${manifest.ledger === 'embedded' ? `embedded ledger (${manifest.height} blocks)` : 'no ledger (Fabric peers keep theirs)'}, ${manifest.files.length} files, ${bytes.toLocaleString('en-US')} bytes; restore with \`pmhe server restore ${dir} --data-dir <new folder>\`\n`,
+    );
+  });
+
   server
-    .command('enrol')
-    .description(
-      'issue a single-use enrolment code for one new user (a server started with --registration enrolment)',
+    .command('restore <dir>')
+    .description('restore a backup into a new data folder (the server stopped); then start the server on it')
+    .requiredOption('--data-dir <dir>', 'the new data folder (absent or empty)')
+    .addOption(
+      new Option('--database-url <url>', 'for a PostgreSQL backup: the empty database to restore into').env(
+        'DATABASE_URL',
+      ),
     )
+    .action(async (dir: string, options: { dataDir: string; databaseUrl?: string }) => {
+      const { restore } = await import('../server/backup.ts');
+      const manifest = await restore(dir, {
+        dataDir: options.dataDir,
+        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+      }).catch((error: unknown) => {
+        process.stderr.write(`pmhe server restore: ${(error as Error).message}\n`);
+        process.exit(1);
+      });
+      process.stdout.write(
+        `restored the backup of ${manifest.createdAt} into ${options.dataDir}${manifest.height === null ? '' : ` (${manifest.height} blocks; the ledger's state is rebuilt from them at start)`}; check it with \`pmhe ledger verify ${options.dataDir}/ledger\`, then \`pmhe server start --data-dir ${options.dataDir}\`\n`,
+      );
+    });
+}
+
+interface OperatorOptions {
+  url: string;
+  dataDir: string;
+  caFile?: string;
+}
+
+/** A command that calls the running server's operator routes (with the admin token). */
+function operatorCommand(server: Command, name: string, description: string): Command {
+  return server
+    .command(name)
+    .description(description)
     .addOption(
       new Option('--url <url>', 'the running server').env('PMHE_SERVER').default('http://127.0.0.1:8080'),
     )
@@ -186,47 +251,44 @@ export function serverCommands(program: Command): void {
         .env('PMHE_DATA_DIR')
         .default('.pmhe/server'),
     )
-    .addOption(new Option('--hours <n>', 'how long the code stays valid').default(168).argParser(hours))
-    .addOption(new Option('--note <text>', 'a note kept with the code (not shown to the user)'))
     .addOption(
       new Option('--ca-file <file>', "trust this PEM certificate authority for the server's HTTPS").env(
         'PMHE_CA_FILE',
       ),
-    )
-    .action(
-      async (options: { url: string; dataDir: string; hours: number; note?: string; caFile?: string }) => {
-        const { readFile } = await import('node:fs/promises');
-        const token =
-          process.env.PMHE_ADMIN_TOKEN ??
-          (await readFile(`${options.dataDir}/admin-token`, 'utf8').catch(() => '')).trim();
-        const fail = (message: string): never => {
-          process.stderr.write(`pmhe server enrol: ${message}\n`);
-          process.exit(1);
-        };
-        if (!token)
-          fail(
-            `no operator token: set PMHE_ADMIN_TOKEN, or --data-dir of the server (${options.dataDir}/admin-token)`,
-          );
-        const { fetchTrusting } = await import('../client/node/ca-fetch.ts');
-        const send = options.caFile ? fetchTrusting(options.caFile) : fetch;
-        const reply = await send(`${options.url.replace(/\/$/, '')}/v1/enrolments`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ hours: options.hours, ...(options.note ? { note: options.note } : {}) }),
-        }).catch((error: unknown) => fail(`cannot reach ${options.url}: ${(error as Error).message}`));
-        const body = (await reply.json().catch(() => ({}))) as {
-          token?: string;
-          expiresAt?: string;
-          message?: string;
-        };
-        if (reply.status === 404)
-          fail(`${options.url} does not issue enrolment codes (start it with --registration enrolment)`);
-        if (!reply.ok || !body.token) fail(`${reply.status}: ${body.message ?? 'refused'}`);
-        process.stdout.write(
-          `${body.token}\nvalid until ${body.expiresAt}; give it to one person: \`pmhe register --enrolment <code>\`\n`,
-        );
-      },
     );
+}
+
+/** POSTs JSON to an operator route with the admin token; exits with one line on any refusal. */
+async function operatorCall(
+  options: OperatorOptions,
+  command: string,
+  path: string,
+  body: object,
+): Promise<unknown> {
+  const { readFile } = await import('node:fs/promises');
+  const fail = (message: string): never => {
+    process.stderr.write(`pmhe server ${command}: ${message}\n`);
+    process.exit(1);
+  };
+  const token =
+    process.env.PMHE_ADMIN_TOKEN ??
+    (await readFile(`${options.dataDir}/admin-token`, 'utf8').catch(() => '')).trim();
+  if (!token)
+    fail(
+      `no operator token: set PMHE_ADMIN_TOKEN, or --data-dir of the server (${options.dataDir}/admin-token)`,
+    );
+  const { fetchTrusting } = await import('../client/node/ca-fetch.ts');
+  const send = options.caFile ? fetchTrusting(options.caFile) : fetch;
+  const reply = await send(`${options.url.replace(/\/$/, '')}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  }).catch((error: unknown) => fail(`cannot reach ${options.url}: ${(error as Error).message}`));
+  const answer = (await reply.json().catch(() => ({}))) as { message?: string; code?: string };
+  if (reply.status === 404 && command === 'enrol')
+    fail(`${options.url} does not issue enrolment codes (start it with --registration enrolment)`);
+  if (!reply.ok) fail(`${reply.status} ${answer.code ?? ''}: ${answer.message ?? 'refused'}`);
+  return answer;
 }
 
 interface StartOptions {

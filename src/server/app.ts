@@ -44,6 +44,7 @@ import {
 import type { Layout } from '../protocol/schema.ts';
 import type { WorkerPool } from '../workers/pool.ts';
 import { authenticate } from './auth.ts';
+import type { BackupManifest } from './backup.ts';
 import type { Committer } from './committer.ts';
 import type { Db } from './db/database.ts';
 import type { Submission, User } from './db/schema.ts';
@@ -89,6 +90,8 @@ export interface AppContext {
   registration: RegistrationMode;
   /** Bearer token of the operator's routes (enrolment codes); those routes are absent without one. */
   adminToken?: string;
+  /** Takes a backup into a folder on the server's host (src/server/backup.ts); the operator's route. */
+  backup?: (dir: string) => Promise<BackupManifest>;
   /** Bearer token of /metrics; without one /metrics is not served here (it has an address of its own). */
   metricsToken?: string;
   logger: Logger | false;
@@ -122,6 +125,14 @@ const ERROR_TABLE = [
   ...ERROR_CODES.map((e) => `| ${e.code} | ${e.status} | ${e.meaning} |`),
 ].join('\n');
 const secured = [{ pmhe: [] }];
+const BackupManifestSchema = Type.Object({
+  format: Type.Literal(1),
+  createdAt: Type.String({ format: 'date-time' }),
+  database: Type.Union([Type.Literal('pglite'), Type.Literal('postgresql')]),
+  ledger: Type.Union([Type.Literal('embedded'), Type.Literal('fabric')]),
+  height: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  files: Type.Array(Type.Object({ path: Type.String(), bytes: Type.Integer(), sha256: Type.String() })),
+});
 /** An X-Request-Id taken from a proxy: short, and nothing a log reader could mistake. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -420,6 +431,29 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   if (ctx.adminToken) {
     const operator = bearer(ctx.adminToken, 'operator');
+    const backup = ctx.backup;
+    if (backup) {
+      app.post(
+        `${API_PREFIX}/admin/backup`,
+        {
+          schema: {
+            operationId: 'backup',
+            summary:
+              'Operator: a consistent backup of the database and embedded ledger, taken while the server runs',
+            description:
+              'Authorization: Bearer <admin token>. JSON { dir }: an absolute path on the server’s host, absent or empty. The committer pauses between transactions and the server’s own ledger writes wait while the database is dumped (PGlite, or pg_dump) and the blocks copied; uploads are still accepted. `pmhe server restore` brings it back (docs/operations.md).',
+            body: Type.Object(
+              { dir: Type.String({ minLength: 1, maxLength: 4096 }) },
+              { additionalProperties: false },
+            ),
+            security: [{ operator: [] }],
+            response: { 201: BackupManifestSchema, ...errors },
+          },
+          preHandler: operator,
+        },
+        async (request, reply) => reply.code(201).send(await backup(request.body.dir)),
+      );
+    }
     app.post(
       `${API_PREFIX}/enrolments`,
       {

@@ -125,6 +125,19 @@ export class Committer {
     await this.#running;
   }
 
+  /**
+   * Stops taking work and finishes what is in flight (a backup's snapshot then sees no ledger
+   * transaction half done); the function returned starts it again, recovering as after a start.
+   */
+  async pause(): Promise<() => void> {
+    await this.stop();
+    return () => {
+      this.#stopping = false;
+      this.#running = null;
+      this.start();
+    };
+  }
+
   /** Submissions not yet final, for /metrics and readiness. */
   async backlog(): Promise<number> {
     const row = await this.#db

@@ -80,6 +80,8 @@ const SERVER_STATUS = {
   BAD_REQUEST: [400, 'a request the HTTP layer could not take'],
   BAD_HTTP: [400, 'not valid HTTP/1.1'],
   INTERNAL: [500, 'a fault of the server (never caused by what a client sends)'],
+  BACKUP_EXISTS: [409, "operator: the backup's folder is not empty"],
+  BACKUP_FAILED: [503, 'operator: pg_dump is missing or failed'],
   LEDGER_UNAVAILABLE: [503, 'the ledger cannot be reached now; retry later (also LEDGER_<code>)'],
   LEDGER_LAGGING: [503, 'a committed result the peer asked has not applied yet; retry in a moment'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -11,6 +11,7 @@ import { type Answer, CONTRACT_LIMITS, readAnswer } from '../protocol/contract.t
 import { bytesParam, peekRequest, type Request, textParam, verifyRequest } from '../protocol/request.ts';
 import type { Layout } from '../protocol/schema.ts';
 import { ownRequest } from './auth.ts';
+import { writeGate } from './backup.ts';
 import type { Db } from './db/database.ts';
 import type { User } from './db/schema.ts';
 import { HttpError } from './errors.ts';
@@ -232,6 +233,15 @@ const SETUP_ATTEMPTS = 6;
  * is used.
  */
 export async function submitWithRetry<T extends Exclude<OrderedTransaction, 'receive' | 'issue'>>(
+  ledger: Ledger,
+  tx: T,
+  proposal: Proposal,
+): Promise<{ txId: string; answer: Answer<T> }> {
+  // A backup's snapshot waits for these writes to end, and they for it.
+  return writeGate(ledger).write(() => submitPatiently(ledger, tx, proposal));
+}
+
+async function submitPatiently<T extends Exclude<OrderedTransaction, 'receive' | 'issue'>>(
   ledger: Ledger,
   tx: T,
   proposal: Proposal,

@@ -18,6 +18,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { buildApp, DEFAULT_SERVER_LIMITS, type Limits } from './app.ts';
 import { pruneNonces } from './auth.ts';
+import { backup } from './backup.ts';
 import { Committer } from './committer.ts';
 import { type Db, openDatabase, reclaimSpace } from './db/database.ts';
 import { Metrics } from './metrics.ts';
@@ -109,9 +110,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         });
   const cleanup: (() => Promise<unknown>)[] = [() => ledger.close()];
   try {
-    const { db, kind, migrated } = await openDatabase(
+    const database = await openDatabase(
       config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
     );
+    const { db, kind, migrated } = database;
     cleanup.push(() => db.destroy());
     log('database open', { kind, migrated });
     if (ledger instanceof EmbeddedLedger)
@@ -123,9 +125,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       },
     );
     cleanup.unshift(() => validator.close());
-    const adminToken =
-      config.adminToken ??
-      (config.registration === 'enrolment' ? await tokenFile(config.dataDir, 'admin-token') : undefined);
+    // The operator's token (enrolment codes, backups): given, or kept beside the data.
+    const adminToken = config.adminToken ?? (await tokenFile(config.dataDir, 'admin-token'));
     const metricsToken = config.metricsAddress
       ? undefined
       : (config.metricsToken ?? (await tokenFile(config.dataDir, 'metrics-token')));
@@ -142,7 +143,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metrics,
       limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
       registration: config.registration ?? 'open',
-      ...(adminToken ? { adminToken } : {}),
+      adminToken,
+      backup: (dir: string) =>
+        backup(
+          { database, ledger, committer, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) },
+          dir,
+        ),
       ...(metricsToken ? { metricsToken } : {}),
       logger,
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),

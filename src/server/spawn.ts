@@ -27,6 +27,8 @@ export interface SpawnOptions {
   logLevel?: string;
   /** Everything the child prints, as it comes (e.g. to a log file). */
   output?: (chunk: Buffer) => void;
+  /** Environment added to this process's (e.g. DATABASE_URL). */
+  env?: Record<string, string>;
 }
 
 export async function spawnServer(
@@ -58,7 +60,7 @@ export async function spawnServer(
       stdio: ['ignore', 'pipe', 'pipe'],
       // glibc's per-thread malloc arenas fragment under the threads' ciphertext buffers: the load
       // benchmark's server peaked at 1,397 MiB with two arenas against 1,558–1,650 MiB without.
-      env: { MALLOC_ARENA_MAX: '2', ...process.env },
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, ...options.env },
     },
   );
   let out = '';

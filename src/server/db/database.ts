@@ -28,6 +28,8 @@ export interface DatabaseOptions {
 export interface OpenedDatabase {
   db: Db;
   kind: 'pglite' | 'postgresql';
+  /** The PGlite instance under `db` (for its data-directory dumps), when kind is pglite. */
+  pglite?: PGlite;
   /** Migrations applied by this open. */
   migrated: string[];
 }
@@ -87,17 +89,14 @@ async function createPgliteDir(dataDir: string): Promise<void> {
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   const kind = options.url ? 'postgresql' : 'pglite';
   if (!options.url && options.dataDir) await createPgliteDir(options.dataDir);
+  const pglite = options.url
+    ? undefined
+    : new PGlite(options.dataDir, { serializers: BYTEA, parsers: BYTEA_PARSER, postgresqlconf: PGLITE_CONF });
   const db = new Kysely<Database>({
-    dialect: options.url
-      ? new PostgresDialect({
+    dialect: pglite
+      ? new PGliteDialect({ pglite })
+      : new PostgresDialect({
           pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 }),
-        })
-      : new PGliteDialect({
-          pglite: new PGlite(options.dataDir, {
-            serializers: BYTEA,
-            parsers: BYTEA_PARSER,
-            postgresqlconf: PGLITE_CONF,
-          }),
         }),
   });
   try {
@@ -108,7 +107,12 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Opene
     const { error, results = [] } = await migrator.migrateToLatest();
     if (error)
       throw new Error(`database migration failed: ${(error as Error).message ?? error}`, { cause: error });
-    return { db, kind, migrated: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+    return {
+      db,
+      kind,
+      ...(pglite ? { pglite } : {}),
+      migrated: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
+    };
   } catch (error) {
     await db.destroy();
     throw error;
