@@ -19,6 +19,11 @@ export function serverCommands(program: Command): void {
       new Option('--database-url <url>', 'a PostgreSQL server instead of PGlite').env('DATABASE_URL'),
     )
     .addOption(
+      new Option('--database-pool <n>', 'PostgreSQL connections this server keeps open at most (default 10)')
+        .env('PMHE_DATABASE_POOL')
+        .argParser(count),
+    )
+    .addOption(
       new Option('--fabric <file>', 'a Fabric connection file instead of the embedded ledger').env(
         'PMHE_FABRIC',
       ),
@@ -124,6 +129,7 @@ export function serverCommands(program: Command): void {
         port: options.port,
         dataDir: options.dataDir,
         ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+        ...(options.databasePool ? { databasePool: options.databasePool } : {}),
         ...(options.fabric ? { fabricConnection: options.fabric } : {}),
         validationWorkers: options.validationWorkers,
         limits: {
@@ -296,6 +302,7 @@ interface StartOptions {
   port: number;
   dataDir: string;
   databaseUrl?: string;
+  databasePool?: number;
   fabric?: string;
   simulationWorkers?: number;
   validationWorkers: number;

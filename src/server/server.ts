@@ -34,6 +34,8 @@ export interface ServerConfig {
   dataDir: string;
   /** postgres://… to use a PostgreSQL server instead of PGlite. */
   databaseUrl?: string;
+  /** PostgreSQL connections this server keeps open at most (default 10). */
+  databasePool?: number;
   /** A Fabric connection file; the embedded ledger when absent. */
   fabricConnection?: string;
   /** A ledger already open, used instead (the server closes it when it stops). */
@@ -111,7 +113,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const cleanup: (() => Promise<unknown>)[] = [() => ledger.close()];
   try {
     const database = await openDatabase(
-      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: join(config.dataDir, 'db') },
+      config.databaseUrl
+        ? { url: config.databaseUrl, ...(config.databasePool ? { maxConnections: config.databasePool } : {}) }
+        : { dataDir: join(config.dataDir, 'db') },
     );
     const { db, kind, migrated } = database;
     cleanup.push(() => db.destroy());
