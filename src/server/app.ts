@@ -181,10 +181,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     requestTimeout: ctx.limits.requestTimeoutMs,
     ...serverOptions(ctx),
     ajv: { customOptions: { removeAdditional: false } },
-    // Every log line of a request carries its id: the proxy's X-Request-Id when it is a sane
+    // Every log line of a request carries its id (reqId): the proxy's X-Request-Id when it is a sane
     // token, else a new UUID; the answer carries it back, so a person's report finds the lines.
     requestIdHeader: false,
-    requestIdLogLabel: 'requestId',
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

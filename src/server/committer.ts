@@ -15,6 +15,7 @@
  * chaincode, discovery not settled, an MVCC conflict) and is retried with backoff per
  * submission, the delay capped, never given up on: nothing a person measured is lost.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
 import { FheContractClient, issueProposal, receiveProposal } from '../ledger/contract-client.ts';
@@ -34,7 +35,15 @@ type Job = Pick<
   Submission,
   'id' | 'user_id' | 'state' | 'bytes' | 'issue_request' | 'receive_txs' | 'issue_txs'
 >;
-const JOB_COLUMNS = ['id', 'user_id', 'state', 'bytes', 'issue_request', 'receive_txs', 'issue_txs'] as const;
+const _JOB_COLUMNS = [
+  'id',
+  'user_id',
+  'state',
+  'bytes',
+  'issue_request',
+  'receive_txs',
+  'issue_txs',
+] as const;
 
 export interface ResultReady {
   userId: string;
@@ -50,7 +59,16 @@ export interface CommitterOptions {
   /** The longest a submission waits between two retries (the delay doubles up to it). */
   maxRetryDelayMs?: number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** This replica's name in the claims it makes (default: a new UUID). */
+  replica?: string;
+  /** How long a claim holds a submission: another replica takes it after this (default 60 s). */
+  leaseMs?: number;
+  /** Announce each result with PostgreSQL NOTIFY (`pmhe_results`), for the other replicas' clients. */
+  notify?: boolean;
 }
+
+/** The PostgreSQL channel results are announced on, to every replica. */
+export const RESULTS_CHANNEL = 'pmhe_results';
 
 type PumpName = 'receive' | 'issue';
 
@@ -72,6 +90,10 @@ export class Committer {
   /** Each pump's sleepers: a finished transaction frees a slot in its own pump only. */
   readonly #wakers = new Map<PumpName, (() => void)[]>();
   readonly #maxRetryDelayMs: number;
+  /** This replica, in its claims and its announcements. */
+  readonly replica: string;
+  readonly #leaseMs: number;
+  readonly #notify: boolean;
   /** Submissions whose last transaction failed transiently: how often, and when to try again. */
   readonly #delayed = new Map<string, { failures: number; at: number }>();
   /** Counters for /metrics. */
@@ -87,6 +109,9 @@ export class Committer {
     this.#concurrency = options.concurrency ?? 32;
     this.#idleMs = options.idleMs ?? 500;
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+    this.replica = options.replica ?? randomUUID();
+    this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#notify = options.notify ?? false;
     this.#log = options.log ?? (() => undefined);
     this.events.setMaxListeners(0);
   }
@@ -283,14 +308,10 @@ export class Committer {
    */
   async #nextReceive(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
     const pending = (
-      await this.#db
-        .selectFrom('submissions')
-        .select(JOB_COLUMNS)
-        .where('state', '=', 'accepted')
-        .where('issue_request', 'is', null)
-        .orderBy('seq')
-        .limit(LIMITS.envelopesPerReceive * count + this.#delayed.size + 64)
-        .execute()
+      await this.#claim(
+        sql`state = 'accepted' and issue_request is null`,
+        LIMITS.envelopesPerReceive * count + this.#delayed.size + 64,
+      )
     ).filter((s) => !skip(s.id));
     const chunks: Job[][] = [];
     let chunk: Job[] = [];
@@ -306,6 +327,26 @@ export class Committer {
     }
     if (chunk.length > 0) chunks.push(chunk);
     return chunks.slice(0, count);
+  }
+
+  /**
+   * Claims, oldest first, up to `limit` submissions matching `where` that no other replica holds
+   * (or whose replica's lease lapsed): row locks taken with SKIP LOCKED, so two replicas claiming
+   * at once get different rows. Claims of this replica are renewed.
+   */
+  async #claim(where: ReturnType<typeof sql>, limit: number): Promise<Job[]> {
+    const { rows } = await sql<Job & { seq: string | number }>`
+      update submissions
+      set claimed_by = ${this.replica}, claimed_until = now() + ${this.#leaseMs} * interval '1 millisecond'
+      where id in (
+        select id from submissions
+        where ${where}
+          and (claimed_until is null or claimed_until < now() or claimed_by = ${this.replica})
+        order by seq
+        limit ${limit}
+        for update skip locked)
+      returning id, user_id, state, bytes, issue_request, receive_txs, issue_txs, seq`.execute(this.#db);
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
   }
 
   /**
@@ -363,16 +404,10 @@ export class Committer {
 
   /** Submissions with an issue request and no result: accepted (received with it) or received. */
   async #nextIssues(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
-    const ready = await this.#db
-      .selectFrom('submissions')
-      .select(JOB_COLUMNS)
-      .where('state', 'in', ['accepted', 'received'])
-      .where('issue_request', 'is not', null)
-      .where('result_id', 'is', null)
-      .where('error', 'is', null)
-      .orderBy('seq')
-      .limit(count + this.#delayed.size + 64)
-      .execute();
+    const ready = await this.#claim(
+      sql`state in ('accepted', 'received') and issue_request is not null and result_id is null and error is null`,
+      count + this.#delayed.size + 64,
+    );
     return ready
       .filter((s) => !skip(s.id))
       .slice(0, count)
@@ -478,7 +513,13 @@ export class Committer {
         .execute();
     });
     this.stats.issued++;
-    this.events.emit('result', { userId: s.user_id, resultId: txId, submissionId: s.id });
+    const ready = { userId: s.user_id, resultId: txId, submissionId: s.id };
+    this.events.emit('result', ready);
+    // The other replicas' clients hear of it too (best effort: they also poll).
+    if (this.#notify) {
+      const payload = JSON.stringify({ replica: this.replica, ...ready });
+      await sql`select pg_notify(${RESULTS_CHANNEL}, ${payload})`.execute(this.#db).catch(() => undefined);
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import { DEFAULT_ENDORSERS, type EndorserOptions } from '../ledger/endorsers.ts'
 import { FabricLedger } from '../ledger/fabric/adapter.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { WorkerPool } from '../workers/pool.ts';
+import { listenForResults } from './announcements.ts';
 import { buildApp, DEFAULT_SERVER_LIMITS, type Limits } from './app.ts';
 import { pruneNonces } from './auth.ts';
 import { backup } from './backup.ts';
@@ -134,9 +135,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const metricsToken = config.metricsAddress
       ? undefined
       : (config.metricsToken ?? (await tokenFile(config.dataDir, 'metrics-token')));
-    const committer = new Committer(db, ledger, { log });
+    // On PostgreSQL other replicas may share the database: results are announced between them.
+    const committer = new Committer(db, ledger, { log, notify: kind === 'postgresql' });
     committer.start();
     cleanup.unshift(() => committer.stop());
+    if (config.databaseUrl) {
+      const listening = await listenForResults(config.databaseUrl, committer, log);
+      cleanup.unshift(() => listening.close());
+    }
     const metrics = new Metrics({ committer, ledger, validator, dataDir: config.dataDir });
     const tls = config.tls ? await readTls(config.tls) : undefined;
     const app = await buildApp({

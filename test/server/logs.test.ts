@@ -1,6 +1,6 @@
 /**
  * Structured logs with request ids (issue 18): every answer carries X-Request-Id (the proxy's,
- * when it is a sane token, else a new UUID), and every log line of that request names it as
+ * when it is a sane token, else a new UUID), and every log line of that request names it (reqId) as
  * JSON, so an operator finds a person's report in the log.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import pino from 'pino';
 import { startServer } from '../../src/server/server.ts';
 import { tempDir } from '../ledger/fixtures.ts';
 
-test('LOGS: JSON lines, each with the request id the answer carries back', async (t) => {
+test('LOGS: JSON lines, each with the request id (reqId) the answer carries back', async (t) => {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -37,7 +37,7 @@ test('LOGS: JSON lines, each with the request id the answer carries back', async
   assert.match(none.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
   await new Promise((r) => setTimeout(r, 50));
   for (const requestId of ['proxy-7f3a.1', id]) {
-    const mine = lines.filter((l) => l.requestId === requestId);
+    const mine = lines.filter((l) => l.reqId === requestId);
     assert.ok(mine.length >= 2, `${requestId}: ${mine.length} lines (request and response)`);
     assert.ok(mine.some((l) => (l.res as { statusCode?: number } | undefined)?.statusCode !== undefined));
   }

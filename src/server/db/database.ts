@@ -86,6 +86,16 @@ async function createPgliteDir(dataDir: string): Promise<void> {
   if (answer !== 'ok') throw new Error(`creating the PGlite database in ${dataDir}: ${answer}`);
 }
 
+/**
+ * A PostgreSQL pool that survives the server restarting: an idle connection it closes is an
+ * 'error' on the pool, which would end the process unheard; the pool makes a new one when asked.
+ */
+function postgresPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', (error) => process.emitWarning(`PostgreSQL closed an idle connection: ${error.message}`));
+  return pool;
+}
+
 export async function openDatabase(options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   const kind = options.url ? 'postgresql' : 'pglite';
   if (!options.url && options.dataDir) await createPgliteDir(options.dataDir);
@@ -95,9 +105,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Opene
   const db = new Kysely<Database>({
     dialect: pglite
       ? new PGliteDialect({ pglite })
-      : new PostgresDialect({
-          pool: new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 10 }),
-        }),
+      : new PostgresDialect({ pool: postgresPool(options.url as string, options.maxConnections ?? 10) }),
   });
   try {
     const migrator = new Migrator({

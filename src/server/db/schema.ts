@@ -83,6 +83,9 @@ export interface SubmissionsTable {
   attempts: Generated<number>;
   accepted_at: Timestamp;
   updated_at: Timestamp;
+  /** The replica whose committer holds this submission's work, until its lease ends. */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  claimed_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface ResultsTable {
