@@ -24,6 +24,18 @@ export function serverCommands(program: Command): void {
         .argParser(count),
     )
     .addOption(
+      new Option(
+        '--serve-ledger',
+        "serve this server's embedded ledger to other replicas (token: <data-dir>/ledger-token or PMHE_LEDGER_TOKEN)",
+      ).env('PMHE_SERVE_LEDGER'),
+    )
+    .addOption(
+      new Option(
+        '--ledger-url <url>',
+        'use the embedded ledger another replica serves (--serve-ledger there; token in PMHE_LEDGER_TOKEN)',
+      ).env('PMHE_LEDGER_URL'),
+    )
+    .addOption(
       new Option('--fabric <file>', 'a Fabric connection file instead of the embedded ledger').env(
         'PMHE_FABRIC',
       ),
@@ -115,6 +127,12 @@ export function serverCommands(program: Command): void {
         .argParser(port),
     )
     .action(async (options: StartOptions) => {
+      if (options.ledgerUrl && !process.env.PMHE_LEDGER_TOKEN) {
+        process.stderr.write(
+          "pmhe server start: --ledger-url needs the serving replica's ledger token in PMHE_LEDGER_TOKEN\n",
+        );
+        process.exit(2);
+      }
       if (!options.tlsCert !== !options.tlsKey) {
         process.stderr.write(
           'pmhe server start: --tls-cert and --tls-key go together: give both, or neither\n',
@@ -130,6 +148,12 @@ export function serverCommands(program: Command): void {
         dataDir: options.dataDir,
         ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
         ...(options.databasePool ? { databasePool: options.databasePool } : {}),
+        ...(options.serveLedger ? { serveLedger: true } : {}),
+        ...(options.ledgerUrl
+          ? { remoteLedger: { url: options.ledgerUrl, token: process.env.PMHE_LEDGER_TOKEN ?? '' } }
+          : {}),
+        ...(process.env.PMHE_LEDGER_TOKEN ? { ledgerToken: process.env.PMHE_LEDGER_TOKEN } : {}),
+        ...(process.env.PMHE_CLAIM_LEASE_MS ? { claimLeaseMs: Number(process.env.PMHE_CLAIM_LEASE_MS) } : {}),
         ...(options.fabric ? { fabricConnection: options.fabric } : {}),
         validationWorkers: options.validationWorkers,
         limits: {
@@ -303,6 +327,8 @@ interface StartOptions {
   dataDir: string;
   databaseUrl?: string;
   databasePool?: number;
+  serveLedger?: boolean;
+  ledgerUrl?: string;
   fabric?: string;
   simulationWorkers?: number;
   validationWorkers: number;

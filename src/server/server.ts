@@ -15,6 +15,7 @@ import { EmbeddedLedger } from '../ledger/embedded.ts';
 import { DEFAULT_ENDORSERS, type EndorserOptions } from '../ledger/endorsers.ts';
 import { FabricLedger } from '../ledger/fabric/adapter.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import { RemoteLedger } from '../ledger/remote.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { listenForResults } from './announcements.ts';
 import { buildApp, DEFAULT_SERVER_LIMITS, type Limits } from './app.ts';
@@ -22,6 +23,7 @@ import { pruneNonces } from './auth.ts';
 import { backup } from './backup.ts';
 import { Committer } from './committer.ts';
 import { type Db, openDatabase, reclaimSpace } from './db/database.ts';
+import { serveLedger } from './ledger-service.ts';
 import { Metrics } from './metrics.ts';
 import type { RegistrationMode } from './quotas.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
@@ -41,6 +43,16 @@ export interface ServerConfig {
   fabricConnection?: string;
   /** A ledger already open, used instead (the server closes it when it stops). */
   ledger?: Ledger;
+  /** Another replica's embedded ledger, served at this URL (`serveLedger` there), and its token. */
+  remoteLedger?: { url: string; token: string };
+  /**
+   * Serve this server's embedded ledger to the other replicas (src/server/ledger-service.ts),
+   * behind `ledgerToken`, else <dataDir>/ledger-token (made on first start).
+   */
+  serveLedger?: boolean;
+  ledgerToken?: string;
+  /** How long the committer's claim on a submission lasts before another replica may take it. */
+  claimLeaseMs?: number;
   /**
    * Simulation threads of the embedded ledger, per endorsing organisation (by default the cores
    * shared among the organisations), and ciphertext-validation threads.
@@ -104,13 +116,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const endorsers = config.endorsers ?? DEFAULT_ENDORSERS;
   const ledger: Ledger = config.ledger
     ? config.ledger
-    : config.fabricConnection
-      ? await FabricLedger.connect(config.fabricConnection)
-      : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
-          workers:
-            config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
-          endorsers,
-        });
+    : config.remoteLedger
+      ? new RemoteLedger(config.remoteLedger.url, config.remoteLedger.token)
+      : config.fabricConnection
+        ? await FabricLedger.connect(config.fabricConnection)
+        : await EmbeddedLedger.open(join(config.dataDir, 'ledger'), {
+            workers:
+              config.simulationWorkers ?? Math.max(1, Math.floor(availableParallelism() / endorsers.length)),
+            endorsers,
+          });
   const cleanup: (() => Promise<unknown>)[] = [() => ledger.close()];
   try {
     const database = await openDatabase(
@@ -136,7 +150,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ? undefined
       : (config.metricsToken ?? (await tokenFile(config.dataDir, 'metrics-token')));
     // On PostgreSQL other replicas may share the database: results are announced between them.
-    const committer = new Committer(db, ledger, { log, notify: kind === 'postgresql' });
+    const committer = new Committer(db, ledger, {
+      log,
+      notify: kind === 'postgresql',
+      ...(config.claimLeaseMs ? { leaseMs: config.claimLeaseMs } : {}),
+    });
     committer.start();
     cleanup.unshift(() => committer.stop());
     if (config.databaseUrl) {
@@ -164,6 +182,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(config.webDir === false ? {} : { webDir: config.webDir ?? DEFAULT_WEB_DIR }),
       ...(tls ? { tls } : {}),
     });
+    if (config.serveLedger) {
+      if (!(ledger instanceof EmbeddedLedger))
+        throw new Error('--serve-ledger serves an embedded ledger only');
+      await serveLedger(app, ledger, config.ledgerToken ?? (await tokenFile(config.dataDir, 'ledger-token')));
+    }
     const pruner = setInterval(
       () =>
         void pruneNonces(db)
@@ -185,7 +208,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     }
     log('listening', {
       url: address,
-      ledger: ledger instanceof EmbeddedLedger ? 'embedded' : config.fabricConnection ? 'fabric' : 'given',
+      ledger:
+        ledger instanceof EmbeddedLedger
+          ? config.serveLedger
+            ? 'embedded, served to other replicas'
+            : 'embedded'
+          : config.remoteLedger
+            ? `another replica's (${config.remoteLedger.url})`
+            : config.fabricConnection
+              ? 'fabric'
+              : 'given',
       database: kind,
     });
     let closing: Promise<void> | null = null;
@@ -226,7 +258,10 @@ async function readTls(files: { certFile: string; keyFile: string }): Promise<{ 
 }
 
 /** A token kept beside the data (made on first use, readable by the owner only). */
-async function tokenFile(dataDir: string, name: 'admin-token' | 'metrics-token'): Promise<string> {
+async function tokenFile(
+  dataDir: string,
+  name: 'admin-token' | 'metrics-token' | 'ledger-token',
+): Promise<string> {
   const path = join(dataDir, name);
   const existing = await readFile(path, 'utf8').catch(() => undefined);
   if (existing?.trim()) return existing.trim();
