@@ -52,6 +52,7 @@ import { errorCatalogue, HttpError, toHttpError } from './errors.ts';
 import { acceptLateIssue, acceptSubmissions } from './intake.ts';
 import type { Metrics } from './metrics.ts';
 import { DEFAULT_QUOTAS, issueEnrolment, type Quotas, type RegistrationMode } from './quotas.ts';
+import { postgresRateStore } from './rate-store.ts';
 import { register, subscriptionsOf, unsubscribe } from './register.ts';
 import { sharingRoutes } from './sharing-routes.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
@@ -90,6 +91,8 @@ export interface AppContext {
   registration: RegistrationMode;
   /** Bearer token of the operator's routes (enrolment codes); those routes are absent without one. */
   adminToken?: string;
+  /** Count rate limits in the database (PostgreSQL, which several replicas may share). */
+  sharedRateLimits?: boolean;
   /** Takes a backup into a folder on the server's host (src/server/backup.ts); the operator's route. */
   backup?: (dir: string) => Promise<BackupManifest>;
   /** Bearer token of /metrics; without one /metrics is not served here (it has an address of its own). */
@@ -249,6 +252,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       message: `more than ${context.max} requests per minute ${who}; retry in ${context.after}`,
     });
   await app.register(fastifyRateLimit, {
+    // Counted in PostgreSQL when replicas may share it; in memory for PGlite (one process).
+    ...(ctx.sharedRateLimits ? { store: postgresRateStore(ctx.db) } : {}),
     max: ctx.limits.addressRatePerMinute,
     timeWindow: '1 minute',
     keyGenerator: (request) => `address:${request.ip}`,

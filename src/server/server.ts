@@ -26,6 +26,7 @@ import { type Db, openDatabase, reclaimSpace } from './db/database.ts';
 import { serveLedger } from './ledger-service.ts';
 import { Metrics } from './metrics.ts';
 import type { RegistrationMode } from './quotas.ts';
+import { pruneRateLimits } from './rate-store.ts';
 import type { CiphertextCheck } from './validation-worker.ts';
 import { DEFAULT_WEB_DIR } from './web.ts';
 
@@ -172,6 +173,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       limits: { ...DEFAULT_SERVER_LIMITS, ...config.limits },
       registration: config.registration ?? 'open',
       adminToken,
+      sharedRateLimits: kind === 'postgresql',
       backup: (dir: string) =>
         backup(
           { database, ledger, committer, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) },
@@ -190,6 +192,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const pruner = setInterval(
       () =>
         void pruneNonces(db)
+          .then(() => pruneRateLimits(db))
           .then(() => reclaimSpace(db, kind))
           .catch(() => undefined),
       60_000,

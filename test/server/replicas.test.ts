@@ -24,29 +24,28 @@ import { postgresBin, startPostgres } from './postgres.ts';
 
 const PASSPHRASE = 'replicas share one database';
 
+/** The one ledger, as each replica gets it: a replica that stops must not close it for the others. */
+function sharedLedger(ledger: EmbeddedLedger): Ledger {
+  return new Proxy(ledger, {
+    get: (target, name) => {
+      if (name === 'close') return async () => undefined;
+      const value = Reflect.get(target, name, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as unknown as Ledger;
+}
+
 test('REPLICAS: three servers on one PostgreSQL and one ledger: work shared, nothing twice, events everywhere', {
   skip: !process.env.CI && !(await postgresBin()) && 'no PostgreSQL installed',
 }, async (t) => {
   const pgServer = await startPostgres();
   const dir = await tempDir('replicas');
   const ledger = await EmbeddedLedger.open(join(dir, 'ledger'));
-  // Each replica gets the one ledger; stopping a replica must not close it for the others.
-  const shared = new Proxy(ledger, {
-    get: (target, name, receiver) =>
-      name === 'close' ? async () => undefined : (Reflect.get(target, name, receiver) as unknown),
-  }) as unknown as Ledger;
-  const bound = (l: Ledger) =>
-    new Proxy(l, {
-      get: (target, name) => {
-        const value = Reflect.get(target, name, target) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(ledger) : value;
-      },
-    }) as Ledger;
   const replica = (n: number) =>
     startServer({
       dataDir: join(dir, `replica-${n}`),
       databaseUrl: pgServer.url,
-      ledger: bound(shared),
+      ledger: sharedLedger(ledger),
       port: 0,
       log: false,
       webDir: false,
@@ -168,4 +167,47 @@ test('REPLICAS: three servers on one PostgreSQL and one ledger: work shared, not
   await events;
   listener[Symbol.dispose]();
   for (const c of moved) c[Symbol.dispose]();
+});
+
+test('REPLICAS: one rate allowance per user across replicas (counted in PostgreSQL)', {
+  skip: !process.env.CI && !(await postgresBin()) && 'no PostgreSQL installed',
+}, async (t) => {
+  const pgServer = await startPostgres();
+  const dir = await tempDir('replica-limits');
+  const ledger = await EmbeddedLedger.open(join(dir, 'ledger'));
+  const replicas: RunningServer[] = [];
+  t.after(async () => {
+    for (const r of replicas) await r.close();
+    await ledger.close();
+    await pgServer.stop();
+  });
+  for (const n of [0, 1]) {
+    replicas.push(
+      await startServer({
+        dataDir: join(dir, `replica-${n}`),
+        databaseUrl: pgServer.url,
+        ledger: sharedLedger(ledger),
+        port: 0,
+        log: false,
+        webDir: false,
+        limits: { ratePerMinute: 4 },
+      }),
+    );
+  }
+  using client = await PmheClient.init(new FolderStore(join(dir, 'person')), {
+    userId: 'limited',
+    modelId: 'early-warning',
+    layout: 'packed',
+    passphrase: PASSPHRASE,
+    server: replicas[0]?.url ?? '',
+    kdf: FAST_KDF_FOR_TESTS,
+  });
+  await client.register();
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const base = replicas[i % 2]?.url ?? '';
+    const auth = await client.user.authorization('GET', '/v1/users/me');
+    statuses.push((await fetch(`${base}/v1/users/me`, { headers: { authorization: auth } })).status);
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429], 'four a minute, whichever replica answers');
 });

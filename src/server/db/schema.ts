@@ -124,6 +124,13 @@ export interface EnrolmentsTable {
   used_at: Date | null;
 }
 
+/** A rate limit's counter in its fixed window (replicas on one PostgreSQL share it). */
+export interface RateLimitsTable {
+  key: string;
+  count: number;
+  window_start: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   subscriptions: SubscriptionsTable;
@@ -134,6 +141,7 @@ export interface Database {
   enrolments: EnrolmentsTable;
   grants: GrantsTable;
   shares: SharesTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type User = Selectable<UsersTable>;
