@@ -72,6 +72,12 @@ export const RESULTS_CHANNEL = 'pmhe_results';
 
 type PumpName = 'receive' | 'issue';
 
+/** Submission ids a pump holds: in flight, or waiting out a backoff. */
+interface InHand {
+  busy: string[];
+  waiting: string[];
+}
+
 /** Receive transactions in flight at once (each carries up to 64 envelopes). */
 const RECEIVES_IN_FLIGHT = 2;
 
@@ -123,13 +129,13 @@ export class Committer {
         this.#pump(
           'receive',
           RECEIVES_IN_FLIGHT,
-          (n, skip) => this.#nextReceive(n, skip),
+          (n, inHand) => this.#nextReceive(n, inHand),
           (c) => this.#receive(c),
         ),
         this.#pump(
           'issue',
           this.#concurrency,
-          (n, skip) => this.#nextIssues(n, skip),
+          (n, inHand) => this.#nextIssues(n, inHand),
           (s) => this.#issue(s[0] as Job),
         ),
       ]);
@@ -190,19 +196,23 @@ export class Committer {
   async #pump(
     name: PumpName,
     limit: number,
-    next: (count: number, skip: (id: string) => boolean) => Promise<Job[][]>,
+    next: (count: number, inHand: InHand) => Promise<Job[][]>,
     run: (job: Job[]) => Promise<void>,
   ): Promise<void> {
     const busy = new Set<string>();
     const running = new Set<Promise<void>>();
     let dbFailures = 0;
     let pausedUntil = 0;
-    const skip = (id: string) => busy.has(id) || (this.#delayed.get(id)?.at ?? 0) > Date.now();
+    // In flight here, or waiting out a backoff: not taken again now.
+    const skip = (): InHand => ({
+      busy: [...busy],
+      waiting: [...this.#delayed].filter(([, d]) => d.at > Date.now()).map(([id]) => id),
+    });
     while (!this.#stopping) {
       let jobs: Job[][] = [];
       if (running.size < limit && Date.now() >= pausedUntil) {
         try {
-          jobs = await next(limit - running.size, skip);
+          jobs = await next(limit - running.size, skip());
           dbFailures = 0;
         } catch (error) {
           pausedUntil = Date.now() + this.#backoff(++dbFailures);
@@ -306,13 +316,12 @@ export class Committer {
    * Accepted submissions without an issue request (those go with theirs in one issue), not in
    * hand, cut into receive transactions that fit a block.
    */
-  async #nextReceive(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
-    const pending = (
-      await this.#claim(
-        sql`state = 'accepted' and issue_request is null`,
-        LIMITS.envelopesPerReceive * count + this.#delayed.size + 64,
-      )
-    ).filter((s) => !skip(s.id));
+  async #nextReceive(count: number, inHand: InHand): Promise<Job[][]> {
+    const pending = await this.#claim(
+      sql`state = 'accepted' and issue_request is null`,
+      LIMITS.envelopesPerReceive * count,
+      inHand,
+    );
     const chunks: Job[][] = [];
     let chunk: Job[] = [];
     let bytes = 0;
@@ -326,27 +335,44 @@ export class Committer {
       bytes += s.bytes;
     }
     if (chunk.length > 0) chunks.push(chunk);
+    // Claimed but not in the transactions sent now (large envelopes): free for any replica.
+    await this.#release(chunks.slice(count).flat());
     return chunks.slice(0, count);
   }
 
   /**
    * Claims, oldest first, up to `limit` submissions matching `where` that no other replica holds
-   * (or whose replica's lease lapsed): row locks taken with SKIP LOCKED, so two replicas claiming
-   * at once get different rows. Claims of this replica are renewed.
+   * (or whose replica's lease lapsed), leaving out those in hand here: row locks taken with SKIP
+   * LOCKED, so two replicas claiming at once get different rows. The claims on what is in flight
+   * here are renewed, so a long transaction keeps its submissions.
    */
-  async #claim(where: ReturnType<typeof sql>, limit: number): Promise<Job[]> {
+  async #claim(where: ReturnType<typeof sql>, limit: number, inHand: InHand): Promise<Job[]> {
+    const lease = sql`now() + ${this.#leaseMs} * interval '1 millisecond'`;
+    if (inHand.busy.length > 0) {
+      await sql`update submissions set claimed_until = ${lease}
+        where id in (${sql.join(inHand.busy)}) and claimed_by = ${this.replica}`.execute(this.#db);
+    }
+    const skipped = [...inHand.busy, ...inHand.waiting];
+    const notInHand = skipped.length > 0 ? sql`and id not in (${sql.join(skipped)})` : sql``;
     const { rows } = await sql<Job & { seq: string | number }>`
       update submissions
-      set claimed_by = ${this.replica}, claimed_until = now() + ${this.#leaseMs} * interval '1 millisecond'
+      set claimed_by = ${this.replica}, claimed_until = ${lease}
       where id in (
         select id from submissions
-        where ${where}
+        where ${where} ${notInHand}
           and (claimed_until is null or claimed_until < now() or claimed_by = ${this.replica})
         order by seq
         limit ${limit}
         for update skip locked)
       returning id, user_id, state, bytes, issue_request, receive_txs, issue_txs, seq`.execute(this.#db);
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+  }
+
+  /** Gives claims back (work this replica will not do now). */
+  async #release(jobs: readonly Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await sql`update submissions set claimed_by = null, claimed_until = null
+      where id in (${sql.join(jobs.map((s) => s.id))}) and claimed_by = ${this.replica}`.execute(this.#db);
   }
 
   /**
@@ -403,15 +429,13 @@ export class Committer {
   }
 
   /** Submissions with an issue request and no result: accepted (received with it) or received. */
-  async #nextIssues(count: number, skip: (id: string) => boolean): Promise<Job[][]> {
+  async #nextIssues(count: number, inHand: InHand): Promise<Job[][]> {
     const ready = await this.#claim(
       sql`state in ('accepted', 'received') and issue_request is not null and result_id is null and error is null`,
-      count + this.#delayed.size + 64,
+      count,
+      inHand,
     );
-    return ready
-      .filter((s) => !skip(s.id))
-      .slice(0, count)
-      .map((s) => [s]);
+    return ready.map((s) => [s]);
   }
 
   /** issue, carrying the envelope when the submission is not received yet. */

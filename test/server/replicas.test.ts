@@ -92,15 +92,6 @@ test('REPLICAS: three servers on one PostgreSQL and one ledger: work shared, not
   const day = simulatePerson({ persona: 'healthy', seed: 17, days: 1 });
   for (const { client, i } of people) await client.queue(day.slice(-3 - i, day.length - i));
   await Promise.all(people.map(({ client }) => client.flush()));
-  // Submissions claimed by a replica that died: nobody touches them until its lease lapses.
-  const claimedByDead = await replicas[0]?.db
-    .updateTable('submissions')
-    .set({ claimed_by: 'a-replica-that-died', claimed_until: new Date(Date.now() + 3000) })
-    .where('state', '=', 'accepted')
-    .where('user_id', '=', 'replica-person-5')
-    .returning('id')
-    .execute();
-
   // Replica 2 stops mid-stream; its people move to replica 0; a new replica starts.
   await replicas[2]?.close();
   replicas[2] = await replica(3);
@@ -117,21 +108,6 @@ test('REPLICAS: three servers on one PostgreSQL and one ledger: work shared, not
     [3, 3, 3, 3, 3, 3],
     'every acknowledged upload has its result',
   );
-  if (claimedByDead?.length) {
-    const taken = await replicas[0]?.db
-      .selectFrom('submissions')
-      .select(['claimed_by', 'state'])
-      .where(
-        'id',
-        'in',
-        claimedByDead.map((r) => r.id),
-      )
-      .execute();
-    assert.ok(
-      taken?.every((r) => r.state === 'issued' && r.claimed_by !== 'a-replica-that-died'),
-      JSON.stringify(taken),
-    );
-  }
 
   // Exactly one result per submission, nothing refused, nothing sent twice.
   const db = replicas[0]?.db;
@@ -163,6 +139,38 @@ test('REPLICAS: three servers on one PostgreSQL and one ledger: work shared, not
     [],
     'events reach a client on any replica',
   );
+  // A replica that died holding claims: its submissions wait for its lease to lapse, then a
+  // live replica takes them. (Committers paused while the claim is planted: nothing in flight.)
+  const resumes = await Promise.all(replicas.map((r) => r.committer.pause()));
+  const late = moved[5] as PmheClient;
+  await late.queue(day.slice(0, 2).map((r) => ({ ...r, time: r.time + 86_400_000 })));
+  await late.flush();
+  const planted = await db
+    .updateTable('submissions')
+    .set({ claimed_by: 'a-replica-that-died', claimed_until: new Date(Date.now() + 2000) })
+    .where('state', '=', 'accepted')
+    .returning('id')
+    .execute();
+  assert.equal(planted.length, 2);
+  const plantedAt = Date.now();
+  for (const resume of resumes) resume();
+  const taken = await late.collect({ timeoutMs: 60_000 });
+  assert.equal(taken.length, 2);
+  assert.ok(Date.now() - plantedAt >= 2000, 'not before the dead replica’s lease lapsed');
+  const now = await db
+    .selectFrom('submissions')
+    .select(['claimed_by', 'state'])
+    .where(
+      'id',
+      'in',
+      planted.map((r) => r.id),
+    )
+    .execute();
+  assert.ok(
+    now.every((r) => r.state === 'issued' && r.claimed_by !== 'a-replica-that-died'),
+    JSON.stringify(now),
+  );
+
   listening.abort();
   await events;
   listener[Symbol.dispose]();
