@@ -4,7 +4,8 @@
  * day (a week for the ambulatory blood-pressure model, which needs one); each runs every catalogue
  * model through the real client: vault, filter, encrypt, sign, outbox, upload, contract
  * evaluation on the ledger, result check, decryption, diagnosis. Prints Q beside the plaintext
- * reference, the diagnosis, bytes uploaded per reading and latency, then `ledger verify`'s verdict.
+ * reference, the diagnosis, bytes uploaded per reading and latency; then a clinician reads the
+ * diagnoses a person shared with them, and `ledger verify` gives its verdict.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { ApiClient } from '../client/api-client.ts';
 import { PmheClient } from '../client/app.ts';
+import { ClinicianClient } from '../client/clinician.ts';
 import type { HistoryEntry } from '../client/history.ts';
 import { FolderStore } from '../client/node/folder-store.ts';
 import { type PersonaName, type Reading, simulatePerson } from '../device/index.ts';
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
       ]);
     }
     say(`\n${table.toString()}`);
+    await demoSharing(url, dir);
     await stop();
     const verdict = await verifyLedger(join(dir, 'server', 'ledger'));
     say(
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
       '  npm run pmhe -- device simulate --persona sepsis && npm run pmhe -- submit && npm run pmhe -- results',
     );
     say('  npm run pmhe -- diagnose; npm run pmhe -- export --out my-health.json');
+    say('  npm run pmhe -- share grant <clinician id> --fingerprint "<theirs>"   # docs/sharing.md');
     say(
       `  the browser client: ${webBuilt ? '' : 'npm run web:build, then '}open http://127.0.0.1:8080/ once the server runs`,
     );
@@ -150,6 +154,54 @@ async function main(): Promise<void> {
     await stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Sharing (docs/sharing.md): a clinician registers; a person compares the clinician's
+ * fingerprint and grants them early-warning for a week; the person's next diagnoses are sealed to
+ * the clinician, and the clinician's inbox shows them, each checked against the ledger.
+ */
+async function demoSharing(url: string, dir: string): Promise<void> {
+  say('\nsharing with a clinician (docs/sharing.md):');
+  const doctor = await ClinicianClient.init(new FolderStore(join(dir, 'clinician')), {
+    clinicianId: 'dr-demo',
+    name: 'Dr Demo',
+    passphrase: randomBytes(12).toString('base64'),
+    server: url,
+  });
+  const registered = await doctor.register();
+  say(
+    `  Dr Demo registered (transaction ${registered.txId.slice(0, 12)}…); fingerprint ${doctor.fingerprint}`,
+  );
+  using person = await PmheClient.init(new FolderStore(join(dir, 'clients', 'sharer')), {
+    userId: 'sharer',
+    modelId: 'early-warning',
+    layout: 'packed',
+    passphrase: randomBytes(12).toString('base64'),
+    server: url,
+  });
+  await person.register();
+  const looked = await person.clinician('dr-demo');
+  if (looked.fingerprint !== doctor.fingerprint) throw new Error('the fingerprints differ');
+  const { grant } = await person.grant(looked, {
+    models: ['early-warning'],
+    until: Date.now() + 7 * 86_400_000,
+  });
+  say(
+    `  sharer compared the fingerprint and granted early-warning until ${grant.until.slice(0, 10)} (transaction ${grant.txId.slice(0, 12)}…)`,
+  );
+  await person.queue(simulatePerson({ persona: 'sepsis', seed: 21, days: 1 }).slice(-2));
+  await person.flush();
+  let shared = 0;
+  await person.collect({ timeoutMs: 60_000, onShared: (r) => (shared += r.shared.length) });
+  const inbox = await doctor.inbox();
+  say(
+    `  ${shared} diagnoses sealed to Dr Demo (HPKE) and their hashes recorded on the ledger; the inbox checked ${inbox.items.length}, refused ${inbox.refused.length}:`,
+  );
+  for (const item of inbox.items)
+    say(
+      `    ${item.userId}: ${item.diagnosis.label} (evaluation ${item.txId.slice(0, 12)}…, shared in ${item.shareTx.slice(0, 12)}…)`,
+    );
 }
 
 async function demoRun(
