@@ -86,7 +86,11 @@ export async function backup(sources: BackupSources, dir: string): Promise<Backu
     throw new HttpError(400, 'BAD_FIELD', `dir: "${dir}" is not an absolute path on the server`);
   const existing = await readdir(dir).catch(() => []);
   if (existing.length > 0) throw new HttpError(409, 'BACKUP_EXISTS', `dir: ${dir} is not empty`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Not recursive: its parent must exist (a recursive mkdir under a file hung Node 22 here).
+  await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new HttpError(400, 'BAD_FIELD', `dir: cannot create ${dir}: ${(error as Error).message}`);
+  });
   const { database, ledger } = sources;
   let height: number | null = null;
   const resume = await sources.committer.pause();
@@ -101,6 +105,10 @@ export async function backup(sources: BackupSources, dir: string): Promise<Backu
       }
       if (ledger instanceof EmbeddedLedger) height = await ledger.snapshot(join(dir, 'ledger'));
     });
+  } catch (error) {
+    // A full disk or an unwritable file is the operator's to fix, said as such (never a 500).
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(503, 'BACKUP_FAILED', `writing the backup into ${dir}: ${(error as Error).message}`);
   } finally {
     resume();
   }

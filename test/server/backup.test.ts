@@ -53,6 +53,15 @@ for (const database of ['pglite', 'postgresql'] as const) {
     await client.queue(readings.slice(3));
     const uploading = client.flush().then(() => client.collect({ timeoutMs: 60_000 }));
     const backupDir = join(dir, 'backup');
+    // A folder that cannot be made, and one that is not empty: refused with a code, not a 500.
+    for (const [where, code] of [
+      ['/proc/pmhe-backup', 'BAD_FIELD'],
+      [original, 'BACKUP_EXISTS'],
+    ] as const) {
+      const refused = await pmhe(['server', 'backup', where, '--url', url, '--data-dir', original]);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, new RegExp(`(400|409) ${code}: `));
+    }
     const taken = await pmhe(['server', 'backup', backupDir, '--url', url, '--data-dir', original]);
     assert.equal(taken.code, 0, taken.stderr);
     assert.match(
